@@ -1,0 +1,36 @@
+"""mibound: mutual-information estimators and variational bounds for paired views.
+
+All values are in nats. See :func:`estimate_mi` for the one-line API.
+"""
+
+__version__ = "0.1.0"
+
+from .analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
+from .api import estimate_mi
+from .critics import BilinearCritic, ConcatCritic, GaussianOptimalCritic, SeparableCritic, make_critic
+from .data import CorrelatedGaussian, Sampler
+from .estimators import ESTIMATORS, GaussianEstimator, KSGEstimator, NeuralEstimator, make_estimator
+from .results import EstimateResult, TrainingDiverged
+
+__all__ = [
+    "__version__",
+    "estimate_mi",
+    "EstimateResult",
+    "TrainingDiverged",
+    "gaussian_mi",
+    "canonical_correlations",
+    "mi_from_rho",
+    "rho_from_mi",
+    "CorrelatedGaussian",
+    "Sampler",
+    "SeparableCritic",
+    "BilinearCritic",
+    "ConcatCritic",
+    "GaussianOptimalCritic",
+    "make_critic",
+    "NeuralEstimator",
+    "GaussianEstimator",
+    "KSGEstimator",
+    "ESTIMATORS",
+    "make_estimator",
+]

@@ -1,0 +1,142 @@
+"""Input validation shared by the API, the estimators and the CLI.
+
+Every check raises ``TypeError``/``ValueError`` naming what was got and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from typing import Iterable
+
+import numpy as np
+
+__all__ = ["as_2d_array", "check_pair", "check_choice", "check_int", "check_float", "check_seed"]
+
+#: Values beyond this magnitude overflow float32 arithmetic inside the critics (1e30 squared is inf).
+MAX_ABS_VALUE = 1e15
+
+
+def as_2d_array(data, name: str = "x", dtype=np.float64) -> np.ndarray:
+    """Convert numpy arrays, torch tensors, pandas frames/series or nested lists to a 2-D float array.
+
+    1-D input is one column. Raises on non-numeric or object data, NaN/inf, rank > 2, empty data
+    and absurd magnitudes.
+    """
+    if data is None:
+        raise TypeError(f"{name} is None; expected an array of shape (n_samples, n_features)")
+    original_type = type(data).__name__
+    # torch tensors
+    if hasattr(data, "detach") and hasattr(data, "cpu") and hasattr(data, "numpy"):
+        data = data.detach().cpu()
+        if data.is_complex():
+            raise TypeError(f"{name} is a complex tensor; expected real numbers")
+        data = data.double().numpy()
+    # pandas frames/series
+    elif hasattr(data, "to_numpy") and not isinstance(data, np.ndarray):
+        try:
+            data = data.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} ({original_type}) has non-numeric columns; expected numbers only ({exc})"
+            ) from None
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} is ragged or not array-like: {exc}") from None
+    if arr.dtype == object:
+        raise TypeError(
+            f"{name} is an object array ({original_type}); expected a numeric array of shape (n, d)"
+        )
+    if arr.dtype.kind in "cSUVMm":
+        kind = {"c": "complex", "S": "bytes", "U": "string", "V": "void/structured", "M": "datetime",
+                "m": "timedelta"}[arr.dtype.kind]
+        raise TypeError(f"{name} has {kind} dtype {arr.dtype}; expected real numbers")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected real numbers")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} is a scalar; expected an array of shape (n_samples, n_features)")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} has {arr.ndim} dimensions (shape {arr.shape}); expected 1-D or 2-D "
+            "(n_samples, n_features): flatten images with x.reshape(len(x), -1)"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); expected at least one sample and feature")
+    arr = arr.astype(dtype, copy=False)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int((~finite).sum()) - n_nan
+        raise ValueError(
+            f"{name} contains {n_nan} NaN and {n_inf} inf values (first at row {bad[0]}, column {bad[1]}); "
+            "remove or impute them"
+        )
+    big = float(np.abs(arr).max())
+    if big > MAX_ABS_VALUE:
+        raise ValueError(
+            f"{name} has values up to {big:.3g} in magnitude (limit {MAX_ABS_VALUE:.0e}); "
+            "rescale the data (MI is invariant to per-column scaling)"
+        )
+    return arr
+
+
+def check_pair(x, y, *, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a paired sample ``(x, y)``: both 2-D, numeric, finite, with the same number of rows."""
+    x = as_2d_array(x, "x", dtype)
+    y = as_2d_array(y, "y", dtype)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y must have the same number of samples (rows), got {x.shape[0]} and {y.shape[0]}"
+        )
+    return x, y
+
+
+def check_choice(value, choices: Iterable[str], what: str) -> str:
+    """Check a name against valid choices, suggesting the closest one."""
+    choices = sorted(choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, one of {choices}; got {type(value).__name__}")
+    key = value.strip().lower()
+    if key in choices:
+        return key
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown {what} {value!r}{hint} Valid: {', '.join(choices)}")
+
+
+def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                exclusive_min: bool = False, exclusive_max: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value <= minimum if exclusive_min else value < minimum):
+        raise ValueError(f"{name} must be {'>' if exclusive_min else '>='} {minimum}, got {value}")
+    if maximum is not None and (value >= maximum if exclusive_max else value > maximum):
+        raise ValueError(f"{name} must be {'<' if exclusive_max else '<='} {maximum}, got {value}")
+    return value
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r} ({type(seed).__name__})")
+    if seed < 0 or seed >= 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    return int(seed)

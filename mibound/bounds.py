@@ -1,0 +1,216 @@
+"""Variational MI bounds as pure functions of a score matrix.
+
+Conventions
+-----------
+``scores`` is a ``(K, K)`` tensor with ``scores[i, j] = f(x_i, y_j)``: the diagonal holds the
+``K`` positive pairs drawn from ``p(x, y)``, the ``K (K - 1)`` off-diagonal entries are treated as
+samples from ``p(x) p(y)``. ``K`` counts all candidates including the positive. Every function
+returns a 0-d tensor in nats and is computed in log-space (``logsumexp``, ``softplus``), never
+``log(sum(exp))``.
+
+Each estimator separates the value it *reports* from the *surrogate* it trains on; the
+pairs are listed in :data:`OBJECTIVES`.
+
+References
+----------
+van den Oord et al. (2018), "Representation Learning with Contrastive Predictive Coding" (InfoNCE).
+Nguyen, Wainwright & Jordan (2010) (NWJ). Donsker & Varadhan (1983) (DV).
+Belghazi et al. (2018), "MINE: Mutual Information Neural Estimation", ICML.
+Poole et al. (2019), "On Variational Bounds of Mutual Information", ICML (TUBA, JS, notation).
+Song & Ermon (2020), "Understanding the Limitations of Variational MI Estimators", ICLR (SMILE).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "infonce",
+    "nwj",
+    "tuba",
+    "dv",
+    "js_fgan",
+    "js_nwj_readout",
+    "smile",
+    "mine_surrogate",
+    "log_mean_exp_offdiag",
+    "Objective",
+    "OBJECTIVES",
+]
+
+
+def _check_scores(scores: torch.Tensor) -> int:
+    if not isinstance(scores, torch.Tensor):
+        raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
+    if scores.ndim != 2 or scores.shape[0] != scores.shape[1]:
+        raise ValueError(f"scores must be a square (K, K) matrix, got shape {tuple(scores.shape)}")
+    k = scores.shape[0]
+    if k < 2:
+        raise ValueError(f"scores needs K >= 2 candidates (one positive and a negative), got K={k}")
+    return k
+
+
+def _offdiag_mask(k: int, device) -> torch.Tensor:
+    return ~torch.eye(k, dtype=torch.bool, device=device)
+
+
+def log_mean_exp_offdiag(scores: torch.Tensor) -> torch.Tensor:
+    """``log mean_{i != j} exp(scores[i, j])``, computed stably.
+
+    Parameters
+    ----------
+    scores : Tensor, shape (K, K)
+
+    Returns
+    -------
+    Tensor, shape ()
+    """
+    k = _check_scores(scores)
+    off = scores.masked_fill(~_offdiag_mask(k, scores.device), float("-inf"))
+    return torch.logsumexp(off.reshape(-1), dim=0) - math.log(k * (k - 1))
+
+
+def infonce(scores: torch.Tensor) -> torch.Tensor:
+    """InfoNCE lower bound: ``mean_i (S_ii - logsumexp_j S_ij) + log K``.
+
+    Always ``<= log K`` (van den Oord et al. 2018; Poole et al. 2019, eq. 12).
+
+    Parameters
+    ----------
+    scores : Tensor, shape (K, K)
+        ``scores[i, j] = f(x_i, y_j)``; positives on the diagonal.
+
+    Returns
+    -------
+    Tensor, shape ()
+        The bound in nats.
+    """
+    k = _check_scores(scores)
+    return (scores.diagonal() - torch.logsumexp(scores, dim=1)).mean() + math.log(k)
+
+
+def tuba(scores: torch.Tensor, log_baseline: torch.Tensor | None = None) -> torch.Tensor:
+    """Tractable unnormalised Barber-Agakov bound (Poole et al. 2019, eq. 7).
+
+    ``1 + mean_i (S_ii - a_i) - mean_{i != j} exp(S_ij - a_j)`` with ``a_j = log a(y_j)`` the
+    baseline of the candidate ``y_j``. With ``a = 1`` everywhere this is :func:`nwj`.
+
+    Parameters
+    ----------
+    scores : Tensor, shape (K, K)
+    log_baseline : Tensor, shape (K,), optional
+        ``log a(y_j)`` for each column; zero when omitted.
+    """
+    k = _check_scores(scores)
+    if log_baseline is not None:
+        if log_baseline.shape != (k,):
+            raise ValueError(f"log_baseline must have shape ({k},), got {tuple(log_baseline.shape)}")
+        scores = scores - log_baseline[None, :]
+    joint = scores.diagonal().mean()
+    marginal = torch.exp(log_mean_exp_offdiag(scores))
+    return 1.0 + joint - marginal
+
+
+def nwj(scores: torch.Tensor) -> torch.Tensor:
+    """NWJ / f-divergence bound: ``mean_i S_ii - e^{-1} mean_{i != j} exp(S_ij)``.
+
+    Tight at ``S = 1 + log p(y|x)/p(y)`` (Nguyen et al. 2010; Poole et al. 2019, eq. 9).
+    The exponential is taken in log-space as ``exp(logmeanexp - 1)`` so that a large score gives
+    ``inf`` only when the bound itself is ``-inf``.
+    """
+    return tuba(scores - 1.0)
+
+
+def dv(scores: torch.Tensor) -> torch.Tensor:
+    """Donsker-Varadhan bound: ``mean_i S_ii - log mean_{i != j} exp(S_ij)``."""
+    _check_scores(scores)
+    return scores.diagonal().mean() - log_mean_exp_offdiag(scores)
+
+
+def js_fgan(scores: torch.Tensor) -> torch.Tensor:
+    """The f-GAN Jensen-Shannon objective (not an MI bound; a training surrogate).
+
+    ``mean_i -softplus(-S_ii) - mean_{i != j} softplus(S_ij)``; maximised at
+    ``S = log p(x, y) / (p(x) p(y))`` (Nowozin et al. 2016; Poole et al. 2019, sec. 2.3).
+    """
+    k = _check_scores(scores)
+    diag = scores.diagonal()
+    first = -F.softplus(-diag).mean()
+    second = (F.softplus(scores).sum() - F.softplus(diag).sum()) / (k * (k - 1))
+    return first - second
+
+
+def js_nwj_readout(scores: torch.Tensor) -> torch.Tensor:
+    """NWJ evaluated on a JS-trained critic: ``nwj(S + 1)``.
+
+    The JS optimum is the log density ratio ``log r``; NWJ is tight at ``1 + log r``, so the
+    readout shifts by one (Poole et al. 2019, sec. 2.3; Song & Ermon 2020).
+    """
+    return nwj(scores + 1.0)
+
+
+def smile(scores: torch.Tensor, clip: float | None = 5.0) -> torch.Tensor:
+    """SMILE estimate: DV with the partition function's scores clipped to ``[-clip, clip]``.
+
+    ``mean_i S_ii - log mean_{i != j} exp(clip(S_ij, -tau, tau))`` (Song & Ermon 2020, eq. 17).
+    With ``clip=None`` this is :func:`dv`. Not a bound for finite ``clip``; lower variance.
+    """
+    _check_scores(scores)
+    clipped = scores if clip is None else scores.clamp(-clip, clip)
+    return scores.diagonal().mean() - log_mean_exp_offdiag(clipped)
+
+
+def mine_surrogate(scores: torch.Tensor, log_ema: torch.Tensor) -> torch.Tensor:
+    """MINE's bias-corrected training objective (Belghazi et al. 2018, sec. 3.2).
+
+    ``mean_i S_ii - mean_{i != j} exp(S_ij) / EMA``: its gradient equals the DV gradient with the
+    minibatch partition function in the denominator replaced by a moving average ``EMA`` (given
+    as ``log_ema``, treated as a constant). The value itself is not reported.
+    """
+    _check_scores(scores)
+    return scores.diagonal().mean() - torch.exp(log_mean_exp_offdiag(scores) - log_ema.detach())
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A reported bound and the surrogate trained on, for one estimator name.
+
+    Attributes
+    ----------
+    name : str
+    report : callable ``(scores, **aux) -> Tensor``
+        The value the estimator reports (nats).
+    ceiling : callable ``K -> float`` or None
+        The largest value the reported quantity can take for batch size ``K`` (``log K`` for InfoNCE).
+    is_bound : bool
+        Whether ``report`` is a lower bound on MI in expectation (for the optimal or any critic).
+    description : str
+    """
+
+    name: str
+    report: Callable[..., torch.Tensor]
+    ceiling: Callable[[int], float] | None
+    is_bound: bool
+    description: str
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "infonce": Objective("infonce", infonce, math.log, True,
+                         "InfoNCE; trains on and reports the same bound; <= log K"),
+    "nwj": Objective("nwj", nwj, None, True, "NWJ; trains on and reports the same bound"),
+    "dv": Objective("dv", dv, None, True,
+                    "Donsker-Varadhan; trains on its biased minibatch gradient, reports DV"),
+    "mine": Objective("mine", dv, None, True,
+                      "MINE; trains DV with a moving-average corrected gradient, reports DV"),
+    "tuba": Objective("tuba", tuba, None, True,
+                      "TUBA; critic and a learned baseline log a(y) trained on the bound"),
+    "js": Objective("js", js_nwj_readout, None, True,
+                    "trains the f-GAN JS surrogate, reports NWJ on the critic plus one"),
+    "smile": Objective("smile", smile, None, False,
+                       "trains the f-GAN JS surrogate, reports DV with clipped partition (tau=5)"),
+}

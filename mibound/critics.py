@@ -1,0 +1,248 @@
+"""Critics: modules mapping a batch of ``K`` pairs to a ``(K, K)`` score matrix.
+
+``critic(x, y)`` with ``x`` of shape ``(K, dx)`` and ``y`` of shape ``(K, dy)`` returns ``S`` with
+``S[i, j] = f(x_i, y_j)``; the diagonal holds the positive pairs. Bounds in
+:mod:`mibound.bounds` are functions of ``S``.
+
+Defaults follow Poole et al. (2019): MLPs with 2 hidden layers of 256 ReLU units and, for
+separable critics, a 32-dimensional embedding.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._validation import check_choice, check_float, check_int
+
+__all__ = [
+    "mlp",
+    "SeparableCritic",
+    "BilinearCritic",
+    "ConcatCritic",
+    "GaussianOptimalCritic",
+    "CRITICS",
+    "make_critic",
+]
+
+
+def mlp(dim_in: int, hidden: Sequence[int], dim_out: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """A plain MLP ``dim_in -> hidden... -> dim_out`` (no activation after the last layer)."""
+    layers: list[nn.Module] = []
+    d = dim_in
+    for h in hidden:
+        layers += [nn.Linear(d, h), activation()]
+        d = h
+    layers.append(nn.Linear(d, dim_out))
+    return nn.Sequential(*layers)
+
+
+def _hidden(hidden_dim: int, layers: int) -> list[int]:
+    check_int(hidden_dim, "hidden_dim", minimum=1)
+    check_int(layers, "layers", minimum=0)
+    return [hidden_dim] * layers
+
+
+class SeparableCritic(nn.Module):
+    """Separable critic ``f(x, y) = g(x) . h(y) / temperature``.
+
+    Parameters
+    ----------
+    dim_x, dim_y : int
+        Input dimensions.
+    hidden_dim : int, default 256
+    layers : int, default 2
+        Hidden layers of each MLP.
+    embed_dim : int, default 32
+    cosine : bool, default False
+        Normalise the embeddings to unit length (cosine similarity), as in SimCLR.
+    temperature : float, default 1.0
+        Divides the scores; with ``cosine=True`` the scores lie in ``[-1/T, 1/T]``.
+
+    Shapes
+    ------
+    ``forward(x: (K, dx), y: (K, dy)) -> (K, K)``.
+    """
+
+    def __init__(self, dim_x: int, dim_y: int, hidden_dim: int = 256, layers: int = 2,
+                 embed_dim: int = 32, cosine: bool = False, temperature: float = 1.0):
+        super().__init__()
+        hid = _hidden(hidden_dim, layers)
+        check_int(embed_dim, "embed_dim", minimum=1)
+        self.temperature = check_float(temperature, "temperature", minimum=0.0, exclusive_min=True)
+        self.cosine = bool(cosine)
+        self.g = mlp(check_int(dim_x, "dim_x", minimum=1), hid, embed_dim)
+        self.h = mlp(check_int(dim_y, "dim_y", minimum=1), hid, embed_dim)
+
+    def embed(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings ``(g(x), h(y))`` of shapes ``(K, e)`` and ``(K, e)``, normalised if cosine."""
+        gx, hy = self.g(x), self.h(y)
+        if self.cosine:
+            gx = nn.functional.normalize(gx, dim=1)
+            hy = nn.functional.normalize(hy, dim=1)
+        return gx, hy
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gx, hy = self.embed(x, y)
+        s = gx @ hy.T
+        return s if self.temperature == 1.0 else s / self.temperature
+
+
+class BilinearCritic(nn.Module):
+    """Bilinear critic ``f(x, y) = g(x)^T W h(y)``.
+
+    With ``layers=0`` the maps ``g`` and ``h`` are linear, so ``f`` is a bilinear form in
+    ``(x, y)``. ``W`` starts at the identity.
+
+    Shapes
+    ------
+    ``forward(x: (K, dx), y: (K, dy)) -> (K, K)``.
+    """
+
+    def __init__(self, dim_x: int, dim_y: int, hidden_dim: int = 256, layers: int = 2, embed_dim: int = 32):
+        super().__init__()
+        hid = _hidden(hidden_dim, layers)
+        check_int(embed_dim, "embed_dim", minimum=1)
+        self.g = mlp(check_int(dim_x, "dim_x", minimum=1), hid, embed_dim)
+        self.h = mlp(check_int(dim_y, "dim_y", minimum=1), hid, embed_dim)
+        self.W = nn.Parameter(torch.eye(embed_dim))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.g(x) @ self.W @ self.h(y).T
+
+
+class ConcatCritic(nn.Module):
+    """Joint critic ``f(x, y) = MLP([x, y])`` evaluated on all ``K^2`` pairs.
+
+    The first layer is split, ``W [x; y] + b = W_x x + (W_y y + b)``, so it costs ``O(K)`` matrix
+    products instead of ``O(K^2)``; the ``K^2`` remainder is computed in row chunks of at most
+    ``chunk_size`` rows of ``x`` to bound memory at large ``K``.
+
+    Parameters
+    ----------
+    dim_x, dim_y : int
+    hidden_dim : int, default 256
+    layers : int, default 2
+        Hidden layers (the split first layer counts as one).
+    chunk_size : int or None, default None
+        Rows of ``x`` per chunk; ``None`` chooses so that one chunk's activations stay near 64 MiB.
+
+    Shapes
+    ------
+    ``forward(x: (K, dx), y: (K, dy)) -> (K, K)``.
+    """
+
+    def __init__(self, dim_x: int, dim_y: int, hidden_dim: int = 256, layers: int = 2,
+                 chunk_size: int | None = None):
+        super().__init__()
+        check_int(dim_x, "dim_x", minimum=1)
+        check_int(dim_y, "dim_y", minimum=1)
+        check_int(layers, "layers", minimum=1)
+        check_int(hidden_dim, "hidden_dim", minimum=1)
+        if chunk_size is not None:
+            check_int(chunk_size, "chunk_size", minimum=1)
+        self.chunk_size = chunk_size
+        self.hidden_dim = hidden_dim
+        self.first_x = nn.Linear(dim_x, hidden_dim, bias=False)
+        self.first_y = nn.Linear(dim_y, hidden_dim)
+        self.rest = nn.Sequential(nn.ReLU(), mlp(hidden_dim, [hidden_dim] * (layers - 1), 1))
+
+    def _rows_per_chunk(self, k: int) -> int:
+        if self.chunk_size is not None:
+            return self.chunk_size
+        budget = 64 * 2**20 // (4 * self.hidden_dim * 3)  # pairs per chunk (a few live activations)
+        return max(1, min(k, budget // max(k, 1)))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        k = x.shape[0]
+        ax = self.first_x(x)  # (K, H)
+        by = self.first_y(y)  # (K, H)
+        rows = self._rows_per_chunk(k)
+        if rows >= k:
+            return self.rest(ax[:, None, :] + by[None, :, :]).squeeze(-1)
+        out = [self.rest(ax[i:i + rows, None, :] + by[None, :, :]).squeeze(-1) for i in range(0, k, rows)]
+        return torch.cat(out, dim=0)
+
+
+class GaussianOptimalCritic(nn.Module):
+    """The optimal critic ``f(x, y) = log p(y | x) - log p(y)`` of a zero-mean joint Gaussian.
+
+    Needs no training: with it a bound's gap to the true MI is the bound's own looseness at this
+    ``K`` (Poole et al. 2019, sec. 3). For NWJ the optimal critic is this plus one; add
+    ``offset=1``.
+
+    Parameters
+    ----------
+    cov : array_like, shape (dx + dy, dx + dy)
+        Joint covariance of ``(x, y)``.
+    dim_x : int
+    offset : float, default 0.0
+        Constant added to every score.
+
+    Shapes
+    ------
+    ``forward(x: (K, dx), y: (K, dy)) -> (K, K)``, computed in float64 and cast to ``x.dtype``.
+    """
+
+    def __init__(self, cov, dim_x: int, offset: float = 0.0):
+        super().__init__()
+        from .analytic import _as_covariance, _cholesky
+
+        cov = _as_covariance(cov, dim_x)
+        _cholesky(cov, "cov")
+        sxx, sxy, syy = cov[:dim_x, :dim_x], cov[:dim_x, dim_x:], cov[dim_x:, dim_x:]
+        b = np.linalg.solve(sxx, sxy).T  # E[y|x] = B x,  B = Syx Sxx^{-1}
+        cond = syy - b @ sxy  # Cov[y|x]
+        p_cond = np.linalg.inv(cond)
+        p_marg = np.linalg.inv(syy)
+        const = 0.5 * (np.linalg.slogdet(syy)[1] - np.linalg.slogdet(cond)[1]) + float(offset)
+        self.dim_x, self.dim_y = dim_x, cov.shape[0] - dim_x
+        self.register_buffer("B", torch.as_tensor(b))
+        self.register_buffer("P_cond", torch.as_tensor(p_cond))
+        self.register_buffer("P_marg", torch.as_tensor(p_marg))
+        self.register_buffer("const", torch.tensor(const, dtype=torch.float64))
+
+    @classmethod
+    def correlated(cls, rho: float, dim: int, offset: float = 0.0) -> "GaussianOptimalCritic":
+        """Optimal critic for ``x ~ N(0, I_d)``, ``y = rho x + sqrt(1 - rho^2) eps``."""
+        eye = np.eye(dim)
+        cov = np.block([[eye, rho * eye], [rho * eye, eye]])
+        return cls(cov, dim, offset=offset)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        xd, yd = x.to(torch.float64), y.to(torch.float64)
+        m = xd @ self.B.T  # (K, dy) conditional means
+        pm = m @ self.P_cond
+        py = yd @ self.P_cond
+        # (y_j - m_i)^T P (y_j - m_i) = y_j P y_j - 2 m_i P y_j + m_i P m_i
+        quad_cond = (py * yd).sum(1)[None, :] - 2.0 * pm @ yd.T + (pm * m).sum(1)[:, None]
+        quad_marg = ((yd @ self.P_marg) * yd).sum(1)[None, :]
+        s = self.const - 0.5 * quad_cond + 0.5 * quad_marg
+        return s.to(x.dtype)
+
+
+CRITICS = {
+    "separable": SeparableCritic,
+    "bilinear": BilinearCritic,
+    "concat": ConcatCritic,
+}
+
+
+def make_critic(name: str, dim_x: int, dim_y: int, **options) -> nn.Module:
+    """Build a trainable critic by name (``separable``, ``bilinear``, ``concat``).
+
+    Unknown options raise ``TypeError`` naming the critic's valid options.
+    """
+    key = check_choice(name, CRITICS, "critic")
+    cls = CRITICS[key]
+    try:
+        return cls(dim_x, dim_y, **options)
+    except TypeError as exc:
+        import inspect
+
+        valid = [p for p in inspect.signature(cls).parameters if p not in ("dim_x", "dim_y")]
+        raise TypeError(f"bad option for critic {key!r}: {exc}. Valid options: {valid}") from None
+

@@ -1,0 +1,378 @@
+"""Estimator classes in scikit-learn style.
+
+Hyper-parameters are keyword arguments stored unchanged by ``__init__``; ``fit(x, y)`` validates
+the data, trains on a training split, evaluates on a held-out split and returns ``self``; fitted
+state ends in ``_`` (``result_``, ``critic_``, ``history_``). ``result_`` is an
+:class:`~mibound.results.EstimateResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from . import bounds
+from ._validation import check_choice, check_float, check_int, check_pair, check_seed
+from .critics import CRITICS, make_critic
+from .data.base import Sampler
+from .nonparametric import gaussian_plugin_mi, ksg_mi
+from .results import EstimateResult
+from .training import NEURAL_ESTIMATORS, Loss, evaluate, train
+
+__all__ = ["NeuralEstimator", "GaussianEstimator", "KSGEstimator", "ESTIMATORS", "make_estimator"]
+
+
+def _versions() -> dict[str, str]:
+    import scipy
+
+    from . import __version__
+
+    return {"mibound": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float, tuple[float, float], float]:
+    """Mean, 95% t-interval of the mean, and standard deviation of per-batch values."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, (mean, mean), 0.0
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, values.size - 1)) * sd / math.sqrt(values.size)
+    return mean, (mean - half, mean + half), sd
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    if n is None:
+        yield torch.get_num_threads()
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(old)
+
+
+class _Base:
+    """get_params / repr in scikit-learn style."""
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_fitted(self):
+        if not hasattr(self, "result_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(x, y) first")
+
+    @property
+    def estimate_(self) -> float:
+        self._check_fitted()
+        return self.result_.estimate
+
+
+class NeuralEstimator(_Base):
+    """A variational MI estimator: a critic trained on one bound's surrogate, read out on held-out data.
+
+    Parameters
+    ----------
+    estimator : {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile"}, default "infonce"
+    critic : {"separable", "bilinear", "concat"} or nn.Module, default "separable"
+        A name, or a ready module mapping ``(x (K, dx), y (K, dy))`` to scores ``(K, K)`` (e.g.
+        :class:`~mibound.critics.GaussianOptimalCritic`; a module without trainable parameters
+        is not trained).
+    batch_size : int, default 64
+        ``K``, the pairs per score matrix (InfoNCE's ceiling is ``log K``).
+    steps : int, default 2000
+        Optimiser steps.
+    learning_rate : float, default 5e-4
+    test_fraction : float, default 0.2
+        Share of the samples held out for the reported estimate (at least two batches of ``K``).
+    seed : int, default 0
+        Seeds the critic's initialisation, the split and the batches.
+    progress : bool, default True
+        Show a progress bar while training.
+    critic_options : dict, optional
+        Passed to the critic's constructor (e.g. ``{"hidden_dim": 128, "cosine": True}``).
+    clip : float, default 5.0
+        SMILE's ``tau``.
+    ema_rate : float, default 0.01
+        MINE's moving-average rate.
+    eval_batches : int, default 64
+        Held-out batches drawn from a :class:`~mibound.data.Sampler` by :meth:`fit_sampler`.
+    log_every : int, default 100
+        Steps between history records, progress updates and divergence checks.
+    num_threads : int, optional
+        torch intra-op threads during ``fit`` (``None``: leave torch's setting). Small critics
+        gain nothing from more than one; the value used is recorded in ``settings``.
+
+    Attributes
+    ----------
+    result_ : EstimateResult
+    critic_ : nn.Module
+    loss_ : Loss
+    history_ : dict of lists
+    """
+
+    def __init__(self, estimator: str = "infonce", critic="separable", batch_size: int = 64, steps: int = 2000,
+                 learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
+                 critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
+                 eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None):
+        self.estimator = estimator
+        self.critic = critic
+        self.batch_size = batch_size
+        self.steps = steps
+        self.learning_rate = learning_rate
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.progress = progress
+        self.critic_options = critic_options
+        self.clip = clip
+        self.ema_rate = ema_rate
+        self.eval_batches = eval_batches
+        self.log_every = log_every
+        self.num_threads = num_threads
+
+    # -- validation -------------------------------------------------------------------------
+    def _validate_params(self) -> dict[str, Any]:
+        p = dict(
+            estimator=check_choice(self.estimator, NEURAL_ESTIMATORS, "estimator"),
+            batch_size=check_int(self.batch_size, "batch_size", minimum=2),
+            steps=check_int(self.steps, "steps", minimum=0),
+            learning_rate=check_float(self.learning_rate, "learning_rate", minimum=0.0, exclusive_min=True),
+            test_fraction=check_float(self.test_fraction, "test_fraction", minimum=0.0, maximum=1.0,
+                                      exclusive_min=True, exclusive_max=True),
+            seed=check_seed(self.seed),
+            eval_batches=check_int(self.eval_batches, "eval_batches", minimum=2),
+            log_every=check_int(self.log_every, "log_every", minimum=1),
+            ema_rate=check_float(self.ema_rate, "ema_rate", minimum=0.0, maximum=1.0, exclusive_min=True,
+                                 exclusive_max=True),
+        )
+        if self.clip is not None:
+            p["clip"] = check_float(self.clip, "clip", minimum=0.0, exclusive_min=True)
+        else:
+            p["clip"] = None
+        if self.num_threads is not None:
+            check_int(self.num_threads, "num_threads", minimum=1)
+        if self.critic_options is not None and not isinstance(self.critic_options, dict):
+            raise TypeError(f"critic_options must be a dict, got {type(self.critic_options).__name__}")
+        if isinstance(self.critic, str):
+            p["critic"] = check_choice(self.critic, CRITICS, "critic")
+        elif isinstance(self.critic, nn.Module):
+            p["critic"] = type(self.critic).__name__
+        else:
+            raise TypeError(f"critic must be a name ({', '.join(CRITICS)}) or an nn.Module, "
+                            f"got {type(self.critic).__name__}")
+        return p
+
+    def _build(self, p: dict[str, Any], dim_x: int, dim_y: int) -> tuple[nn.Module, Loss]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(p["seed"])
+            if isinstance(self.critic, nn.Module):
+                critic = self.critic
+            else:
+                critic = make_critic(p["critic"], dim_x, dim_y, **(self.critic_options or {}))
+            loss = Loss(p["estimator"], dim_y, clip=p["clip"], ema_rate=p["ema_rate"])
+        return critic, loss
+
+    # -- fitting --------------------------------------------------------------------------------
+    def fit(self, x, y, true_mi: float | None = None) -> "NeuralEstimator":
+        """Train on a random ``1 - test_fraction`` of the pairs, report on the rest.
+
+        Parameters
+        ----------
+        x : array_like, shape (n, dx) or (n,)
+        y : array_like, shape (n, dy) or (n,)
+        true_mi : float, optional
+            Known MI (nats), stored in the result for comparison.
+
+        Returns
+        -------
+        self
+        """
+        p = self._validate_params()
+        x, y = check_pair(x, y)
+        n, k = x.shape[0], p["batch_size"]
+        n_test = int(round(n * p["test_fraction"]))
+        n_train = n - n_test
+        if n_test < 2 * k or n_train < k:
+            need = int(math.ceil(max(2 * k / p["test_fraction"], k / (1 - p["test_fraction"]))))
+            raise ValueError(
+                f"too few samples: got n={n}, but batch_size={k} with test_fraction={p['test_fraction']} "
+                f"needs at least {need} (one training batch and two held-out batches); "
+                "pass more data or a smaller batch_size"
+            )
+        gen = torch.Generator().manual_seed(p["seed"] + 1)
+        perm = torch.randperm(n, generator=gen)
+        xt = torch.as_tensor(x, dtype=torch.float32)
+        yt = torch.as_tensor(y, dtype=torch.float32)
+        x_tr, y_tr = xt[perm[:n_train]], yt[perm[:n_train]]
+        x_te, y_te = xt[perm[n_train:]], yt[perm[n_train:]]
+        epoch = {"perm": torch.randperm(n_train, generator=gen), "pos": 0}
+
+        def next_batch(step: int):
+            if epoch["pos"] + k > n_train:
+                epoch["perm"], epoch["pos"] = torch.randperm(n_train, generator=gen), 0
+            idx = epoch["perm"][epoch["pos"]:epoch["pos"] + k]
+            epoch["pos"] += k
+            return x_tr[idx], y_tr[idx]
+
+        n_eval = n_test // k
+        test_batches = [(x_te[i * k:(i + 1) * k], y_te[i * k:(i + 1) * k]) for i in range(n_eval)]
+        return self._fit(p, x.shape[1], y.shape[1], next_batch, test_batches, n_train, n_eval * k, true_mi)
+
+    def fit_sampler(self, sampler: Sampler, true_mi: float | None = None) -> "NeuralEstimator":
+        """Train on fresh samples from ``sampler`` every step; report on ``eval_batches`` fresh batches.
+
+        The true MI defaults to ``sampler.mutual_information()``.
+        """
+        p = self._validate_params()
+        k = p["batch_size"]
+        gen = torch.Generator().manual_seed(p["seed"] + 1)
+        test_gen = torch.Generator().manual_seed(p["seed"] + 2)
+        test_batches = [sampler.sample_torch(k, test_gen) for _ in range(p["eval_batches"])]
+        if true_mi is None:
+            true_mi = sampler.mutual_information()
+        return self._fit(p, sampler.dim_x, sampler.dim_y, lambda step: sampler.sample_torch(k, gen),
+                         test_batches, p["steps"] * k, p["eval_batches"] * k, true_mi)
+
+    def _fit(self, p, dim_x, dim_y, next_batch, test_batches, n_train, n_test, true_mi) -> "NeuralEstimator":
+        t0 = time.perf_counter()
+        critic, loss = self._build(p, dim_x, dim_y)
+        with _torch_threads(self.num_threads) as threads:
+            hist = train(critic, loss, next_batch, p["steps"], learning_rate=p["learning_rate"],
+                         log_every=p["log_every"], progress=bool(self.progress), desc=p["estimator"])
+            values = evaluate(critic, loss, test_batches).numpy()
+        if not np.all(np.isfinite(values)):
+            from .results import TrainingDiverged
+
+            raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
+        estimate, ci, sd = _mean_ci(values)
+        obj = bounds.OBJECTIVES[p["estimator"]]
+        k = p["batch_size"]
+        self.critic_, self.loss_ = critic, loss
+        self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"].tolist(),
+                         "loss": hist["loss"].tolist()}
+        settings = {**p, "critic_options": dict(self.critic_options or {}), "num_threads": threads,
+                    "eval_batches": len(test_batches), "versions": _versions()}
+        self.result_ = EstimateResult(
+            estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
+            ceiling=None if obj.ceiling is None else obj.ceiling(k),
+            true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
+            n_train=n_train, n_test=n_test, batch_size=k, seed=p["seed"],
+            seconds=time.perf_counter() - t0, history=self.history_, settings=settings,
+        )
+        return self
+
+
+class GaussianEstimator(_Base):
+    """Gaussian plug-in (CCA) estimator with finite-sample bias correction.
+
+    Exact in the limit for Gaussian data; otherwise the MI of the Gaussian with the same
+    covariance (not a bound). The interval is a percentile bootstrap.
+
+    Parameters
+    ----------
+    bias_correction : bool, default True
+    n_bootstrap : int, default 200
+        Resamples for the 95% interval (0: no interval, ``ci = (estimate, estimate)``).
+    seed : int, default 0
+    """
+
+    name = "gaussian"
+
+    def __init__(self, bias_correction: bool = True, n_bootstrap: int = 200, seed: int = 0):
+        self.bias_correction = bias_correction
+        self.n_bootstrap = n_bootstrap
+        self.seed = seed
+
+    def fit(self, x, y, true_mi: float | None = None) -> "GaussianEstimator":
+        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set."""
+        check_int(self.n_bootstrap, "n_bootstrap", minimum=0)
+        seed = check_seed(self.seed)
+        t0 = time.perf_counter()
+        x, y = check_pair(x, y)
+        est = gaussian_plugin_mi(x, y, bool(self.bias_correction))
+        boots = []
+        if self.n_bootstrap:
+            rng = np.random.default_rng(seed)
+            n = x.shape[0]
+            for _ in range(self.n_bootstrap):
+                idx = rng.integers(0, n, n)
+                with contextlib.suppress(ValueError):  # a degenerate resample is skipped
+                    boots.append(gaussian_plugin_mi(x[idx], y[idx], bool(self.bias_correction)))
+        if boots:
+            lo, hi = np.percentile(boots, [2.5, 97.5])
+            ci, sd = (float(lo), float(hi)), float(np.std(boots, ddof=1)) if len(boots) > 1 else 0.0
+        else:
+            ci, sd = (est, est), 0.0
+        self.result_ = EstimateResult(
+            estimator=self.name, estimate=est, ci=ci, std=sd, true_mi=None if true_mi is None else float(true_mi),
+            is_bound=False, n_train=0, n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
+            settings={**self.get_params(), "versions": _versions()},
+        )
+        return self
+
+
+class KSGEstimator(_Base):
+    """Kraskov-Stoegbauer-Grassberger estimator 1 on k-d trees (see :func:`~mibound.nonparametric.ksg_mi`).
+
+    The interval is ``estimate +- 1.96 * sd(terms) / sqrt(n)`` over the per-sample terms; the terms
+    are weakly dependent, so read it as approximate.
+
+    Parameters
+    ----------
+    k : int, default 3
+    standardize : bool, default True
+    workers : int, default -1
+    """
+
+    name = "ksg"
+
+    def __init__(self, k: int = 3, standardize: bool = True, workers: int = -1):
+        self.k = k
+        self.standardize = standardize
+        self.workers = workers
+
+    def fit(self, x, y, true_mi: float | None = None) -> "KSGEstimator":
+        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set."""
+        check_int(self.workers, "workers")
+        t0 = time.perf_counter()
+        x, y = check_pair(x, y)
+        est, terms = ksg_mi(x, y, k=self.k, standardize=bool(self.standardize), workers=self.workers,
+                            return_terms=True)
+        sd = float(terms.std(ddof=1)) if terms.size > 1 else 0.0
+        half = 1.96 * sd / math.sqrt(terms.size)
+        self.result_ = EstimateResult(
+            estimator=self.name, estimate=est, ci=(est - half, est + half), std=sd,
+            true_mi=None if true_mi is None else float(true_mi), is_bound=False, n_train=0,
+            n_test=x.shape[0], seconds=time.perf_counter() - t0,
+            settings={**self.get_params(), "versions": _versions()},
+        )
+        return self
+
+
+ESTIMATORS: dict[str, type] = {**{name: NeuralEstimator for name in NEURAL_ESTIMATORS},
+                               "gaussian": GaussianEstimator, "ksg": KSGEstimator}
+
+
+def make_estimator(name: str, **options) -> _Base:
+    """Build an estimator by name; unknown options raise ``TypeError`` listing the valid ones."""
+    key = check_choice(name, ESTIMATORS, "estimator")
+    cls = ESTIMATORS[key]
+    valid = [p for p in inspect.signature(cls).parameters if p != "estimator"]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown} for estimator {key!r}; valid options: {valid}")
+    return cls(estimator=key, **options) if cls is NeuralEstimator else cls(**options)

@@ -1,0 +1,80 @@
+"""Shared plumbing of the experiments: output folder, metadata, atomic and resumable CSVs."""
+
+from __future__ import annotations
+
+import io
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..io import atomic_write_json, atomic_write_text
+
+__all__ = ["RunTable", "write_metadata", "save_figure"]
+
+
+class RunTable:
+    """A tidy CSV that grows one finished run at a time and is rewritten atomically.
+
+    An interrupted experiment leaves every finished run in the file; with ``resume=True`` the
+    runs already present (by their ``key`` columns) are reported by :meth:`done` so they can be
+    skipped.
+    """
+
+    def __init__(self, path: Path, key: Iterable[str], resume: bool = False):
+        self.path = Path(path)
+        self.key = list(key)
+        if resume and self.path.exists() and self.path.stat().st_size:
+            self.frame = pd.read_csv(self.path)
+        else:
+            self.frame = pd.DataFrame()
+
+    def done(self, **key: Any) -> bool:
+        if self.frame.empty:
+            return False
+        mask = np.ones(len(self.frame), dtype=bool)
+        for k, v in key.items():
+            mask &= (self.frame[k].astype(str) == str(v)).to_numpy()
+        return bool(mask.any())
+
+    def append(self, rows: pd.DataFrame) -> None:
+        self.frame = rows.copy() if self.frame.empty else pd.concat([self.frame, rows], ignore_index=True)
+        buf = io.StringIO()
+        self.frame.to_csv(buf, index=False)
+        atomic_write_text(self.path, buf.getvalue())
+
+
+def write_metadata(out: Path, name: str, settings: dict[str, Any], started: float) -> None:
+    import scipy
+    import seaborn
+
+    from .. import __version__
+
+    atomic_write_json(out / "metadata.json", {
+        "experiment": name,
+        "settings": settings,
+        "duration_seconds": round(time.time() - started, 3),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {"mibound": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+                     "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__,
+                     "seaborn": seaborn.__version__},
+        "platform": platform.platform(),
+        "units": "nats",
+    })
+
+
+def save_figure(fig, out: Path, stem: str) -> list[Path]:
+    """Save a matplotlib figure as PNG and SVG (each atomically via a temporary name)."""
+    paths = []
+    for ext in ("png", "svg"):
+        final = out / f"{stem}.{ext}"
+        tmp = out / f".{stem}.tmp.{ext}"
+        fig.savefig(tmp, dpi=130, bbox_inches="tight")
+        tmp.replace(final)
+        paths.append(final)
+    return paths

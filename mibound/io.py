@@ -1,0 +1,155 @@
+"""Reading paired samples from files (no pickle, ever) and writing results atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["load_pair", "atomic_write_text", "atomic_write_json"]
+
+
+def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise ValueError(f"{path}: holds an object array; refusing to unpickle it "
+                             "(save plain numeric arrays)") from None
+        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+
+
+def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValueError(f"{path}: empty CSV file") from None
+        header = [h.strip() for h in header]
+        rows = [r for r in reader if r]
+    if not rows:
+        raise ValueError(f"{path}: CSV has a header but no rows")
+
+    def resolve(cols: list[str], which: str) -> list[int]:
+        idx = []
+        for c in cols:
+            if c in header:
+                idx.append(header.index(c))
+            elif c.isdigit() and int(c) < len(header):
+                idx.append(int(c))
+            else:
+                raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}")
+        return idx
+
+    ix, iy = resolve(x_cols, "--x-cols"), resolve(y_cols, "--y-cols")
+
+    def take(idx: list[int]) -> np.ndarray:
+        out = np.empty((len(rows), len(idx)))
+        for r, row in enumerate(rows):
+            if len(row) != len(header):
+                raise ValueError(f"{path}: row {r + 2} has {len(row)} fields, header has {len(header)}")
+            for c, j in enumerate(idx):
+                try:
+                    out[r, c] = float(row[j])
+                except ValueError:
+                    raise ValueError(f"{path}: row {r + 2}, column {header[j]!r}: {row[j]!r} is not a number") \
+                        from None
+        return out
+
+    return take(ix), take(iy)
+
+
+def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: list[str] | None = None,
+              mmap: bool = False) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Read a paired sample ``(x, y)`` and its ``true_mi`` if the file has one.
+
+    Formats
+    -------
+    ``.npz``
+        arrays ``x`` and ``y`` (other keys ignored, except a scalar ``true_mi`` in nats).
+    two ``.npy`` files
+        ``path`` holds ``x``, ``path_y`` holds ``y``.
+    ``.csv``
+        with a header row; ``x_cols`` / ``y_cols`` name (or index) the columns of each view.
+
+    Returns
+    -------
+    x, y : ndarray
+    true_mi : float or None
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, expected a .npz, .npy or .csv file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file")
+    suffix = path.suffix.lower()
+    if path_y is not None and suffix != ".npy":
+        raise ValueError(f"a second file is only accepted with two .npy files, got {path.name} and {Path(path_y).name}")
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in ("x", "y") if k not in data.files]
+                if missing:
+                    raise ValueError(f"{path}: missing array(s) {missing}; the file has {sorted(data.files)}")
+                x, y = data["x"], data["y"]
+                true_mi = None
+                if "true_mi" in data.files:
+                    t = data["true_mi"]
+                    if t.size != 1 or t.dtype.kind not in "fiu" or not np.isfinite(t).all():
+                        raise ValueError(f"{path}: true_mi must be a finite scalar, got shape {t.shape} "
+                                         f"dtype {t.dtype}")
+                    true_mi = float(t.reshape(()))
+        except ValueError as exc:
+            msg = str(exc)
+            if "pickle" in msg.lower():
+                raise ValueError(f"{path}: holds an object array; refusing to unpickle it "
+                                 "(save plain numeric arrays)") from None
+            if msg.startswith(str(path)):
+                raise
+            raise ValueError(f"{path}: not a readable .npz file ({msg})") from None
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+        except Exception as exc:  # zipfile.BadZipFile and friends
+            raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+        return x, y, true_mi
+    if suffix == ".npy":
+        if path_y is None:
+            raise ValueError(f"{path}: a .npy file holds one view; pass the y file as the second argument")
+        return _load_npy(path, mmap), _load_npy(Path(path_y), mmap), None
+    if suffix == ".csv":
+        if not x_cols or not y_cols:
+            raise ValueError(f"{path}: a CSV needs --x-cols and --y-cols (column names or 0-based indices)")
+        x, y = _read_csv_columns(path, x_cols, y_cols)
+        return x, y, None
+    raise ValueError(f"{path}: unsupported file type {suffix!r}; expected .npz, .npy (pair) or .csv")
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

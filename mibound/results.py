@@ -1,0 +1,150 @@
+"""The one public result type of every estimator."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EstimateResult", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced a non-finite loss or estimate.
+
+    Attributes
+    ----------
+    estimator : str
+    step : int
+        First step (0-based) at which a non-finite value was seen.
+    last_finite : float or None
+        The last finite reported value before it, if any.
+    """
+
+    def __init__(self, estimator: str, step: int, last_finite: float | None, what: str = "loss"):
+        self.estimator, self.step, self.last_finite = estimator, step, last_finite
+        last = "none" if last_finite is None else f"{last_finite:.4g} nats"
+        super().__init__(
+            f"{estimator} training diverged: non-finite {what} at step {step} (last finite estimate: {last}); "
+            "lower the learning rate, use a bounded estimator (infonce, smile) or standardise the data"
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy/torch scalars, arrays and tuples to JSON-safe Python objects (NaN/inf -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return _jsonable(float(value))
+    return str(value)
+
+
+@dataclass
+class EstimateResult:
+    """An MI estimate and everything needed to judge it. All values in nats.
+
+    Attributes
+    ----------
+    estimator : str
+        Estimator name (``infonce``, ``nwj``, ``dv``, ``mine``, ``tuba``, ``js``, ``smile``,
+        ``gaussian``, ``ksg``).
+    estimate : float
+        The reported value: for neural estimators the mean of the reported bound over held-out
+        evaluation batches after the last training step (never the best value seen).
+    ci : tuple of float
+        95% confidence interval of ``estimate`` (over held-out batches for neural estimators;
+        bootstrap for ``gaussian``; per-sample standard error for ``ksg``).
+    std : float
+        Standard deviation of the per-batch (or per-resample) values behind ``ci``.
+    ceiling : float or None
+        The largest value the estimator can report (``log K`` for InfoNCE), else ``None``.
+    true_mi : float or None
+        Exact MI when the data's ground truth is known.
+    is_bound : bool
+        Whether the reported quantity is a lower bound on MI in expectation.
+    n_train, n_test : int
+        Samples used for training and for the reported estimate.
+    batch_size : int or None
+        ``K``, the candidates per score matrix (``None`` for non-neural estimators).
+    seed : int
+    seconds : float
+        Wall time of ``fit``.
+    history : dict of lists
+        ``step``, ``train_estimate`` (reported bound on training batches) and ``loss``, every
+        ``log_every`` steps.
+    settings : dict
+        Every hyper-parameter, the torch thread count and library versions.
+    """
+
+    estimator: str
+    estimate: float
+    ci: tuple[float, float]
+    std: float
+    ceiling: float | None = None
+    true_mi: float | None = None
+    is_bound: bool = False
+    n_train: int = 0
+    n_test: int = 0
+    batch_size: int | None = None
+    seed: int = 0
+    seconds: float = 0.0
+    history: dict[str, list] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> float | None:
+        """``estimate - true_mi`` when the truth is known."""
+        return None if self.true_mi is None else self.estimate - self.true_mi
+
+    @property
+    def gap_to_ceiling(self) -> float | None:
+        """``ceiling - estimate``; near zero means the bound is saturated and says little."""
+        return None if self.ceiling is None else self.ceiling - self.estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict with the same keys for every estimator (non-finite numbers become ``None``)."""
+        d = asdict(self)
+        d["error"] = self.error
+        d["gap_to_ceiling"] = self.gap_to_ceiling
+        d["units"] = "nats"
+        return _jsonable(d)
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def summary(self, bits: bool = False) -> str:
+        """A short human-readable report (nats, or bits with ``bits=True``)."""
+        scale, unit = (1 / math.log(2), "bits") if bits else (1.0, "nats")
+        f = lambda v: "n/a" if v is None else f"{v * scale:.4f}"  # noqa: E731
+        kind = "lower bound" if self.is_bound else "estimate"
+        lines = [
+            f"estimator      {self.estimator} ({kind})",
+            f"estimate       {f(self.estimate)} {unit}   95% CI [{f(self.ci[0])}, {f(self.ci[1])}]",
+        ]
+        if self.ceiling is not None:
+            lines.append(f"ceiling        {f(self.ceiling)} {unit} (log K, K={self.batch_size})"
+                         + ("   <- saturated: the true MI may be far higher" if self.gap_to_ceiling is not None
+                            and self.gap_to_ceiling < 0.1 * self.ceiling else ""))
+        if self.true_mi is not None:
+            lines.append(f"true MI        {f(self.true_mi)} {unit}   error {f(self.error)}")
+        lines.append(f"samples        train {self.n_train}, held-out {self.n_test}; seed {self.seed}; "
+                     f"{self.seconds:.2f} s")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
