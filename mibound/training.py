@@ -156,7 +156,7 @@ def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, le
 
 
 def _logged_steps(steps: int, log_every: int) -> torch.Tensor:
-    idx = torch.arange(log_every - 1, steps, log_every)
+    idx = torch.arange(log_every - 1, max(steps, log_every - 1), log_every)
     if steps and (idx.numel() == 0 or idx[-1] != steps - 1):
         idx = torch.cat([idx, torch.tensor([steps - 1])])
     return idx

@@ -1,0 +1,22 @@
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small critics gain nothing from intra-op threads; keep test timings stable on 2 cores."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def random_spd(rng, d, jitter=0.1):
+    a = rng.standard_normal((d, d))
+    return a @ a.T / d + jitter * np.eye(d)

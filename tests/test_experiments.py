@@ -1,0 +1,65 @@
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from mibound.experiments import EXPERIMENTS, staircase
+
+
+@pytest.fixture(scope="module")
+def stair(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stair")
+    frame = staircase.run(out, quick=True, steps_per_level=40, progress=False,
+                          estimators=("infonce", "smile"), levels=(2.0, 10.0))
+    return out, frame
+
+
+def test_staircase_outputs(stair):
+    out, frame = stair
+    for name in ["staircase.csv", "staircase_summary.csv", "metadata.json", "staircase.png", "staircase.svg"]:
+        assert (out / name).stat().st_size > 0
+    csv = pd.read_csv(out / "staircase.csv")
+    assert {"step", "estimator", "critic", "true_mi", "estimate"} <= set(csv.columns)
+    assert len(csv) == 3 * 80  # infonce, smile and the optimal critic, 80 steps each
+    assert sorted(csv["true_mi"].unique()) == [2.0, 10.0]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["settings"]["steps_per_level"] == 40 and meta["units"] == "nats"
+
+
+def test_optimal_critic_infonce_behaviour(stair):
+    _, frame = stair
+    opt = frame[frame["critic"] == "optimal"]
+    at2 = opt[opt["true_mi"] == 2.0]["estimate"].mean()
+    at10 = opt[opt["true_mi"] == 10.0]["estimate"]
+    assert 1.6 < at2 < 2.05  # close to the truth at 2 nats (the bound's own looseness ~0.2)
+    assert at10.max() <= math.log(64) + 1e-6  # never above log K
+    assert at10.mean() > math.log(64) - 0.15  # pinned just under it
+
+
+def test_summary_table(stair):
+    out, _ = stair
+    s = pd.read_csv(out / "staircase_summary.csv")
+    assert set(s.columns) == {"estimator", "critic", "true_mi", "mean", "bias", "variance", "mse"}
+    row = s.iloc[0]
+    assert row["mse"] == pytest.approx(row["bias"] ** 2 + row["variance"])
+
+
+def test_resume_skips_finished_runs(stair, tmp_path):
+    out, _ = stair
+    import shutil
+
+    shutil.copy(out / "staircase.csv", tmp_path / "staircase.csv")
+    before = pd.read_csv(tmp_path / "staircase.csv")
+    frame = staircase.run(tmp_path, quick=True, steps_per_level=40, progress=False,
+                          estimators=("infonce", "smile", "nwj"), levels=(2.0, 10.0), resume=True)
+    # the finished runs are kept bit for bit, only nwj is new
+    kept = frame[frame["estimator"] != "nwj"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, before)
+    assert (frame["estimator"] == "nwj").sum() == 80
+
+
+def test_registry_and_bad_setting(tmp_path):
+    assert "staircase" in EXPERIMENTS
+    with pytest.raises(TypeError, match="unknown staircase setting"):
+        staircase.run(tmp_path, steps=3)
