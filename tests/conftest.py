@@ -1,6 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests explore the same examples on every run: CI failures are reproducible, never flaky.
+settings.register_profile("mibound", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("mibound")
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mibound import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
@@ -32,9 +32,10 @@ def test_poole_staircase_correlations():
 @given(st.floats(0.0, 50.0), st.integers(1, 64))
 @settings(max_examples=60, deadline=None)
 def test_rho_mi_roundtrip(mi, dim):
+    # beyond ~8 nats per dimension, 1 - rho^2 < 1e-7 and rho itself cannot hold the digits
+    assume(mi / dim <= 8.0)
     rho = rho_from_mi(mi, dim)
-    if rho < 1.0:
-        assert mi_from_rho(rho, dim) == pytest.approx(mi, rel=1e-7, abs=1e-12)
+    assert mi_from_rho(rho, dim) == pytest.approx(mi, rel=1e-7, abs=1e-12)
 
 
 def test_mi_from_rho_matches_gaussian_mi():
