@@ -93,6 +93,14 @@ def check_pair(x, y, *, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"x and y must have the same number of samples (rows), got {x.shape[0]} and {y.shape[0]}"
         )
+    for name, a in (("x", x), ("y", y)):
+        if a.shape[0] > 1:
+            const = np.flatnonzero(np.ptp(a, axis=0) == 0)
+            if const.size:
+                raise ValueError(
+                    f"{name} has {const.size} constant (zero-variance) column(s), e.g. column {const[0]}; "
+                    f"they carry no information: drop them, e.g. {name}[:, {name}.std(0) > 0]"
+                )
     return x, y
 
 

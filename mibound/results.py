@@ -24,8 +24,11 @@ class TrainingDiverged(RuntimeError):
         The last finite reported value before it, if any.
     """
 
-    def __init__(self, estimator: str, step: int, last_finite: float | None, what: str = "loss"):
+    def __init__(self, estimator: str, step: int, last_finite: float | None, what: str = "loss",
+                 partial: dict | None = None):
         self.estimator, self.step, self.last_finite = estimator, step, last_finite
+        #: the per-step reported values before the divergence (``step`` and ``value`` arrays), if known
+        self.partial = partial
         last = "none" if last_finite is None else f"{last_finite:.4g} nats"
         super().__init__(
             f"{estimator} training diverged: non-finite {what} at step {step} (last finite estimate: {last}); "

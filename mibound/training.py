@@ -169,7 +169,8 @@ def _check_finite(name: str, values: torch.Tensor, losses: torch.Tensor, start: 
     bad = start + int((~ok).nonzero()[0])
     finite = torch.isfinite(values[:bad]).nonzero()
     last = float(values[int(finite[-1])]) if finite.numel() else None
-    raise TrainingDiverged(name, bad, last)
+    partial = {"step": torch.arange(bad), "value": values[:bad].clone(), "loss": losses[:bad].clone()}
+    raise TrainingDiverged(name, bad, last, partial=partial)
 
 
 @torch.no_grad()

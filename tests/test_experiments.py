@@ -63,3 +63,33 @@ def test_registry_and_bad_setting(tmp_path):
     assert "staircase" in EXPERIMENTS
     with pytest.raises(TypeError, match="unknown staircase setting"):
         staircase.run(tmp_path, steps=3)
+
+
+class _Blowup(__import__("torch").nn.Module):
+    def __init__(self):
+        import torch
+
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.1))
+        self.calls = 0
+
+    def forward(self, x, y):
+        self.calls += 1
+        s = self.w * (x @ y.T)
+        return s * float("inf") if self.calls > 25 else s
+
+
+def test_diverged_run_is_flagged_and_the_rest_goes_on(tmp_path, monkeypatch):
+    real = staircase.make_critic
+
+    def fake(name, dx, dy, **kw):
+        return _Blowup() if name == "concat" else real(name, dx, dy, **kw)
+
+    monkeypatch.setattr(staircase, "make_critic", fake)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        frame = staircase.run(tmp_path, quick=True, steps_per_level=20, progress=False, estimators=("nwj",),
+                              critics=("concat", "separable"), levels=(2.0, 4.0))
+    bad = frame[frame["critic"] == "concat"]
+    assert len(bad) == 25 and set(bad["status"]) == {"diverged at step 25"}
+    assert bad["estimate"].notna().all()  # no NaN rows: the steps after the divergence are absent
+    assert set(frame[frame["critic"] == "separable"]["status"]) == {"ok"}

@@ -6,7 +6,8 @@ analytic optimal critic ``log p(y|x) - log p(y)`` is read on the same kind of ba
 training, which isolates each bound's own looseness (InfoNCE is pinned under ``log K``).
 
 Outputs (in ``out``): ``staircase.csv`` (one row per step, estimator and critic; columns
-``step, estimator, critic, true_mi, estimate, batch_size, seed``), ``staircase_summary.csv``
+``step, estimator, critic, true_mi, estimate, batch_size, seed, status``; a run whose training
+diverges keeps its steps before the divergence, with ``status = "diverged at step N"``), ``staircase_summary.csv``
 (bias, variance and MSE per estimator and MI level, over the second half of each level),
 ``metadata.json`` and ``staircase.png`` / ``.svg``.
 """
@@ -14,6 +15,7 @@ Outputs (in ``out``): ``staircase.csv`` (one row per step, estimator and critic;
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ import torch
 
 from ..critics import GaussianOptimalCritic, make_critic
 from ..data.gaussian import CorrelatedGaussian
+from ..results import TrainingDiverged
 from ..training import Loss, train
 from ._common import RunTable, save_figure, write_metadata
 
@@ -105,9 +108,10 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
     step = np.arange(total)
     true = np.repeat(np.asarray(cfg["levels"], dtype=float), cfg["steps_per_level"])
 
-    def rows(est, critic, values):
-        return pd.DataFrame({"step": step, "estimator": est, "critic": critic, "true_mi": true,
-                             "estimate": values, "batch_size": cfg["batch_size"], "seed": seed})
+    def rows(est, critic, values, status="ok"):
+        n = len(values)
+        return pd.DataFrame({"step": step[:n], "estimator": est, "critic": critic, "true_mi": true[:n],
+                             "estimate": values, "batch_size": cfg["batch_size"], "seed": seed, "status": status})
 
     runs = [(e, c) for c in cfg["critics"] for e in cfg["estimators"]]
     for i, (est, critic_name) in enumerate(runs):
@@ -118,9 +122,13 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
             critic = make_critic(critic_name, cfg["dim"], cfg["dim"])
             loss = Loss(est, cfg["dim"])
         stream = _StepStream(cfg["dim"], cfg["levels"], cfg["steps_per_level"], cfg["batch_size"], seed + 1)
-        hist = train(critic, loss, stream, total, learning_rate=cfg["learning_rate"], progress=progress,
-                     desc=f"[{i + 1}/{len(runs)}] {est}/{critic_name}", record_every_step=True)
-        table.append(rows(est, critic_name, hist["value"].numpy()))
+        try:
+            hist = train(critic, loss, stream, total, learning_rate=cfg["learning_rate"], progress=progress,
+                         desc=f"[{i + 1}/{len(runs)}] {est}/{critic_name}", record_every_step=True)
+            table.append(rows(est, critic_name, hist["value"].numpy()))
+        except TrainingDiverged as exc:  # keep the steps before it, flagged; the other runs go on
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+            table.append(rows(est, critic_name, exc.partial["value"].numpy(), status=f"diverged at step {exc.step}"))
     if not table.done(estimator="infonce", critic="optimal"):
         table.append(rows("infonce", "optimal", _optimal_run(cfg, seed + 2)))
 

@@ -1,0 +1,245 @@
+"""Bad input, numerical safety, determinism, no code execution from data, interrupted experiments."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mibound
+import mibound.io
+from mibound import TrainingDiverged, estimate_mi, gaussian_mi
+from mibound.cli import main
+
+from .conftest import random_spd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- determinism ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["infonce", "nwj", "dv", "mine", "tuba", "js", "smile"])
+def test_bit_identical_reruns(name):
+    x, y = mibound.CorrelatedGaussian.from_mi(1.0, 3).sample(1200, seed=7)
+    kw = dict(estimator=name, steps=40, batch_size=32, seed=11, progress=False, critic_options={"hidden_dim": 16})
+    a, b = estimate_mi(x, y, **kw), estimate_mi(x, y, **kw)
+    assert a.estimate == b.estimate and a.ci == b.ci and a.history == b.history
+    assert a.settings["seed"] == 11
+
+
+def test_seed_does_not_leak_into_global_rng():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    x, y = mibound.CorrelatedGaussian.from_mi(1.0, 2).sample(800, seed=0)
+    estimate_mi(x, y, steps=5, batch_size=16, progress=False, critic_options={"hidden_dim": 8})
+    assert torch.equal(torch.rand(1), before)
+
+
+# -- numerical safety ---------------------------------------------------------------------------
+class _Blowup(torch.nn.Module):
+    """A critic whose scores become infinite after a few calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.1))
+        self.calls = 0
+
+    def forward(self, x, y):
+        self.calls += 1
+        s = self.w * (x @ y.T)
+        return s * float("inf") if self.calls > 12 else s
+
+
+def test_divergence_is_an_error_naming_estimator_and_step():
+    x, y = mibound.CorrelatedGaussian.from_mi(1.0, 2).sample(1000, seed=0)
+    with pytest.raises(TrainingDiverged, match=r"tuba training diverged: non-finite loss at step 12"):
+        estimate_mi(x, y, "tuba", critic=_Blowup(), steps=50, batch_size=16, progress=False, log_every=10)
+
+
+def test_float32_large_scores_stay_finite_in_bounded_estimators():
+    s = torch.randn(64, 64) * 200  # exp(200) overflows float32
+    for f in (mibound.bounds.infonce, mibound.bounds.dv, mibound.bounds.js_fgan, mibound.bounds.smile):
+        assert torch.isfinite(f(s))
+
+
+# -- property tests on exact MI -------------------------------------------------------------------
+@st.composite
+def spd_and_split(draw):
+    d = draw(st.integers(2, 6))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    return random_spd(rng, d, jitter=draw(st.floats(0.05, 2.0))), draw(st.integers(1, d - 1)), rng
+
+
+@given(spd_and_split())
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+def test_exact_mi_nonnegative_symmetric_invariant(case):
+    cov, dx, rng = case
+    d = len(cov)
+    mi = gaussian_mi(cov, dx)
+    assert mi >= 0
+    perm = np.r_[dx:d, 0:dx]
+    assert gaussian_mi(cov[np.ix_(perm, perm)], d - dx) == pytest.approx(mi, rel=1e-7, abs=1e-10)
+    t = np.zeros((d, d))
+    t[:dx, :dx] = rng.standard_normal((dx, dx)) + 3 * np.eye(dx)
+    t[dx:, dx:] = rng.standard_normal((d - dx, d - dx)) + 3 * np.eye(d - dx)
+    assert gaussian_mi(t @ cov @ t.T, dx) == pytest.approx(mi, rel=1e-6, abs=1e-9)
+
+
+@given(spd_and_split())
+@settings(max_examples=40)
+def test_dropping_coordinates_never_increases_exact_mi(case):
+    cov, dx, _ = case
+    d = len(cov)
+    if d - dx < 2:
+        return
+    keep = list(range(d - 1))  # drop the last y coordinate: a projection of y
+    assert gaussian_mi(cov[np.ix_(keep, keep)], dx) <= gaussian_mi(cov, dx) + 1e-10
+
+
+# -- no code execution from data ----------------------------------------------------------------
+def test_crafted_object_npy_pair_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True)
+    np.save(tmp_path / "y.npy", np.zeros(4))
+    with pytest.raises(ValueError, match="refusing to unpickle"):
+        mibound.io.load_pair(tmp_path / "x.npy", tmp_path / "y.npy")
+
+
+# -- the CLI never shows a traceback for bad files -------------------------------------------------
+def _write_case(path: Path, kind: str, payload: bytes, rng) -> list[str]:
+    """Write one malformed or random input file; return the extra CLI arguments."""
+    if kind == "bytes":
+        path = path.with_suffix(".npz")
+        path.write_bytes(payload)
+        return [str(path)]
+    if kind == "truncated_npz":
+        full = path.with_suffix(".full.npz")
+        np.savez(full, x=rng.standard_normal((400, 2)), y=rng.standard_normal((400, 2)))
+        data = full.read_bytes()
+        path = path.with_suffix(".npz")
+        path.write_bytes(data[: max(1, len(payload) % len(data))])
+        return [str(path)]
+    if kind == "csv":
+        path = path.with_suffix(".csv")
+        path.write_bytes(payload)
+        return [str(path), "--x-cols", "0", "--y-cols", "1"]
+    if kind == "npy":
+        px, py = path.with_suffix(".x.npy"), path.with_suffix(".y.npy")
+        px.write_bytes(payload)
+        np.save(py, rng.standard_normal(10))
+        return [str(px), str(py)]
+    if kind == "zip_member":
+        path = path.with_suffix(".npz")
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("x.npy", payload)
+            z.writestr("y.npy", payload[::-1])
+        return [str(path)]
+    raise AssertionError(kind)
+
+
+@given(kind=st.sampled_from(["bytes", "truncated_npz", "csv", "npy", "zip_member"]), payload=st.binary(max_size=300))
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzz_cli_files_end_in_clean_error_or_result(tmp_path, capsys, kind, payload):
+    rng = np.random.default_rng(len(payload))
+    args = _write_case(tmp_path / f"case{abs(hash(payload)) % 10**8}", kind, payload, rng)
+    code = main(["estimate", *args, "--estimator", "gaussian", "--json"])
+    out, err = capsys.readouterr()
+    if code == 0:
+        assert "estimate" in json.loads(out)
+    else:
+        assert code == 2
+        assert err.startswith("mibound: error:") and err.count("\n") == 1
+
+
+STRUCTURED_BAD = {
+    "nan": lambda r: dict(x=np.full((300, 2), np.nan), y=r.standard_normal((300, 2))),
+    "inf": lambda r: dict(x=np.r_[r.standard_normal((299, 2)), [[np.inf, 1]]], y=r.standard_normal((300, 2))),
+    "mismatch": lambda r: dict(x=r.standard_normal((300, 2)), y=r.standard_normal((299, 2))),
+    "rank3": lambda r: dict(x=r.standard_normal((300, 2, 2)), y=r.standard_normal((300, 2))),
+    "strings": lambda r: dict(x=np.array([["a", "b"]] * 300), y=r.standard_normal((300, 2))),
+    "complex": lambda r: dict(x=r.standard_normal((300, 2)) * 1j, y=r.standard_normal((300, 2))),
+    "empty": lambda r: dict(x=np.zeros((0, 2)), y=np.zeros((0, 2))),
+    "constant": lambda r: dict(x=np.c_[r.standard_normal(300), np.ones(300)], y=r.standard_normal((300, 2))),
+    "huge": lambda r: dict(x=r.standard_normal((300, 2)) * 1e30, y=r.standard_normal((300, 2))),
+    "scalar": lambda r: dict(x=np.float64(3.0), y=np.float64(2.0)),
+    "missing_y": lambda r: dict(x=r.standard_normal((300, 2))),
+    "bad_true_mi": lambda r: dict(x=r.standard_normal((300, 2)), y=r.standard_normal((300, 2)), true_mi=np.ones(3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRUCTURED_BAD))
+@pytest.mark.parametrize("estimator", ["gaussian", "infonce"])
+def test_structured_bad_npz(tmp_path, capsys, case, estimator):
+    np.savez(tmp_path / "bad.npz", **STRUCTURED_BAD[case](np.random.default_rng(0)))
+    assert main(["estimate", str(tmp_path / "bad.npz"), "--estimator", estimator, "--steps", "1"] if estimator
+                == "infonce" else ["estimate", str(tmp_path / "bad.npz"), "--estimator", estimator]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mibound: error:") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--steps", "-3"], "steps must be >= 0"),
+    (["--batch-size", "0"], "batch_size must be >= 2"),
+    (["--learning-rate", "nan"], "learning_rate must be finite"),
+    (["--seed", "-1"], "seed must be in"),
+    (["--critic", "dense"], "unknown critic"),
+    (["--estimator", "mien"], "did you mean 'mine'"),
+    (["--threads", "0"], "num_threads must be >= 1"),
+])
+def test_bad_cli_option_values(tmp_path, capsys, argv, match):
+    x, y = mibound.CorrelatedGaussian.from_mi(1.0, 2).sample(2000, seed=0)
+    np.savez(tmp_path / "ok.npz", x=x, y=y)
+    assert main(["estimate", str(tmp_path / "ok.npz"), *argv, "--quiet"]) == 2
+    assert match in capsys.readouterr().err
+
+
+# -- interrupted experiments keep finished runs and resume ----------------------------------------
+_RUN = """
+import sys
+import torch
+from mibound.experiments import staircase
+torch.set_num_threads(1)
+staircase.run(sys.argv[1], quick=True, steps_per_level=int(sys.argv[2]), progress=False, resume='--resume' in sys.argv,
+              estimators=("infonce", "smile", "nwj", "js"), levels=(2.0, 4.0))
+"""
+
+
+def test_killed_experiment_keeps_finished_rows_and_resumes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = tmp_path / "run"
+    csv = out / "staircase.csv"
+    proc = subprocess.Popen([sys.executable, "-c", _RUN, str(out), "150"], env=env, cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (csv.exists() and csv.stat().st_size > 0):
+            time.sleep(0.05)
+        assert csv.exists(), "the first run never finished"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    partial = pd.read_csv(csv)
+    finished = partial.groupby("estimator").size()
+    assert (finished == 300).all()  # every run in the file is complete: no half-written rows
+    assert len(finished) < 5, "the kill came too late to test anything"
+    assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
+    r = subprocess.run([sys.executable, "-c", _RUN, str(out), "150", "--resume"], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    full = pd.read_csv(csv)
+    assert full.groupby(["estimator", "critic"]).size().to_dict() == {
+        ("infonce", "separable"): 300, ("smile", "separable"): 300, ("nwj", "separable"): 300,
+        ("js", "separable"): 300, ("infonce", "optimal"): 300}
+    # rows finished before the kill are kept bit for bit
+    pd.testing.assert_frame_equal(full.iloc[: len(partial)].reset_index(drop=True), partial)
