@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="infonce, nwj, dv, mine, tuba, js, smile, gaussian or ksg (default infonce)")
     est.add_argument("--critic", default="separable", help="separable, bilinear or concat (default separable)")
     est.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
-    est.add_argument("--batch-size", type=int, default=64, help="K, pairs per score matrix (default 64); with --distributed, pairs per process")
+    est.add_argument("--batch-size", type=int, default=64,
+                     help="K, pairs per score matrix (default 64); with --distributed, pairs per process")
     est.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 5e-4)")
     est.add_argument("--seed", type=int, default=0)
     est.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
