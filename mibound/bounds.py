@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "infonce",
+    "infonce_rows",
     "nwj",
     "tuba",
     "dv",
@@ -91,7 +92,38 @@ def infonce(scores: torch.Tensor) -> torch.Tensor:
         The bound in nats.
     """
     k = _check_scores(scores)
-    return (scores.diagonal() - torch.logsumexp(scores, dim=1)).mean() + math.log(k)
+    return infonce_rows(scores).mean() + math.log(k)
+
+
+def infonce_rows(scores: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    """Per-row InfoNCE terms ``S[i, offset + i] - logsumexp_j S[i, j]`` of a block of rows.
+
+    ``scores`` holds ``k`` consecutive rows ``offset .. offset + k - 1`` of a ``(K, K)`` score
+    matrix (all ``K`` candidates in the columns), so the positive of row ``i`` sits in column
+    ``offset + i``. :func:`infonce` is ``infonce_rows(S).mean() + log K``; with the rows of ``S``
+    split over processes, the mean of every process's terms plus ``log K`` is the same bound.
+
+    Parameters
+    ----------
+    scores : Tensor, shape (k, K)
+    offset : int, default 0
+        Index of the first row in the full matrix; ``0 <= offset <= K - k``.
+
+    Returns
+    -------
+    Tensor, shape (k,)
+        Each row's term in nats (``<= 0``).
+    """
+    if not isinstance(scores, torch.Tensor):
+        raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a (k, K) block of rows, got shape {tuple(scores.shape)}")
+    k, big_k = scores.shape
+    if k < 1 or big_k < 2:
+        raise ValueError(f"scores needs k >= 1 rows and K >= 2 candidates, got shape {tuple(scores.shape)}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= big_k - k:
+        raise ValueError(f"offset must be an int in [0, K - k] = [0, {big_k - k}], got {offset!r}")
+    return scores.diagonal(offset) - torch.logsumexp(scores, dim=1)
 
 
 def tuba(scores: torch.Tensor, log_baseline: torch.Tensor | None = None) -> torch.Tensor:

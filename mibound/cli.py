@@ -27,10 +27,19 @@ def _cmd_estimate(args) -> int:
 
     if len(args.files) > 2:
         raise _UsageError(f"expected one .npz/.csv file or two .npy files, got {len(args.files)} files")
+    if args.mmap and not (len(args.files) == 2 and all(f.lower().endswith(".npy") for f in args.files)):
+        raise _UsageError("--mmap needs two .npy files (x then y); convert the data with numpy.save")
     x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
-                              x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols))
+                              x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
     options = {}
     neural = args.estimator.strip().lower() not in ("gaussian", "ksg")
+    if not neural and (args.distributed or args.device == "cuda"):
+        raise _UsageError(f"--distributed and --device cuda apply to neural estimators, not {args.estimator!r}")
+    if neural and (args.distributed or args.device != "cpu"):
+        from .distributed import resolve_device
+
+        if args.distributed or resolve_device(args.device).type == "cuda":
+            return _estimate_scaled(args, x, y, true_mi)
     if neural:
         options.update(critic=args.critic, batch_size=args.batch_size, steps=args.steps)
         if args.learning_rate is not None:
@@ -45,6 +54,34 @@ def _cmd_estimate(args) -> int:
         print(result.to_json())
     else:
         print(result.summary(bits=args.bits))
+    return 0
+
+
+def _estimate_scaled(args, x, y, true_mi) -> int:
+    """``estimate --distributed`` (or on CUDA): mibound.distributed, the summary on rank 0 only."""
+    import os
+
+    from .distributed import DistributedNeuralEstimator
+
+    if args.distributed and "WORLD_SIZE" not in os.environ:
+        print("mibound: --distributed without torchrun (WORLD_SIZE is not set): running one process; launch with "
+              "torchrun --nproc_per_node=N -m mibound estimate ... --distributed", file=sys.stderr)
+    options = dict(estimator=args.estimator.strip().lower(), critic=args.critic, batch_size=args.batch_size,
+                   steps=args.steps, seed=args.seed, device=args.device, progress=not (args.quiet or args.json))
+    if args.learning_rate is not None:
+        options["learning_rate"] = args.learning_rate
+    if args.threads is not None:
+        options["num_threads"] = args.threads
+    est = DistributedNeuralEstimator(**options).fit(x, y, true_mi=true_mi)
+    if est.rank_ == 0:
+        result = est.result_
+        if args.json:
+            print(result.to_json())
+        else:
+            s = result.settings
+            print(result.summary(bits=args.bits))
+            print(f"processes      {s['world_size']} x local batch {s['local_batch_size']} = K {result.batch_size}; "
+                  f"backend {s['backend'] or 'none'}, device {s['device']}, data {s['data']}")
     return 0
 
 
@@ -77,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="infonce, nwj, dv, mine, tuba, js, smile, gaussian or ksg (default infonce)")
     est.add_argument("--critic", default="separable", help="separable, bilinear or concat (default separable)")
     est.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
-    est.add_argument("--batch-size", type=int, default=64, help="K, pairs per score matrix (default 64)")
+    est.add_argument("--batch-size", type=int, default=64,
+                     help="K, pairs per score matrix (default 64); with --distributed, pairs per process")
     est.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 5e-4)")
     est.add_argument("--seed", type=int, default=0)
     est.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
@@ -86,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--json", action="store_true", help="print one JSON object")
     est.add_argument("--bits", action="store_true", help="display bits instead of nats")
     est.add_argument("--quiet", action="store_true", help="no progress bar")
+    est.add_argument("--distributed", action="store_true",
+                     help="spread the batch over the processes of a torchrun launch (global negatives: "
+                     "K = processes x --batch-size); see docs/distributed.md")
+    est.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                     help="neural estimators: cuda, cpu, or auto = cuda when available (default auto)")
+    est.add_argument("--mmap", action="store_true",
+                     help="memory-map two .npy files and read batches from them (data larger than memory)")
     est.set_defaults(func=_cmd_estimate)
 
     exp = sub.add_parser("experiment", help="run a named experiment (CSV + metadata + figure)")

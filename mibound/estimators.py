@@ -197,10 +197,18 @@ class NeuralEstimator(_Base):
         true_mi : float, optional
             Known MI (nats), stored in the result for comparison.
 
+        Memory-mapped input (``np.load(path, mmap_mode="r")``) is not loaded: batches are read
+        from it as they are needed (see :func:`mibound.streaming.fit_streaming`), so the file may
+        be larger than memory.
+
         Returns
         -------
         self
         """
+        if isinstance(x, np.memmap) or isinstance(y, np.memmap):  # larger than memory: stream the batches
+            from .streaming import fit_streaming
+
+            return fit_streaming(self, x, y, true_mi)
         p = self._validate_params()
         x, y = check_pair(x, y)
         n, k = x.shape[0], p["batch_size"]

@@ -1,0 +1,659 @@
+"""Contrastive MI estimation across processes and machines with ``torch.distributed``.
+
+Every process (launched by ``torchrun``) holds the same critic, reads its own local batch of
+``k`` pairs and embeds it; the embeddings are all-gathered *with gradient flow*, so that each
+process scores its ``k`` positives against all ``K = world_size * k`` candidates of the global
+batch and InfoNCE's ceiling rises from ``log k`` to ``log K``.
+
+Layout of the loss
+------------------
+The ``(K, K)`` score matrix ``S[i, j] = f(x_i, y_j)`` of the global batch is split by rows:
+process ``r`` holds rows ``r k .. (r + 1) k - 1`` (its own positives, at column offset ``r k``)
+against all gathered candidates, and computes the InfoNCE terms of those rows with
+:func:`mibound.bounds.infonce_rows`. Its local loss ``L_r`` is minus the mean of its terms minus
+``log K``, so the global bound is the mean of the ``L_r`` over processes. The other bounds
+(NWJ, DV, MINE, TUBA, JS, SMILE) do not split by rows; for them every process forms the whole
+``(K, K)`` matrix from the gathered embeddings and applies the single-process
+:class:`mibound.training.Loss` to it (``O(K^2)`` per process; fine up to ``K`` of a few thousand).
+
+Gradients
+---------
+The gather's backward sums the gradients every process sends for a process's embeddings
+(``sum_s dL_s / dv_r``); gradients are then averaged over processes (one flat ``all_reduce``).
+With row blocks, the average is the gradient of ``mean_r L_r``, the global loss. With the whole
+matrix on every process, each process's loss *is* the global loss ``L``, the backward delivers
+``world_size * dL/dE_r`` to the embeddings of process ``r``, and the average is again ``dL/dθ``.
+Either way the update equals the single-process update on the same global batch (tested to
+float tolerance in ``tests/test_distributed.py``). Parameters start equal (same seed on every
+process, then a broadcast from rank 0) and stay equal (same averaged gradient, same Adam step).
+
+Critics
+-------
+:class:`~mibound.critics.SeparableCritic` and :class:`~mibound.critics.BilinearCritic` gather
+embeddings ``u_i, v_j`` with ``S = u v^T``. Any other critic (the concat critic, a user module)
+gathers the raw inputs instead (no gradient needs to cross processes then) and evaluates
+``critic(x_local, y_all)``: correct, but every process evaluates its ``k x K`` block itself.
+
+Launch
+------
+``torchrun --nproc_per_node=N -m mibound estimate X.npy Y.npy --mmap --distributed``, or call
+:func:`estimate_mi_distributed` from a script launched by ``torchrun``. Backend ``gloo`` on CPU,
+``nccl`` on CUDA (one GPU per process, ``cuda:LOCAL_RANK``); several machines join through
+torchrun's rendezvous flags (``--nnodes``, ``--rdzv-backend=c10d``, ``--rdzv-endpoint``).
+Without ``torchrun`` (no ``WORLD_SIZE`` in the environment) everything runs in one process.
+See ``docs/distributed.md``.
+
+References
+----------
+van den Oord et al. (2018), InfoNCE. Chen et al. (2020), "A Simple Framework for Contrastive
+Learning of Visual Representations" (SimCLR: negatives gathered across devices).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from . import bounds
+from ._validation import check_choice, check_pair
+from .critics import BilinearCritic, SeparableCritic
+from .data.base import Sampler
+from .estimators import NeuralEstimator, _mean_ci, _torch_threads, _versions
+from .results import EstimateResult, TrainingDiverged
+from .streaming import SamplerStream, ShardedBatchStream
+from .training import Loss
+
+__all__ = [
+    "DistContext",
+    "resolve_device",
+    "init_distributed",
+    "all_gather_with_grad",
+    "all_gather_nograd",
+    "critic_embeddings",
+    "global_loss",
+    "sync_gradients",
+    "broadcast_state",
+    "train_distributed",
+    "evaluate_distributed",
+    "DistributedNeuralEstimator",
+    "estimate_mi_distributed",
+]
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+# ---------------------------------------------------------------------------------------------
+# process group and device
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: its rank among ``world_size`` processes and its device.
+
+    ``backend`` is ``None`` when no process group is in use (a single process).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    backend: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether collectives go through a process group."""
+        return self.backend is not None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(device="auto", local_rank: int = 0) -> torch.device:
+    """``"cpu"``, ``"cuda"`` (``cuda:local_rank``) or ``"auto"`` (CUDA when available) as a device.
+
+    Raises ``ValueError`` when CUDA is asked for but not available.
+    """
+    if isinstance(device, torch.device):
+        name = device.type
+    else:
+        name = check_choice(device, DEVICES, "device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if name != "cuda":
+        raise ValueError(f"unsupported device {device!r}; expected one of {DEVICES}")
+    if not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but torch.cuda.is_available() is False "
+                         "(no GPU, or a CPU-only torch build); use device 'cpu' or 'auto'")
+    if isinstance(device, torch.device) and device.index is not None:
+        return device
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def init_distributed(device="auto", backend: str | None = None,
+                     timeout: timedelta | None = None) -> tuple[DistContext, bool]:
+    """Join (or start) the process group and pick this process's device.
+
+    * A process group already initialised by the caller is used as it is.
+    * Otherwise, under ``torchrun`` (``WORLD_SIZE``, ``RANK`` and ``MASTER_ADDR`` in the
+      environment) the default group is initialised from the environment with ``backend``
+      (default: ``nccl`` for CUDA, ``gloo`` for CPU).
+    * Otherwise the run is a single process and no group is created.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"} or torch.device
+        CUDA processes use ``cuda:LOCAL_RANK``.
+    backend : str, optional
+    timeout : timedelta, optional
+        Collective timeout of a group created here.
+
+    Returns
+    -------
+    ctx : DistContext
+    owned : bool
+        Whether this call created the group (and the caller should destroy it when done).
+    """
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    owned = False
+    if not (dist.is_available() and dist.is_initialized()):
+        env = ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")
+        if not all(k in os.environ for k in env):
+            return DistContext(0, 1, dev, None), False
+        if backend is None:
+            backend = "nccl" if dev.type == "cuda" else "gloo"
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        dist.init_process_group(backend=backend, init_method="env://", **kwargs)
+        owned = True
+    group_backend = str(dist.get_backend())
+    if group_backend == "nccl" and dev.type != "cuda":
+        if owned:
+            dist.destroy_process_group()
+        raise ValueError("the process group uses the nccl backend, which needs CUDA tensors, but the device "
+                         "is 'cpu'; use device 'cuda' or a gloo process group")
+    if dev.type == "cuda" and owned is False:
+        torch.cuda.set_device(dev)
+    return DistContext(dist.get_rank(), dist.get_world_size(), dev, group_backend), owned
+
+
+# ---------------------------------------------------------------------------------------------
+# collectives
+# ---------------------------------------------------------------------------------------------
+class _GatherRows(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums every process's gradient for the local rows."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+        tensor = tensor.contiguous()
+        parts = [torch.empty_like(tensor) for _ in range(world_size)]
+        dist.all_gather(parts, tensor)
+        ctx.rank, ctx.rows = rank, tensor.shape[0]
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        start = ctx.rank * ctx.rows
+        return grad[start:start + ctx.rows], None, None
+
+
+def all_gather_with_grad(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Concatenate every process's ``tensor`` (equal shapes) along dim 0, with gradient flow.
+
+    Parameters
+    ----------
+    tensor : Tensor, shape (k, ...)
+
+    Returns
+    -------
+    Tensor, shape (world_size * k, ...)
+        Rows ``r k .. (r + 1) k - 1`` come from process ``r``. The backward hands each process
+        the sum over processes of the gradients for its rows.
+    """
+    if not ctx.active:
+        return tensor
+    return _GatherRows.apply(tensor, ctx.rank, ctx.world_size)
+
+
+@torch.no_grad()
+def all_gather_nograd(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Concatenate every process's ``tensor`` along dim 0 (data only, no gradient)."""
+    if not ctx.active:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def _all_mean(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Mean over processes (a new tensor; the input is untouched)."""
+    if not ctx.active:
+        return tensor.clone()
+    out = tensor.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / ctx.world_size
+
+
+def sync_gradients(params: list[nn.Parameter], ctx: DistContext) -> None:
+    """Average the gradients of ``params`` over processes, in one flat ``all_reduce``.
+
+    A parameter without a gradient counts as a zero gradient (and gets one).
+    """
+    if not ctx.active or not params:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= ctx.world_size
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
+@torch.no_grad()
+def broadcast_state(modules: list[nn.Module], ctx: DistContext) -> None:
+    """Copy rank 0's parameters and buffers to every process."""
+    if not ctx.active:
+        return
+    for module in modules:
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loss over the global batch
+# ---------------------------------------------------------------------------------------------
+def critic_embeddings(critic: nn.Module, x: torch.Tensor,
+                      y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Embeddings ``(u, v)`` with ``critic(x, y) == u @ v.T``, or ``None`` for a non-separable critic.
+
+    Separable: ``u = g(x) / T`` and ``v = h(y)`` (normalised when ``cosine``). Bilinear:
+    ``u = g(x) W`` and ``v = h(y)``.
+
+    Returns
+    -------
+    u : Tensor, shape (k, e)
+    v : Tensor, shape (k, e)
+    """
+    if isinstance(critic, SeparableCritic):
+        gx, hy = critic.embed(x, y)
+        return (gx if critic.temperature == 1.0 else gx / critic.temperature), hy
+    if isinstance(critic, BilinearCritic):
+        return critic.g(x) @ critic.W, critic.h(y)
+    return None
+
+
+def _uses_rows(name: str, rows: bool | None) -> bool:
+    if rows is None:
+        return name == "infonce"
+    if rows and name != "infonce":
+        raise ValueError(f"the row-block layout applies to infonce only, not {name!r}; use rows=False")
+    return bool(rows)
+
+
+def global_loss(critic: nn.Module, loss_fn: Loss, x: torch.Tensor, y: torch.Tensor, ctx: DistContext, *,
+                rows: bool | None = None, report_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's share of the loss and reported value on the global batch.
+
+    Parameters
+    ----------
+    critic : nn.Module
+    loss_fn : Loss
+    x, y : Tensor, shapes (k, dx) and (k, dy)
+        This process's local batch (the same ``k`` on every process).
+    ctx : DistContext
+    rows : bool, optional
+        ``True``: this process's rows of ``S`` against all candidates (InfoNCE only);
+        ``False``: the whole ``(K, K)`` matrix on every process; ``None``: rows for InfoNCE,
+        whole matrix otherwise.
+    report_only : bool, default False
+        Compute only the reported value (held-out evaluation: no surrogate, MINE's moving
+        average untouched); ``loss`` is then the negated value.
+
+    Returns
+    -------
+    loss, value : Tensor, shape ()
+        The global loss and reported value (nats) are the means over processes of these; the
+        average over processes of the gradients of ``loss`` is the gradient of the global loss.
+    """
+    name = loss_fn.name
+    use_rows = _uses_rows(name, rows)
+    emb = critic_embeddings(critic, x, y)
+    if emb is not None:
+        u, v = emb
+        v_all = all_gather_with_grad(v, ctx)
+        u_rows = u if use_rows else all_gather_with_grad(u, ctx)
+        scores = u_rows @ v_all.T
+    else:  # a joint critic: gather the inputs, evaluate the block here
+        y_all = all_gather_nograd(y, ctx)
+        scores = critic(x if use_rows else all_gather_nograd(x, ctx), y_all)
+    big_k = scores.shape[1]
+    if use_rows:
+        value = bounds.infonce_rows(scores, ctx.rank * x.shape[0]).mean() + math.log(big_k)
+        return -value, value.detach()
+    y_all = all_gather_nograd(y, ctx) if name == "tuba" else y
+    if report_only:
+        value = loss_fn.report(scores, y_all)
+        return -value, value.detach()
+    return loss_fn(scores, y_all)
+
+
+# ---------------------------------------------------------------------------------------------
+# training and evaluation
+# ---------------------------------------------------------------------------------------------
+def train_distributed(critic: nn.Module, loss_fn: Loss, next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+                      steps: int, ctx: DistContext, *, learning_rate: float = 5e-4, log_every: int = 100,
+                      progress: bool = True, desc: str | None = None,
+                      rows: bool | None = None) -> dict[str, torch.Tensor]:
+    """Train ``critic`` (and the loss's parameters) with Adam on global batches.
+
+    Like :func:`mibound.training.train`, with this process's local batch from
+    ``next_batch(step)``, the loss from :func:`global_loss` and gradients averaged by
+    :func:`sync_gradients` before each step. Values are kept on the device and reduced over
+    processes every ``log_every`` steps (progress bar on rank 0, divergence check everywhere).
+
+    Returns
+    -------
+    dict
+        ``step``, ``value`` and ``loss`` (global, every ``log_every`` steps), on the CPU.
+
+    Raises
+    ------
+    TrainingDiverged
+        On every process alike, when the global loss or value is not finite.
+    """
+    from tqdm.auto import tqdm
+
+    params = [p for p in list(critic.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
+    values = torch.zeros(steps, device=ctx.device)
+    losses = torch.zeros(steps, device=ctx.device)
+    logged = sorted({*range(log_every - 1, steps, log_every), steps - 1}) if steps else []
+    out_v, out_l = [], []
+    opt = torch.optim.Adam(params, lr=learning_rate) if params else None
+    bar = tqdm(total=steps, desc=desc or loss_fn.name, disable=not (progress and ctx.is_main),
+               mininterval=0.5, leave=False, unit="step")
+    start = 0
+    try:
+        for step in range(steps):
+            x, y = next_batch(step)
+            if opt is None:
+                with torch.no_grad():
+                    loss, value = global_loss(critic, loss_fn, x, y, ctx, rows=rows)
+            else:
+                loss, value = global_loss(critic, loss_fn, x, y, ctx, rows=rows)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                sync_gradients(params, ctx)
+                opt.step()
+            values[step] = value
+            losses[step] = loss.detach()
+            if step == logged[len(out_v)]:
+                window = _all_mean(torch.stack([values[start:step + 1], losses[start:step + 1]]), ctx).cpu()
+                ok = torch.isfinite(window).all(dim=0)
+                if not bool(ok.all()):
+                    bad = start + int((~ok).nonzero()[0])
+                    last = float(out_v[-1]) if out_v else None
+                    raise TrainingDiverged(loss_fn.name, bad, last)
+                out_v.append(window[0, -1])
+                out_l.append(window[1, -1])
+                bar.update(step + 1 - start)
+                bar.set_postfix(estimate=f"{float(window[0, -1]):.3f}", refresh=False)
+                start = step + 1
+    finally:
+        bar.close()
+    return {"step": torch.tensor(logged[:len(out_v)], dtype=torch.int64),
+            "value": torch.stack(out_v) if out_v else torch.empty(0),
+            "loss": torch.stack(out_l) if out_l else torch.empty(0)}
+
+
+@torch.no_grad()
+def evaluate_distributed(critic: nn.Module, loss_fn: Loss, batches, ctx: DistContext, *,
+                         rows: bool | None = None) -> torch.Tensor:
+    """The reported value on each global held-out batch.
+
+    ``batches`` yields this process's local share of each held-out batch (the same number on
+    every process); the ``b``-th local batches of all processes form global batch ``b``.
+
+    Returns
+    -------
+    Tensor, shape (n_batches,), float64, on the CPU
+        The same on every process.
+    """
+    was_training = critic.training
+    critic.eval()
+    try:
+        vals = [global_loss(critic, loss_fn, x, y, ctx, rows=rows, report_only=True)[1].double()
+                for x, y in batches]
+    finally:
+        critic.train(was_training)
+    if not vals:
+        return torch.empty(0, dtype=torch.float64)
+    return _all_mean(torch.stack(vals), ctx).cpu()
+
+
+# ---------------------------------------------------------------------------------------------
+# the estimator
+# ---------------------------------------------------------------------------------------------
+class DistributedNeuralEstimator(NeuralEstimator):
+    """A :class:`~mibound.estimators.NeuralEstimator` whose batch is spread over processes.
+
+    Call ``fit`` on every process of a ``torchrun`` launch (or in a plain process, where it runs
+    alone). Each process trains on its own shard of the data (or its own sampler stream), the
+    global batch holds ``K = world_size * batch_size`` pairs, and every process ends with the
+    same critic and the same :class:`~mibound.results.EstimateResult`.
+
+    Parameters
+    ----------
+    batch_size : int, default 64
+        Pairs per process (the local ``k``); the result's ``batch_size`` is the global ``K``.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        ``auto`` picks CUDA when available; CUDA processes use ``cuda:LOCAL_RANK``.
+    backend : str, optional
+        Process-group backend when this estimator creates the group (default ``nccl`` on CUDA,
+        ``gloo`` on CPU); a group the caller created is used as it is.
+    **others
+        As :class:`~mibound.estimators.NeuralEstimator`. ``eval_batches`` counts global held-out
+        batches (sampler input); with arrays every held-out batch of the split is evaluated.
+
+    Attributes
+    ----------
+    result_, critic_, loss_, history_
+        As :class:`NeuralEstimator` (``critic_`` and ``loss_`` live on the device).
+    rank_, world_size_ : int
+        This process's rank and the number of processes of the fit.
+    """
+
+    def __init__(self, estimator: str = "infonce", critic="separable", batch_size: int = 64, steps: int = 2000,
+                 learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
+                 critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
+                 eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
+                 device: str = "auto", backend: str | None = None):
+        super().__init__(estimator=estimator, critic=critic, batch_size=batch_size, steps=steps,
+                         learning_rate=learning_rate, test_fraction=test_fraction, seed=seed, progress=progress,
+                         critic_options=critic_options, clip=clip, ema_rate=ema_rate, eval_batches=eval_batches,
+                         log_every=log_every, num_threads=num_threads)
+        self.device = device
+        self.backend = backend
+
+    def _check_device(self) -> None:
+        if not isinstance(self.device, torch.device):
+            check_choice(self.device, DEVICES, "device")
+        if self.backend is not None:
+            check_choice(self.backend, ("gloo", "nccl", "mpi", "ucc", "xccl"), "backend")
+
+    def fit(self, x, y, true_mi: float | None = None) -> "DistributedNeuralEstimator":
+        """Train on this process's shard of the training split; report on the sharded held-out split.
+
+        Every process passes the same ``x`` and ``y`` (e.g. memory maps of the same files:
+        ``np.load(path, mmap_mode="r")``); each reads only the rows of its own batches. Arrays in
+        memory are checked as a whole; memory maps batch by batch as they are read.
+        """
+        p = self._validate_params()
+        self._check_device()
+        mmapped = isinstance(x, np.memmap) or isinstance(y, np.memmap)
+        if not mmapped:
+            x, y = check_pair(x, y)
+        ctx, owned = init_distributed(self.device, self.backend)
+        try:
+            common = dict(test_fraction=p["test_fraction"], rank=ctx.rank, world_size=ctx.world_size,
+                          seed=p["seed"], device=ctx.device, check_values=mmapped)
+            train = ShardedBatchStream(x, y, p["batch_size"], split="train", **common)
+            test = ShardedBatchStream(x, y, p["batch_size"], split="test", **common)
+            if len(test) < 2:
+                raise ValueError(
+                    f"too few samples: the held-out split of n={train.n} rows holds {test.n_rows} rows per "
+                    f"process, fewer than two batches of batch_size={p['batch_size']}; pass more data, a larger "
+                    "test_fraction or a smaller batch_size")
+            data = "mmap" if mmapped else "memory"
+            return self._fit_distributed(p, ctx, train.dim_x, train.dim_y, train.batch, test, train.n_used,
+                                         len(test) * p["batch_size"] * ctx.world_size, true_mi, data)
+        finally:
+            if owned:
+                dist.destroy_process_group()
+
+    def fit_sampler(self, sampler: Sampler, true_mi: float | None = None) -> "DistributedNeuralEstimator":
+        """Train on fresh samples every step (a different stream on every process); report on
+        ``eval_batches`` fresh global batches. The true MI defaults to ``sampler.mutual_information()``.
+        """
+        p = self._validate_params()
+        self._check_device()
+        if not isinstance(sampler, Sampler):
+            raise TypeError(f"sampler must be a mibound.data.Sampler, got {type(sampler).__name__}")
+        ctx, owned = init_distributed(self.device, self.backend)
+        try:
+            k = p["batch_size"]
+            train = SamplerStream(sampler, k, seed=p["seed"], stream=1, rank=ctx.rank, device=ctx.device)
+            test_stream = SamplerStream(sampler, k, seed=p["seed"], stream=2, rank=ctx.rank, device=ctx.device)
+            test = [test_stream.batch(b) for b in range(p["eval_batches"])]
+            if true_mi is None:
+                true_mi = sampler.mutual_information()
+            big_k = k * ctx.world_size
+            return self._fit_distributed(p, ctx, sampler.dim_x, sampler.dim_y, train.batch, test,
+                                         p["steps"] * big_k, p["eval_batches"] * big_k, true_mi, "sampler")
+        finally:
+            if owned:
+                dist.destroy_process_group()
+
+    def _fit_distributed(self, p, ctx: DistContext, dim_x, dim_y, next_batch, test_batches, n_train, n_test,
+                         true_mi, data: str) -> "DistributedNeuralEstimator":
+        t0 = time.perf_counter()
+        critic, loss = self._build(p, dim_x, dim_y)
+        critic.to(ctx.device)
+        loss.to(ctx.device)
+        broadcast_state([critic, loss], ctx)
+        big_k = p["batch_size"] * ctx.world_size
+        desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
+        with _torch_threads(self.num_threads) as threads:
+            hist = train_distributed(critic, loss, next_batch, p["steps"], ctx, learning_rate=p["learning_rate"],
+                                     log_every=p["log_every"], progress=bool(self.progress), desc=desc)
+            values = evaluate_distributed(critic, loss, test_batches, ctx).numpy()
+        if not np.all(np.isfinite(values)):
+            raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
+        estimate, ci, sd = _mean_ci(values)
+        obj = bounds.OBJECTIVES[p["estimator"]]
+        self.critic_, self.loss_ = critic, loss
+        self.rank_, self.world_size_ = ctx.rank, ctx.world_size
+        self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"].tolist(),
+                         "loss": hist["loss"].tolist()}
+        settings = {**p, "batch_size": big_k, "local_batch_size": p["batch_size"], "world_size": ctx.world_size,
+                    "backend": ctx.backend, "device": str(ctx.device),
+                    "negatives": "embeddings" if _embeddable(critic) else "inputs",
+                    "loss_layout": "rows" if _uses_rows(p["estimator"], None) else "full",
+                    "data": data, "critic_options": dict(self.critic_options or {}), "num_threads": threads,
+                    "eval_batches": len(values), "versions": _versions()}
+        self.result_ = EstimateResult(
+            estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
+            ceiling=None if obj.ceiling is None else obj.ceiling(big_k),
+            true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
+            n_train=n_train, n_test=n_test, batch_size=big_k, seed=p["seed"],
+            seconds=time.perf_counter() - t0, history=self.history_, settings=settings,
+        )
+        return self
+
+
+def _embeddable(critic: nn.Module) -> bool:
+    return isinstance(critic, (SeparableCritic, BilinearCritic))
+
+
+def estimate_mi_distributed(x=None, y=None, estimator: str = "infonce", critic="separable", batch_size: int = 64,
+                            steps: int = 2000, seed: int = 0, progress: bool = True, true_mi: float | None = None,
+                            *, sampler: Sampler | None = None, device: str = "auto", backend: str | None = None,
+                            **estimator_options) -> EstimateResult:
+    """Estimate ``I(x; y)`` in nats with the batch spread over the processes of a ``torchrun`` launch.
+
+    Call it on every process (it joins the process group, or creates it from torchrun's
+    environment and destroys it at the end; without torchrun it runs in this one process).
+
+    Parameters
+    ----------
+    x, y : array_like or numpy.memmap, shapes (n, dx) and (n, dy)
+        The same data on every process; each process reads only its shard. Give either these or
+        ``sampler``.
+    estimator : str, default "infonce"
+        A neural estimator (``infonce``, ``nwj``, ``dv``, ``mine``, ``tuba``, ``js``, ``smile``).
+    critic : str or nn.Module, default "separable"
+    batch_size : int, default 64
+        Pairs per process; the global batch is ``K = world_size * batch_size``.
+    steps : int, default 2000
+    seed : int, default 0
+        Same on every process: it seeds the critic, the split and (with the rank) the data streams.
+    progress : bool, default True
+        Progress bar on rank 0.
+    true_mi : float, optional
+    sampler : Sampler, optional
+        Fresh samples every step instead of ``x, y``.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    backend : str, optional
+    **estimator_options
+        Further :class:`DistributedNeuralEstimator` parameters (``learning_rate``, ``critic_options``, ...).
+
+    Returns
+    -------
+    EstimateResult
+        The same on every process; ``batch_size`` and ``ceiling`` refer to the global ``K``;
+        ``settings`` records ``world_size``, ``local_batch_size``, ``backend`` and ``device``.
+
+    Examples
+    --------
+    A script ``run.py`` launched by ``torchrun --nproc_per_node=2 run.py``::
+
+        import os
+        import mibound
+        from mibound.distributed import estimate_mi_distributed
+
+        res = estimate_mi_distributed(sampler=mibound.CorrelatedGaussian.from_mi(10, 20),
+                                      batch_size=64, steps=2000, device="cpu")
+        if int(os.environ.get("RANK", "0")) == 0:  # every process holds the same result
+            print(res.summary())
+    """
+    valid = [q for q in inspect.signature(DistributedNeuralEstimator).parameters
+             if q not in ("estimator", "critic", "batch_size", "steps", "seed", "progress", "device", "backend")]
+    unknown = sorted(set(estimator_options) - set(valid))
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown} for estimate_mi_distributed; valid options: {valid}")
+    if (sampler is None) == (x is None and y is None):
+        raise ValueError("give either x and y, or sampler=, not both or neither")
+    est = DistributedNeuralEstimator(estimator=estimator, critic=critic, batch_size=batch_size, steps=steps,
+                                     seed=seed, progress=progress, device=device, backend=backend,
+                                     **estimator_options)
+    if sampler is not None:
+        return est.fit_sampler(sampler, true_mi=true_mi).result_
+    if x is None or y is None:
+        raise ValueError("give both x and y")
+    return est.fit(x, y, true_mi=true_mi).result_
