@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,3 +94,48 @@ def test_diverged_run_is_flagged_and_the_rest_goes_on(tmp_path, monkeypatch):
     assert len(bad) == 25 and set(bad["status"]) == {"diverged at step 25"}
     assert bad["estimate"].notna().all()  # no NaN rows: the steps after the divergence are absent
     assert set(frame[frame["critic"] == "separable"]["status"]) == {"ok"}
+
+
+def test_vary_k_quick_shape_and_laws(tmp_path):
+    from mibound.experiments import vary_k
+
+    frame = vary_k.run(tmp_path, true_mis=(1.0, 6.0), ks=(2, 8, 64, 512), trained_ks=(8,), steps=30,
+                       eval_pairs=2048, progress=False)
+    for name in ["vary_k.csv", "vary_k_summary.csv", "metadata.json", "vary_k.png", "vary_k.svg"]:
+        assert (tmp_path / name).stat().st_size > 0
+    assert len(frame) == 2 * 4 + 2 * 1
+    opt = frame[frame["critic"] == "optimal"]
+    # never above the ceiling (up to the CI), and increasing in K at 6 nats
+    assert (opt["ci_low"] <= opt["ceiling"] + 1e-9).all()
+    at6 = opt[opt["true_mi"] == 6.0].sort_values("K")["estimate"].to_numpy()
+    assert np.all(np.diff(at6) > 0)
+    summary = pd.read_csv(tmp_path / "vary_k_summary.csv")
+    row = summary[(summary["true_mi"] == 1.0) & (summary["critic"] == "optimal")].iloc[0]
+    assert row["K_needed"] <= 64  # 1 nat is recovered within 10% by K = 64 with the optimal critic
+
+
+def test_self_consistency_quick_shape(tmp_path):
+    from mibound.experiments import self_consistency
+
+    frame = self_consistency.run(tmp_path, estimators=("infonce",), ts=(0, 4, 8), steps=40, progress=False)
+    for name in ["self_consistency.csv", "self_consistency_summary.csv", "metadata.json",
+                 "self_consistency.png", "self_consistency.svg"]:
+        assert (tmp_path / name).stat().st_size > 0
+    assert set(frame["test"]) == {"baseline", "data_processing", "additivity"}
+    assert len(frame) == 3 + 2 + 2
+    dp = frame[frame["test"] == "data_processing"]
+    np.testing.assert_allclose(dp["ratio"], dp["estimate"] / dp["reference"])
+    summary = pd.read_csv(tmp_path / "self_consistency_summary.csv")
+    assert set(summary["test"]) == {"baseline", "data_processing", "additivity"}
+    assert summary["passes"].dtype == bool
+
+
+def test_digits_views():
+    from mibound.experiments.self_consistency import _views, load_digits_images
+
+    images = load_digits_images()
+    assert images.shape == (1797, 8, 8) and images.max() == 1.0
+    x, y = _views("baseline", images, 0, np.random.default_rng(0))
+    assert not y.any()  # t = 0: nothing visible, independence
+    x, y = _views("data_processing", images, 5, np.random.default_rng(0))
+    assert x.shape == (1797, 128) and np.array_equal(y[:, 64 + 16:64 + 64], np.zeros((1797, 48)))

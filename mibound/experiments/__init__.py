@@ -3,10 +3,12 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import staircase
+from . import self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
+    "vary-k": vary_k.run,
+    "self-consistency": self_consistency.run,
 }
 
 __all__ = ["EXPERIMENTS"]
