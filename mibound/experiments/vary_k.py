@@ -58,7 +58,9 @@ def saturation_table(frame: pd.DataFrame, tolerance: float = 0.1) -> pd.DataFram
         rows.append({"true_mi": mi, "critic": critic, "K_needed": k,
                      "log_K_needed": None if k is None else math.log(k),
                      "best_estimate": float(g["estimate"].max()), "largest_K": int(g["K"].max())})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["K_needed"] = table["K_needed"].astype("Int64")  # integers, empty where no K was enough
+    return table
 
 
 def _plot(frame: pd.DataFrame):
