@@ -53,6 +53,11 @@ def load_task_file(path) -> tuple[np.ndarray, np.ndarray, float | None]:
     non-numeric, NaN/inf values, or a ``true_mi`` that is not a finite scalar.
     """
     path = Path(path)
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic != b"PK\x03\x04":  # else np.load falls back to unpickling and the error blames object arrays
+            raise ValueError(f"{path}: not a readable .npz file (not a zip archive)")
     x, y, true_mi = load_pair(path)
     for name, a in (("x", x), ("y", y)):
         if a.ndim != 2:
@@ -93,6 +98,13 @@ def _make(name: str, options: Mapping[str, Mapping[str, Any]], seed: int):
     elif name == "gaussian":
         opts.setdefault("seed", seed)
     return make_estimator(name, **opts)
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for c in ("n", "dim_x", "dim_y"):  # integers, empty where a file could not be read
+        frame[c] = pd.to_numeric(frame[c]).astype("Int64")
+    return frame
 
 
 def _write(frame: pd.DataFrame, out: Path) -> None:
@@ -187,8 +199,8 @@ def run_bench(directory, estimators: Iterable[str], out=None, *, options: Mappin
                 rows.append(_row(task, name, **base, estimate=res.estimate, ci_low=res.ci[0], ci_high=res.ci[1],
                                  abs_error=abs_error, rel_error=rel_error, seconds=seconds))
         if out is not None:
-            _write(pd.DataFrame(rows, columns=list(COLUMNS)), out)
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+            _write(_frame(rows), out)
+    frame = _frame(rows)
     if out is not None:
         _write(frame, out)
     return frame

@@ -23,6 +23,8 @@ def bad_folder(folder, tmp_path):
         (tmp_path / p.name).write_bytes(p.read_bytes())
     rng = np.random.default_rng(0)
     (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    (tmp_path / "garbage.npz").write_bytes(b"plain text, not even a zip header")
+    (tmp_path / "empty.npz").write_bytes(b"")
     np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}] * 5, dtype=object), y=np.zeros((5, 1)),
              true_mi=0.1, allow_pickle=True)
     np.savez(tmp_path / "one-d.npz", x=rng.standard_normal(50), y=rng.standard_normal((50, 1)), true_mi=0.0)
@@ -63,10 +65,11 @@ def test_bad_files_are_recorded_and_the_run_goes_on(bad_folder, tmp_path):
     out = tmp_path / "r.csv"
     frame = run_bench(bad_folder, ["gaussian"], out, options={"gaussian": {"n_bootstrap": 0}})
     status = frame.set_index("task")["status"]
-    assert len(frame) == len(TASKS) + 9
+    assert len(frame) == len(TASKS) + 11
     for t in TASKS:
         assert status[t] == "ok"
     assert status["corrupt"].startswith("failed: ValueError") and "not a readable .npz" in status["corrupt"]
+    assert "not a zip archive" in status["garbage"] and "empty file" in status["empty"]
     assert "object array" in status["objects"]
     assert "2-D" in status["one-d"]
     assert "same number of samples" in status["mismatch"]
@@ -78,7 +81,8 @@ def test_bad_files_are_recorded_and_the_run_goes_on(bad_folder, tmp_path):
     assert row["status"] == "ok" and np.isnan(row["true_mi"]) and np.isnan(row["rel_error"])
     assert "README" not in set(frame["task"])
     summary = summarize(frame).iloc[0]
-    assert summary["failed"] == 8
+    assert summary["failed"] == 10
+    assert frame["n"].dtype == "Int64" and frame.set_index("task").loc["corrupt", "n"] is pd.NA
 
 
 def test_resume_keeps_finished_rows(folder, tmp_path):

@@ -32,6 +32,9 @@ def test_fft_sampling_map_has_the_kernel_covariance_exactly():
     m = torch.cat([cx, cy], dim=1).numpy().T  # (2 m, T^2)
     expected = s.channel_covariance() - 0.2**2 * np.eye(2 * 9)
     np.testing.assert_allclose(m @ m.T, expected, atol=1e-13)
+    # the Cholesky route samples the noisy pair from the same matrix
+    chol = s._chol_one.numpy()
+    np.testing.assert_allclose(chol @ chol.T, s.channel_covariance(), atol=1e-13)
 
 
 def test_complex_fft_trick_gives_two_independent_fields():

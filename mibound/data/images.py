@@ -390,7 +390,7 @@ class ChannelSplitViews(_FieldMixin, Sampler):
         self.shape_y = (self.channels - 1, self.crop_size, self.crop_size)
         self.dim_x, self.dim_y = m, (self.channels - 1) * m
         self._mi = self._exact_mi()
-        self._chol = None if self._use_fft(self.channels * m) else torch.as_tensor(np.linalg.cholesky(self.covariance()))
+        self._chol: torch.Tensor | None = None  # built on first use (sampling)
 
     @staticmethod
     def max_rho(channels: int, rest_correlation: float) -> float:
@@ -436,7 +436,7 @@ class ChannelSplitViews(_FieldMixin, Sampler):
         if "channel_cov" in options or "rho" in options:
             raise TypeError("correlation_for_mi solves for rho; do not pass rho or channel_cov")
         channels = options.get("channels", 3)
-        hi = cls.max_rho(channels, options.get("rest_correlation", 0.3)) * (1 - 1e-12)
+        hi = cls.max_rho(channels, options.get("rest_correlation", 0.3)) * (1 - 1e-9)
         f = lambda r: cls(rho=r, **options).mutual_information() - mi  # noqa: E731
         top = f(hi) + mi
         if mi >= top:
@@ -451,7 +451,9 @@ class ChannelSplitViews(_FieldMixin, Sampler):
         return cls(rho=cls.correlation_for_mi(mi, **options), **options)
 
     def _sample_torch(self, n, generator, dtype):
-        if self._chol is not None:  # exact: N(0, C (x) K + noise^2 I)
+        if not self._use_fft(self.dim_x + self.dim_y):  # exact: N(0, C (x) K + noise^2 I)
+            if self._chol is None:
+                self._chol = torch.as_tensor(_cholesky(self.covariance(), "the channel-split covariance"))
             z = torch.randn(n, self._chol.shape[0], generator=generator, dtype=torch.float64) @ self._chol.T
             return z[:, :self.dim_x].to(dtype), z[:, self.dim_x:].to(dtype)
         cch = self.channels
