@@ -34,3 +34,12 @@ __all__ = [
     "ESTIMATORS",
     "make_estimator",
 ]
+
+
+def __getattr__(name: str):
+    # submodules loaded on first use: ``mibound.tasks.list()``, ``mibound.bench.run_bench``, ``mibound.encoders``
+    if name in ("tasks", "bench", "encoders"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'mibound' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Command-line interface: ``mibound estimate``, ``mibound experiment``.
+"""Command-line interface: ``mibound estimate``, ``mibound experiment``, ``mibound tasks``, ``mibound bench``.
 
 Errors in the user's input end with a one-line message on stderr and exit status 2; ``--debug``
 shows the traceback instead.
@@ -97,6 +97,49 @@ def _cmd_experiment(args) -> int:
     return 0
 
 
+def _cmd_tasks(args) -> int:
+    from . import tasks
+
+    if args.tasks_command == "list":
+        for t in tasks.list(args.tag):
+            print(f"{t.id:40s} dim_x={t.dim_x:<4d} dim_y={t.dim_y:<4d} true_mi={t.mutual_information():.4f} nats  "
+                  f"{t.description}")
+        return 0
+    if args.tasks_command == "export":
+        chosen = args.task or ([t.id for t in tasks.list(args.tag)] if args.tag else None)
+        paths = tasks.export_tasks(args.dir, n=args.n, seed=args.seed, tasks=chosen, progress=not args.quiet)
+        print(f"wrote {len(paths)} task files (n={args.n}, seed={args.seed}) to {args.dir}/")
+        return 0
+    raise _UsageError("give a tasks subcommand: list or export")
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_bench, summarize
+    from .estimators import ESTIMATORS, NeuralEstimator
+
+    names = [e.strip().lower() for e in args.estimator]
+    options: dict[str, dict] = {}
+    for name in names:
+        cls = ESTIMATORS.get(name)
+        if cls is NeuralEstimator:
+            opts = {"steps": args.steps, "batch_size": args.batch_size}
+            if args.learning_rate is not None:
+                opts["learning_rate"] = args.learning_rate
+            if args.critic is not None:
+                opts["critic"] = args.critic
+            if args.threads is not None:
+                opts["num_threads"] = args.threads
+            options[name] = opts
+        elif name == "gaussian":
+            options[name] = {"n_bootstrap": args.bootstrap}
+    frame = run_bench(args.dir, names, args.out, options=options, seed=args.seed, resume=args.resume,
+                      progress=not args.quiet)
+    summary = summarize(frame)
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"{len(frame)} rows written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mibound", description="Mutual-information estimation (nats) with "
                                      "variational bounds, checked against exact ground truth.")
@@ -141,6 +184,40 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--resume", action="store_true", help="keep finished runs in --out and do the rest")
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
     exp.set_defaults(func=_cmd_experiment)
+
+    tsk = sub.add_parser("tasks", help="list the built-in tasks or export them to a task folder",
+                         description="Built-in tasks: named samplers with exact MI (nats).")
+    tsub = tsk.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND")
+    tls = tsub.add_parser("list", help="print task ids, dimensions and true MI")
+    tls.add_argument("--tag", default=None, help="only tasks with this tag (e.g. gaussian, image)")
+    tex = tsub.add_parser("export", help="write one .npz per task (x, y flattened; scalar true_mi)",
+                          description="Write the built-in tasks to DIR as <id>.npz files with arrays x, y (2-D) "
+                          "and a scalar true_mi (nats): the task-folder format `mibound bench` reads.")
+    tex.add_argument("dir", metavar="DIR")
+    tex.add_argument("--n", type=int, default=10_000, help="pairs per task (default 10000)")
+    tex.add_argument("--seed", type=int, default=0)
+    tex.add_argument("--task", action="append", default=None, metavar="ID", help="only this task (repeatable)")
+    tex.add_argument("--tag", default=None, help="only tasks with this tag")
+    tex.add_argument("--quiet", action="store_true", help="no progress bar")
+    tsk.set_defaults(func=_cmd_tasks)
+
+    bench = sub.add_parser("bench", help="run estimators over a task folder and write a CSV",
+                           description="Run estimators over every .npz task file in DIR (arrays x, y and a scalar "
+                           "true_mi). Writes one row per (task, estimator); failures are recorded, not fatal.")
+    bench.add_argument("dir", metavar="DIR")
+    bench.add_argument("--estimator", action="append", required=True, metavar="NAME",
+                       help="estimator name, repeatable (e.g. ksg, gaussian, infonce)")
+    bench.add_argument("--out", required=True, help="CSV file to write")
+    bench.add_argument("--steps", type=int, default=2000, help="neural estimators: training steps (default 2000)")
+    bench.add_argument("--batch-size", type=int, default=64, help="neural estimators: K (default 64)")
+    bench.add_argument("--learning-rate", type=float, default=None, help="neural estimators: Adam learning rate")
+    bench.add_argument("--critic", default=None, help="neural estimators: separable, bilinear or concat")
+    bench.add_argument("--threads", type=int, default=None, help="neural estimators: torch intra-op threads")
+    bench.add_argument("--bootstrap", type=int, default=200, help="gaussian: bootstrap resamples (default 200)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--resume", action="store_true", help="keep the ok rows already in --out")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 
