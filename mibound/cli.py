@@ -131,7 +131,7 @@ def _cmd_bench(args) -> int:
                 opts["num_threads"] = args.threads
             options[name] = opts
         elif name == "gaussian":
-            options[name] = {"n_bootstrap": args.bootstrap}
+            options[name] = {"n_subsamples": args.subsamples}
     frame = run_bench(args.dir, names, args.out, options=options, seed=args.seed, resume=args.resume,
                       progress=not args.quiet)
     summary = summarize(frame)
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--learning-rate", type=float, default=None, help="neural estimators: Adam learning rate")
     bench.add_argument("--critic", default=None, help="neural estimators: separable, bilinear or concat")
     bench.add_argument("--threads", type=int, default=None, help="neural estimators: torch intra-op threads")
-    bench.add_argument("--bootstrap", type=int, default=200, help="gaussian: bootstrap resamples (default 200)")
+    bench.add_argument("--subsamples", type=int, default=100, help="gaussian: half-samples for the interval (default 100)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--resume", action="store_true", help="keep the ok rows already in --out")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")

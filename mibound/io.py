@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,8 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
     if path_y is not None and suffix != ".npy":
         raise ValueError(f"a second file is only accepted with two .npy files, got {path.name} and {Path(path_y).name}")
     if suffix == ".npz":
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: not a readable .npz file (not a zip archive)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 missing = [k for k in ("x", "y") if k not in data.files]

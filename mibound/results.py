@@ -71,7 +71,7 @@ class EstimateResult:
         evaluation batches after the last training step (never the best value seen).
     ci : tuple of float
         95% confidence interval of ``estimate`` (over held-out batches for neural estimators;
-        bootstrap for ``gaussian``; per-sample standard error for ``ksg``).
+        half-sampling for ``gaussian``; per-sample standard error for ``ksg``).
     std : float
         Standard deviation of the per-batch (or per-resample) values behind ``ci``.
     ceiling : float or None

@@ -42,7 +42,7 @@ def bad_folder(folder, tmp_path):
 
 def test_bench_on_an_exported_folder(folder, tmp_path):
     out = tmp_path / "results.csv"
-    frame = run_bench(folder, ["gaussian", "ksg", "gaussian"], out, options={"gaussian": {"n_bootstrap": 20}})
+    frame = run_bench(folder, ["gaussian", "ksg", "gaussian"], out, options={"gaussian": {"n_subsamples": 20}})
     assert tuple(frame.columns) == COLUMNS
     disk = pd.read_csv(out)
     assert tuple(disk.columns) == COLUMNS and len(disk) == len(frame) == len(TASKS) * 2
@@ -63,7 +63,7 @@ def test_bench_on_an_exported_folder(folder, tmp_path):
 
 def test_bad_files_are_recorded_and_the_run_goes_on(bad_folder, tmp_path):
     out = tmp_path / "r.csv"
-    frame = run_bench(bad_folder, ["gaussian"], out, options={"gaussian": {"n_bootstrap": 0}})
+    frame = run_bench(bad_folder, ["gaussian"], out, options={"gaussian": {"n_subsamples": 0}})
     status = frame.set_index("task")["status"]
     assert len(frame) == len(TASKS) + 11
     for t in TASKS:
@@ -87,8 +87,8 @@ def test_bad_files_are_recorded_and_the_run_goes_on(bad_folder, tmp_path):
 
 def test_resume_keeps_finished_rows(folder, tmp_path):
     out = tmp_path / "r.csv"
-    first = run_bench(folder, ["gaussian"], out, options={"gaussian": {"n_bootstrap": 0}})
-    second = run_bench(folder, ["gaussian", "ksg"], out, options={"gaussian": {"n_bootstrap": 0}}, resume=True)
+    first = run_bench(folder, ["gaussian"], out, options={"gaussian": {"n_subsamples": 0}})
+    second = run_bench(folder, ["gaussian", "ksg"], out, options={"gaussian": {"n_subsamples": 0}}, resume=True)
     kept = second[second["estimator"] == "gaussian"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, first, check_dtype=False)
     assert len(second) == 2 * len(TASKS)
@@ -117,7 +117,7 @@ def test_load_task_file_and_bench_input_errors(folder, tmp_path):
 def test_cli_bench(folder, tmp_path, capsys):
     out = tmp_path / "cli.csv"
     assert main(["bench", str(folder), "--estimator", "gaussian", "--estimator", "ksg", "--out", str(out),
-                 "--bootstrap", "10", "--quiet"]) == 0
+                 "--subsamples", "10", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "within_10pct" in text and "within_25pct" in text and "median_seconds" in text
     assert len(pd.read_csv(out)) == 2 * len(TASKS)

@@ -81,7 +81,7 @@ def test_input_types(gauss_1nat, convert):
 def test_one_dimensional_input_is_one_column(rng):
     x = rng.standard_normal(2000)
     y = x + rng.standard_normal(2000)
-    res = estimate_mi(x, y, "gaussian", n_bootstrap=0)
+    res = estimate_mi(x, y, "gaussian", n_subsamples=0)
     assert res.estimate == pytest.approx(0.5 * math.log(2), abs=0.05)
     assert res.ci == (res.estimate, res.estimate)
 

@@ -73,7 +73,7 @@ def test_plugin_converges_on_large_samples(rng):
 
 def test_estimator_classes_fill_results():
     x, y = CorrelatedGaussian.from_mi(1.0, 2).sample(3000, seed=0)
-    g = GaussianEstimator(n_bootstrap=50).fit(x, y, true_mi=1.0)
+    g = GaussianEstimator(n_subsamples=50).fit(x, y, true_mi=1.0)
     assert g.result_.ci[0] <= g.result_.estimate <= g.result_.ci[1]
     assert g.result_.ci[0] < 1.0 < g.result_.ci[1] + 0.05
     k = KSGEstimator(k=4).fit(x, y)
@@ -96,3 +96,17 @@ def test_ksg_refuses_constant_columns(rng):
         ksg_mi(x, rng.standard_normal((20, 1)))
     with pytest.raises(ValueError, match="needs more than k"):
         ksg_mi(x[:3, :1], x[:3, :1], k=3)
+
+
+def test_plugin_interval_covers_truth_in_high_dimension(rng):
+    """Half-sampling keeps the interval centred where a with-replacement bootstrap drifts upward."""
+    cov = random_spd(rng, 24)
+    true = gaussian_mi(cov, 12)
+    hits = 0
+    reps = 60
+    for r in range(reps):
+        z = rng.multivariate_normal(np.zeros(24), cov, 300)
+        res = GaussianEstimator(n_subsamples=60, seed=r).fit(z[:, :12], z[:, 12:]).result_
+        assert res.ci[0] < res.estimate < res.ci[1]
+        hits += res.ci[0] <= true <= res.ci[1]
+    assert hits / reps >= 0.85
