@@ -90,8 +90,13 @@ def _cmd_experiment(args) -> int:
 
     from ._validation import check_choice
 
+    import torch
+
+    from ._validation import check_int
+
     name = check_choice(args.name, EXPERIMENTS, "experiment")
     out = args.out or f"results/{name}"
+    torch.set_num_threads(check_int(args.threads, "--threads", minimum=1))  # recorded in metadata.json
     EXPERIMENTS[name](out=out, quick=args.quick, seed=args.seed, progress=not args.quiet, resume=args.resume)
     print(f"{name}: results written to {out}/")
     return 0
@@ -183,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--seed", type=int, default=0)
     exp.add_argument("--resume", action="store_true", help="keep finished runs in --out and do the rest")
     exp.add_argument("--quiet", action="store_true", help="no progress bars")
+    exp.add_argument("--threads", type=int, default=1,
+                     help="torch intra-op threads (default 1: small critics gain nothing from more, and two "
+                     "threads fighting another busy process slow every step down many times)")
     exp.set_defaults(func=_cmd_experiment)
 
     tsk = sub.add_parser("tasks", help="list the built-in tasks or export them to a task folder",

@@ -609,7 +609,23 @@ class EncodedViews(Sampler):
     @property
     def exact(self) -> bool:
         """Whether :meth:`mutual_information` has a closed form here."""
-        return self.encoder_x.linear and self.encoder_y.linear and hasattr(self.sampler, "covariance")
+        return (self.encoder_x.linear and self.encoder_y.linear and hasattr(self.sampler, "covariance")
+                and getattr(self.sampler, "exact", True))
+
+    def covariance(self) -> np.ndarray:
+        """Joint covariance of the flattened codes ``(z1, z2)``, float64 (linear encoders of Gaussian views).
+
+        Blocks ``A1 S11 A1^T + N1``, ``A1 S12 A2^T``, ``A2 S22 A2^T + N2``. Singular when a
+        noise-free encoder has rank below its output size.
+        """
+        if not self.exact:
+            raise ValueError(f"the codes of {self.encoder_x!r} / {self.encoder_y!r} on "
+                             f"{type(self.sampler).__name__} are not jointly Gaussian: no covariance")
+        cov, dx, sx, sy = _source(self.sampler, None)
+        a1, n1 = self.encoder_x.linear_form(sx)
+        a2, n2 = self.encoder_y.linear_form(sy)
+        c12 = a1 @ cov[:dx, dx:] @ a2.T
+        return np.block([[a1 @ cov[:dx, :dx] @ a1.T + n1, c12], [c12.T, a2 @ cov[dx:, dx:] @ a2.T + n2]])
 
     def mutual_information(self) -> float:
         if not self.exact:

@@ -243,14 +243,15 @@ class NeuralEstimator(_Base):
     def fit_sampler(self, sampler: Sampler, true_mi: float | None = None) -> "NeuralEstimator":
         """Train on fresh samples from ``sampler`` every step; report on ``eval_batches`` fresh batches.
 
-        The true MI defaults to ``sampler.mutual_information()``.
+        The true MI defaults to ``sampler.mutual_information()`` (``None`` for a sampler whose
+        ``exact`` attribute is false, e.g. nonlinear codes).
         """
         p = self._validate_params()
         k = p["batch_size"]
         gen = torch.Generator().manual_seed(p["seed"] + 1)
         test_gen = torch.Generator().manual_seed(p["seed"] + 2)
         test_batches = [sampler.sample_torch(k, test_gen) for _ in range(p["eval_batches"])]
-        if true_mi is None:
+        if true_mi is None and getattr(sampler, "exact", True):
             true_mi = sampler.mutual_information()
         return self._fit(p, sampler.dim_x, sampler.dim_y, lambda step: sampler.sample_torch(k, gen),
                          test_batches, p["steps"] * k, p["eval_batches"] * k, true_mi)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from _gt_helpers import assert_plugin_matches, random_spd
+from ._gt_helpers import assert_plugin_matches, random_spd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from _gt_helpers import assert_plugin_matches
+from ._gt_helpers import assert_plugin_matches
 
 from mibound.analytic import gaussian_mi
 from mibound.data import (ChannelSplitViews, CorrelatedPairs, GaussianRandomFieldCrops, JointGaussian, RenderedLatents,

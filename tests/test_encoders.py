@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from _gt_helpers import assert_plugin_matches, random_spd
+from ._gt_helpers import assert_plugin_matches, random_spd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -3,12 +3,13 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import self_consistency, staircase, vary_k
+from . import dpi, self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
     "vary-k": vary_k.run,
     "self-consistency": self_consistency.run,
+    "dpi": dpi.run,
 }
 
 __all__ = ["EXPERIMENTS"]
