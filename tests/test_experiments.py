@@ -139,3 +139,26 @@ def test_digits_views():
     assert not y.any()  # t = 0: nothing visible, independence
     x, y = _views("data_processing", images, 5, np.random.default_rng(0))
     assert x.shape == (1797, 128) and np.array_equal(y[:, 64 + 16:64 + 64], np.zeros((1797, 48)))
+
+
+def test_dpi_chain_quick(tmp_path):
+    from mibound.experiments import dpi
+
+    frame = dpi.run(tmp_path, views=("gaussian", "grf_crops"), ks=(16,), steps=20, eval_pairs=2048, progress=False)
+    for name in ["dpi.csv", "dpi_gaps.csv", "metadata.json", "dpi.png", "dpi.svg"]:
+        assert (tmp_path / name).stat().st_size > 0
+    csv = pd.read_csv(tmp_path / "dpi.csv")
+    assert {"views", "encoder", "K", "mi_views", "mi_codes", "infonce_optimal", "infonce_trained", "ceiling"} <= set(
+        csv.columns)
+    assert len(csv) == len(dpi.encoders_for("gaussian", dpi.VIEWS["gaussian"]())) + len(
+        dpi.encoders_for("grf_crops", dpi.VIEWS["grf_crops"]()))
+    exact = csv.dropna(subset=["mi_codes"])
+    assert len(exact) >= 4
+    assert (exact["mi_codes"] <= exact["mi_views"] + 1e-9).all()  # the DPI, exactly
+    assert (exact["infonce_optimal"] <= exact["ceiling"] + 1e-9).all()
+    assert (exact["infonce_optimal"] <= exact["mi_codes"] + 0.1).all()  # a bound, up to sampling noise
+    nonlinear = csv[csv["mi_codes"].isna()]
+    assert set(nonlinear["encoder"]) == {"mlp (nonlinear)", "cnn (nonlinear)"}
+    assert nonlinear["infonce_optimal"].isna().all() and nonlinear["infonce_trained"].notna().all()
+    gaps = pd.read_csv(tmp_path / "dpi_gaps.csv")
+    assert (gaps["encoder_loss"].dropna() >= -1e-9).all()
