@@ -119,6 +119,9 @@ def _plot(frame: pd.DataFrame):
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
     base = frame[frame["test"] == "baseline"]
     sns.lineplot(base, x="t", y="estimate", hue="estimator", marker="o", ax=axes[0])
+    k = int(frame["batch_size"].iloc[0]) if "batch_size" in frame else 64
+    axes[0].axhline(np.log(k), color="grey", ls="--", lw=1, label=f"log K (K={k})")
+    axes[0].legend(fontsize=7)
     axes[0].set(title="baseline: I(X; Y_t) grows with t", xlabel="rows visible t", ylabel="estimate (nats)")
     for ax, (test, ideal) in zip(axes[1:], (("data_processing", 1.0), ("additivity", 2.0))):
         sub = frame[(frame["test"] == test) & (frame["t"] > 0)]
@@ -151,7 +154,8 @@ def run(out="results/self_consistency", quick: bool = True, seed: int = 0, progr
         x, y = _views(test, images, t, np.random.default_rng(seed + j))
         value = _estimate(x, y, est, cfg, seed + j)
         table.append(pd.DataFrame([{"test": test, "estimator": est, "t": t, "estimate": value,
-                                    "reference": np.nan, "ratio": np.nan, "seed": seed}]))
+                                    "reference": np.nan, "ratio": np.nan, "batch_size": cfg["batch_size"],
+                                    "seed": seed}]))
     frame = table.frame.copy()
     base = frame[frame["test"] == "baseline"].set_index(["estimator", "t"])["estimate"]
     ref = [base.get((e, t), np.nan) if test != "baseline" else np.nan
