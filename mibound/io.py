@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_pair", "atomic_write_text", "atomic_write_json"]
+__all__ = ["load_pair", "atomic_open", "atomic_write_text", "atomic_write_json"]
 
 
 def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
@@ -137,21 +137,39 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
     raise ValueError(f"{path}: unsupported file type {suffix!r}; expected .npz, .npy (pair) or .csv")
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "w"):
+    """Open a temporary file beside ``path`` for writing; on success rename it onto ``path``.
+
+    An interruption (exception, Ctrl-C) leaves ``path`` as it was and removes the temporary file.
+    The result gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s ``0o600``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
 
 
 def atomic_write_json(path, obj) -> None:

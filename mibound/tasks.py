@@ -17,9 +17,6 @@ task draws for a given seed depend on the torch/numpy random streams.
 from __future__ import annotations
 
 import builtins
-import contextlib
-import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Callable, Iterable
@@ -27,6 +24,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ._validation import check_choice, check_int, check_seed
+from .io import atomic_open
 from .data import (ChannelSplitViews, CorrelatedPairs, DenseInteraction, GaussianRandomFieldCrops,
                    MultivariateStudentT, RandomLinear, RenderedLatents, Sampler, SparseInteraction, Spiral,
                    Transformed)
@@ -119,17 +117,8 @@ def task_seed(seed: int, task_id: str) -> int:
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def export_tasks(directory, n: int = 10_000, seed: int = 0, tasks: Iterable[str | Task] | None = None,

@@ -243,3 +243,22 @@ def test_killed_experiment_keeps_finished_rows_and_resumes(tmp_path):
         ("js", "separable"): 300, ("infonce", "optimal"): 300}
     # rows finished before the kill are kept bit for bit
     pd.testing.assert_frame_equal(full.iloc[: len(partial)].reset_index(drop=True), partial)
+
+
+def test_atomic_write_keeps_old_file_on_failure_and_normal_permissions(tmp_path):
+    from mibound.io import atomic_open, atomic_write_text
+
+    target = tmp_path / "r.csv"
+    atomic_write_text(target, "a\n1\n")
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(target, "a\n2\n")
+    finally:
+        os.umask(old)
+    assert target.read_text() == "a\n2\n" and (target.stat().st_mode & 0o777) == 0o644
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_open(target) as fh:
+            fh.write("half a row")
+            raise RuntimeError("boom")
+    assert target.read_text() == "a\n2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
