@@ -3,12 +3,13 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import self_consistency, staircase, vary_k
+from . import infomin, self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
     "vary-k": vary_k.run,
     "self-consistency": self_consistency.run,
+    "infomin": infomin.run,
 }
 
 __all__ = ["EXPERIMENTS"]
