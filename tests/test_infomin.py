@@ -231,3 +231,8 @@ def test_registry_and_bad_settings(tmp_path):
         infomin.run(tmp_path, steps_per_level=3)
     with pytest.raises(ValueError, match="sweep must be < 2"):
         infomin.run(tmp_path, sweep=(0.0, 2.0))
+    with pytest.raises(ValueError, match="at least one setting"):
+        infomin.run(tmp_path, sweep=())
+    with pytest.raises(ValueError, match="offsets must be integers"):
+        infomin.run(tmp_path, infonce_offsets=(30,))
+    assert not (tmp_path / "infomin.csv").exists()  # rejected before any work

@@ -444,8 +444,14 @@ def run(out="results/infomin", quick: bool = True, seed: int = 0, progress: bool
     if unknown:
         raise TypeError(f"unknown infomin setting(s) {sorted(unknown)}; valid: {sorted(QUICK)}")
     sweep = [float(s) for s in cfg["sweep"]]
+    if not sweep:
+        raise ValueError("sweep must list at least one setting s in [0, 2)")
     for s in sweep:
         sweep_setting(s)  # validate before any work
+    limit = 32 - GLYPH  # GaussianRandomFieldCrops' default 32-pixel window
+    for o in (*cfg["offsets"], *cfg["infonce_offsets"]):
+        if isinstance(o, bool) or not isinstance(o, (int, np.integer)) or not 0 <= o <= limit:
+            raise ValueError(f"offsets must be integers in [0, {limit}] (two 8x8 crops in a 32-pixel window), got {o!r}")
     if int(cfg["n_seeds"]) < 1:
         raise ValueError(f"n_seeds must be >= 1, got {cfg['n_seeds']}")
     from threadpoolctl import threadpool_limits
