@@ -1,0 +1,449 @@
+"""Speed benchmark: mibound against a minimal hand-written PyTorch loop and torch-mist, in one run.
+
+Everything is measured in ONE process, alternating the contenders in blocks of ``steps``
+optimiser steps, ``repeats`` times, so that every ratio compares timings taken a few seconds
+apart under the same machine load (the CPUs may be shared). Ratios are the median of the
+per-repeat ratios; times are medians. The held-out InfoNCE estimate of every contender is printed
+beside its speed, so speed is never bought with accuracy.
+
+The configuration is the Poole et al. (2019) one: correlated Gaussians, ``d = 20``, ``K = 64``,
+separable critic with two hidden layers of 256 ReLU units and a 32-dimensional embedding, Adam
+with learning rate 5e-4, InfoNCE. Every contender starts each block with a fresh Adam (as
+``mibound.training.train`` and torch-mist's ``train_mi_estimator`` do when called per block).
+
+Contenders
+----------
+- ``minimal``: the loop a user would write by hand (``nn.Sequential`` MLPs, ``torch.optim.Adam``
+  with its defaults, ``randn`` batches).
+- ``minimal (fused Adam)``: the same loop with ``Adam(fused=True)``, to show where mibound's
+  step time comes from.
+- ``mibound train``: :func:`mibound.training.train` with a :class:`~mibound.critics.SeparableCritic`.
+- ``mibound ensemble``: :func:`mibound.ensemble.train_ensemble` of ``R`` runs, compared in
+  run-steps per second against ``R`` sequential minimal loops (``R`` times the minimal step).
+- ``torch-mist``: ``torch_mist.utils.train_mi_estimator`` on a ``torch_mist`` InfoNCE
+  estimator with the same separable critic (``logger=False``, ``verbose=False``), when the
+  optional ``torch_mist`` package is importable (``pip install torch-mist==0.2.17 --no-deps``
+  plus ``pyro-ppl``, the ``bench`` extra); skipped otherwise.
+- the concat critic's forward+backward at ``K = 64``, in GFLOP/s against a large ``n x n``
+  matrix product timed in the same repeats.
+
+Finally the separable half of the full Poole staircase (20,000 steps of 6 estimators) is put in
+FLOPs and in the time the same-run matmul rate would need, beside the times the measured rates
+give.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import torch
+from torch import nn
+
+from . import bounds
+from ._validation import check_float, check_int
+from .critics import ConcatCritic, SeparableCritic
+from .data.gaussian import CorrelatedGaussian
+from .ensemble import evaluate_ensemble, train_ensemble
+from .estimators import _torch_threads
+from .training import Loss, evaluate, train
+
+__all__ = [
+    "POOLE",
+    "STAIRCASE_ESTIMATORS",
+    "mlp_step_flops",
+    "separable_step_flops",
+    "concat_step_flops",
+    "matmul_gflops",
+    "bench_speed",
+    "BenchResult",
+]
+
+POOLE = dict(dim=20, batch_size=64, hidden_dim=256, layers=2, embed_dim=32, learning_rate=5e-4)
+"""The Poole et al. (2019) staircase configuration benchmarked here."""
+
+STAIRCASE_ESTIMATORS = ("infonce", "nwj", "js", "dv", "mine", "smile")
+"""The six estimators of the separable half of the Poole staircase (20,000 steps each)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOP counts (multiply-add = 2 FLOPs; element-wise work not counted)
+# ---------------------------------------------------------------------------------------------
+def mlp_step_flops(rows: int, dims: list[int], input_grad: bool = False) -> int:
+    """FLOPs of forward + backward of an MLP with layer widths ``dims`` on ``rows`` inputs.
+
+    Forward ``2 rows in out`` per layer; backward the same for the weight gradient and again for
+    the input gradient, except for the first layer when its input needs no gradient.
+    """
+    total = 0
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        mult = 3 if (i > 0 or input_grad) else 2
+        total += mult * 2 * rows * a * b
+    return total
+
+
+def separable_step_flops(dim_x: int, dim_y: int, k: int, hidden_dim: int = 256, layers: int = 2,
+                         embed_dim: int = 32) -> int:
+    """FLOPs of one training step of the separable critic (two MLPs and the ``K x K`` product)."""
+    hid = [hidden_dim] * layers
+    nets = mlp_step_flops(k, [dim_x, *hid, embed_dim]) + mlp_step_flops(k, [dim_y, *hid, embed_dim])
+    return nets + 3 * 2 * k * k * embed_dim
+
+
+def concat_step_flops(dim_x: int, dim_y: int, k: int, hidden_dim: int = 256, layers: int = 2,
+                      recompute: bool = False) -> int:
+    """FLOPs of one training step of the concat critic with its first layer split.
+
+    The split first layer costs ``O(K)``; the ``K^2`` pairs go through ``layers - 1`` hidden
+    ``H x H`` layers and the ``H -> 1`` output. ``recompute`` adds the extra forward pass of the
+    pair MLP that chunked training at large ``K`` performs.
+    """
+    first = mlp_step_flops(k, [dim_x, hidden_dim]) + mlp_step_flops(k, [dim_y, hidden_dim])
+    pairs_dims = [hidden_dim] * layers + [1]
+    pairs = mlp_step_flops(k * k, pairs_dims, input_grad=True)
+    if recompute:
+        pairs += sum(2 * k * k * a * b for a, b in zip(pairs_dims[:-1], pairs_dims[1:]))
+    return first + pairs
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """The best of ``repeats`` timings of one ``n x n`` by ``n x n`` product, in GFLOP/s."""
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    c = torch.empty(n, n, dtype=dtype)
+    torch.mm(a, b, out=c)
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b, out=c)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+# ---------------------------------------------------------------------------------------------
+# contenders
+# ---------------------------------------------------------------------------------------------
+def _poole_mlp(dim_in: int, hidden: int, layers: int, out: int) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    d = dim_in
+    for _ in range(layers):
+        mods += [nn.Linear(d, hidden), nn.ReLU()]
+        d = hidden
+    mods.append(nn.Linear(d, out))
+    return nn.Sequential(*mods)
+
+
+class _Minimal:
+    """The hand-written loop: two MLPs, ``S = g(x) h(y)^T``, InfoNCE, Adam (fresh per block)."""
+
+    def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int, fused: bool = False):
+        torch.manual_seed(seed)  # same construction order as SeparableCritic: identical weights
+        self.g = _poole_mlp(sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"])
+        self.h = _poole_mlp(sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"])
+        self.rho, self.d, self.k, self.lr, self.fused = sampler.rho, sampler.dim, cfg["batch_size"], cfg["learning_rate"], fused
+        self.gen = torch.Generator().manual_seed(seed + 1)
+
+    def block(self, steps: int) -> None:
+        params = list(self.g.parameters()) + list(self.h.parameters())
+        opt = torch.optim.Adam(params, lr=self.lr, fused=True) if self.fused else torch.optim.Adam(params, lr=self.lr)
+        s = math.sqrt(1.0 - self.rho**2)
+        for _ in range(steps):
+            x = torch.randn(self.k, self.d, generator=self.gen)
+            y = self.rho * x + s * torch.randn(self.k, self.d, generator=self.gen)
+            scores = self.g(x) @ self.h(y).T
+            loss = -(scores.diagonal() - torch.logsumexp(scores, dim=1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    @torch.no_grad()
+    def estimate(self, batches) -> float:
+        return float(torch.stack([bounds.infonce(self.g(x) @ self.h(y).T) for x, y in batches]).mean())
+
+
+class _Single:
+    """mibound's own path: ``train(SeparableCritic, Loss("infonce"), sampler stream)``."""
+
+    def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int):
+        torch.manual_seed(seed)
+        self.critic = SeparableCritic(sampler.dim, sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"])
+        self.loss = Loss("infonce", sampler.dim)
+        self.sampler, self.k, self.lr = sampler, cfg["batch_size"], cfg["learning_rate"]
+        self.gen = torch.Generator().manual_seed(seed + 1)
+
+    def block(self, steps: int) -> None:
+        train(self.critic, self.loss, lambda step: self.sampler.sample_torch(self.k, self.gen), steps,
+              learning_rate=self.lr, progress=False)
+
+    def estimate(self, batches) -> float:
+        return float(evaluate(self.critic, self.loss, batches).mean())
+
+
+class _Ensemble:
+    """``train_ensemble`` of ``R`` InfoNCE runs with different seeds, one vectorised sampler."""
+
+    def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int, runs: int, threads: int | None,
+                 estimators: tuple[str, ...] = ("infonce",)):
+        self.critics, self.losses = [], []
+        for r in range(runs):
+            torch.manual_seed(seed + r)
+            self.critics.append(SeparableCritic(sampler.dim, sampler.dim, cfg["hidden_dim"], cfg["layers"],
+                                                cfg["embed_dim"]))
+            self.losses.append(Loss(estimators[r % len(estimators)], sampler.dim))
+        self.sampler, self.k, self.lr, self.runs, self.threads = sampler, cfg["batch_size"], cfg["learning_rate"], runs, threads
+        self.gen = torch.Generator().manual_seed(seed + 10_000)
+
+    def batch(self, step: int):
+        x, y = self.sampler.sample_torch(self.runs * self.k, self.gen)  # one call for all runs
+        return x.view(self.runs, self.k, -1), y.view(self.runs, self.k, -1)
+
+    def block(self, steps: int) -> None:
+        train_ensemble(self.critics, self.losses, self.batch, steps, learning_rate=self.lr, progress=False,
+                       num_threads=self.threads)
+
+    def estimates(self, batches) -> torch.Tensor:
+        with _torch_threads(self.threads):
+            return evaluate_ensemble(self.critics, self.losses, batches).mean(1)
+
+
+class _TorchMist:
+    """torch-mist 0.2.17's training path for the same InfoNCE run (optional dependency)."""
+
+    def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int):
+        from torch_mist.estimators import infonce as mist_infonce  # noqa: F401 (import check)
+
+        torch.manual_seed(seed)
+        self.est = mist_infonce(x_dim=sampler.dim, y_dim=sampler.dim, hidden_dims=[cfg["hidden_dim"]] * cfg["layers"],
+                                critic_type="separable", k_dim=cfg["embed_dim"])
+        self.sampler, self.k, self.lr = sampler, cfg["batch_size"], cfg["learning_rate"]
+        self.gen = torch.Generator().manual_seed(seed + 1)
+
+    def data(self, steps: int):
+        return self.sampler.sample_torch(steps * self.k, self.gen)
+
+    def block(self, steps: int, data) -> None:
+        from torch_mist.utils.train import train_mi_estimator
+
+        train_mi_estimator(self.est, train_data=data, batch_size=self.k, max_iterations=steps, valid_percentage=0,
+                           optimizer_params={"lr": self.lr}, verbose=False, logger=False)
+
+    @torch.no_grad()
+    def estimate(self, batches) -> float:
+        crit = self.est.critic
+        return float(torch.stack([bounds.infonce(crit.f_x(x) @ crit.f_y(y).T) for x, y in batches]).mean())
+
+
+def _torch_mist_available() -> tuple[bool, str]:
+    try:
+        import torch_mist  # noqa: F401
+        from torch_mist.estimators import infonce  # noqa: F401
+        from torch_mist.utils.train import train_mi_estimator  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install missing pyro
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, getattr(torch_mist, "__version__", "?")
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+@dataclass
+class BenchResult:
+    """What :func:`bench_speed` measured (times in ms, rates in GFLOP/s, estimates in nats)."""
+
+    settings: dict
+    rows: list[dict] = field(default_factory=list)
+    ratios: list[dict] = field(default_factory=list)
+    staircase: list[dict] = field(default_factory=list)
+
+
+def _median(xs) -> float:
+    return float(statistics.median(xs)) if xs else math.nan
+
+
+def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int = 1,
+                ensemble_threads: int | None = None, mi: float = 2.0, concat_k: int = 64,
+                concat_steps: int = 4, matmul_n: int = 1024, eval_batches: int = 16, seed: int = 0,
+                torch_mist: bool = True, staircase_steps: int = 20_000, out: TextIO | None = None) -> BenchResult:
+    """Run the benchmark and print its table.
+
+    Parameters
+    ----------
+    steps : int, default 200
+        Optimiser steps per contender per block.
+    repeats : int, default 5
+        Blocks per contender; contenders alternate within each repeat.
+    runs : int, default 8
+        ``R``, the runs of the ensemble.
+    threads : int, default 1
+        torch intra-op threads for the single-run contenders, the concat critic and the matmul.
+    ensemble_threads : int, optional
+        Threads for the ensemble (default ``threads``).
+    mi : float, default 2.0
+        True MI of the correlated Gaussian (nats).
+    concat_k : int, default 64
+    concat_steps : int, default 4
+        Concat forward+backward passes per block.
+    matmul_n : int, default 1024
+    eval_batches : int, default 16
+        Held-out batches of ``K`` for the estimates.
+    seed : int, default 0
+    torch_mist : bool, default True
+        Include torch-mist when it is importable.
+    staircase_steps : int, default 20000
+        Steps per estimator of the staircase projection.
+    out : text stream, default sys.stdout
+
+    Returns
+    -------
+    BenchResult
+    """
+    check_int(steps, "steps", minimum=1)
+    check_int(repeats, "repeats", minimum=1)
+    check_int(runs, "runs", minimum=1)
+    check_int(threads, "threads", minimum=1)
+    if ensemble_threads is not None:
+        check_int(ensemble_threads, "ensemble_threads", minimum=1)
+    check_float(mi, "mi", minimum=0.0, exclusive_min=True)
+    check_int(concat_k, "concat_k", minimum=2)
+    check_int(concat_steps, "concat_steps", minimum=1)
+    check_int(matmul_n, "matmul_n", minimum=16)
+    check_int(eval_batches, "eval_batches", minimum=1)
+    check_int(staircase_steps, "staircase_steps", minimum=1)
+    out = sys.stdout if out is None else out
+    ens_threads = threads if ensemble_threads is None else ensemble_threads
+    cfg = dict(POOLE)
+    d, k = cfg["dim"], cfg["batch_size"]
+    sampler = CorrelatedGaussian.from_mi(mi, d)
+    mist_ok, mist_info = _torch_mist_available() if torch_mist else (False, "disabled")
+    settings = dict(config=cfg, true_mi=mi, steps_per_block=steps, repeats=repeats, runs=runs, threads=threads,
+                    ensemble_threads=ens_threads, concat_k=concat_k, matmul_n=matmul_n, seed=seed,
+                    torch=torch.__version__, platform=platform.platform(), torch_mist=mist_info)
+    res = BenchResult(settings)
+
+    def say(line: str = "") -> None:
+        print(line, file=out, flush=True)
+
+    say(f"mibound bench-speed: Poole config d={d}, K={k}, separable {cfg['layers']}x{cfg['hidden_dim']} hidden, "
+        f"embed {cfg['embed_dim']}, Adam lr {cfg['learning_rate']}, InfoNCE, true MI {mi:g} nats")
+    say(f"threads: {threads} (single runs, concat, matmul), {ens_threads} (ensemble of {runs}); "
+        f"{steps} steps x {repeats} alternating repeats; torch {torch.__version__}; torch-mist: {mist_info}")
+
+    with _torch_threads(threads):
+        contenders: dict[str, object] = {
+            "minimal": _Minimal(sampler, cfg, seed),
+            "minimal (fused Adam)": _Minimal(sampler, cfg, seed, fused=True),
+            "mibound train": _Single(sampler, cfg, seed),
+        }
+        ens = _Ensemble(sampler, cfg, seed, runs, ens_threads)
+        mist = _TorchMist(sampler, cfg, seed) if mist_ok else None
+        concat = ConcatCritic(d, d, cfg["hidden_dim"], cfg["layers"])
+        cx, cy = sampler.sample_torch(concat_k, torch.Generator().manual_seed(seed + 3))
+        concat_flops = concat_step_flops(d, d, concat_k, cfg["hidden_dim"], cfg["layers"])
+
+        def concat_block():
+            for _ in range(concat_steps):
+                concat.zero_grad(set_to_none=True)
+                concat(cx, cy).sum().backward()
+
+        # warm-up (allocator, kernels)
+        for c in contenders.values():
+            c.block(5)
+        ens.block(5)
+        concat_block()
+        matmul_gflops(matmul_n, 1)
+        mist_data = None
+        if mist is not None:
+            mist.block(5, mist.data(5))
+
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        times["ensemble"] = []
+        times["torch-mist"] = []
+        concat_rate, mm_rate = [], []
+        for rep in range(repeats):
+            for name, c in contenders.items():
+                times[name].append(_timed(lambda: c.block(steps)) / steps)
+            times["ensemble"].append(_timed(lambda: ens.block(steps)) / steps)
+            if mist is not None:
+                mist_data = mist.data(steps)  # sampled outside the timed block, as a dataset
+                times["torch-mist"].append(_timed(lambda: mist.block(steps, mist_data)) / steps)
+            mm_rate.append(matmul_gflops(matmul_n, 3))
+            concat_rate.append(concat_flops * concat_steps / _timed(concat_block) / 1e9)
+
+        test_gen = torch.Generator().manual_seed(seed + 2)
+        test = [sampler.sample_torch(k, test_gen) for _ in range(eval_batches)]
+        est = {name: c.estimate(test) for name, c in contenders.items()}
+        ens_est = ens.estimates(test)
+        if mist is not None:
+            est["torch-mist"] = mist.estimate(test)
+
+    flops = separable_step_flops(d, d, k, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"])
+    med = {name: _median(v) * 1e3 for name, v in times.items()}
+
+    def paired(num: str, den: str, scale: float = 1.0) -> float:
+        return _median([scale * a / b for a, b in zip(times[num], times[den])])
+
+    say()
+    say(f"{'contender':34s} {'threads':>7s} {'ms/step':>9s} {'run-steps/s':>12s} {'GFLOP/s':>8s} "
+        f"{'held-out InfoNCE (nats)':>24s}")
+    rows = [(name, threads, med[name], 1, est[name]) for name in contenders]
+    rows.append((f"mibound ensemble (R={runs})", ens_threads, med["ensemble"], runs,
+                 f"{float(ens_est.mean()):.3f} (runs {float(ens_est.min()):.3f}..{float(ens_est.max()):.3f})"))
+    if mist is not None:
+        rows.append(("torch-mist 0.2.17 train_mi_estimator", threads, med["torch-mist"], 1, est["torch-mist"]))
+    for name, th, ms, r, e in rows:
+        rate = r * 1e3 / ms
+        e_txt = e if isinstance(e, str) else f"{e:.3f}"
+        say(f"{name:34s} {th:7d} {ms:9.3f} {rate:12.1f} {r * flops / ms / 1e6:8.1f} {e_txt:>24s}")
+        res.rows.append(dict(contender=name, threads=th, ms_per_step=ms, run_steps_per_s=rate,
+                             gflops=r * flops / ms / 1e6, estimate=e))
+    say(f"(InfoNCE ceiling log K = {math.log(k):.3f}; true MI {mi:g}; one separable step = {flops / 1e6:.1f} MFLOP)")
+
+    say()
+    say("ratios (median of per-repeat ratios, same run)                         value   target")
+    ratio_rows = [
+        ("mibound train step / minimal loop step", paired("mibound train", "minimal"), "<= 1.1"),
+        ("mibound train step / minimal loop with fused Adam", paired("mibound train", "minimal (fused Adam)"), "(info)"),
+        (f"ensemble throughput / {runs} sequential minimal loops",
+         paired("minimal", "ensemble", scale=runs), ">= 4"),
+    ]
+    if mist is not None:
+        ratio_rows.append(("torch-mist step / mibound train step", paired("torch-mist", "mibound train"), ">= 5"))
+        ratio_rows.append(("torch-mist step / minimal loop step", paired("torch-mist", "minimal"), "(info)"))
+    concat_frac = _median([a / b for a, b in zip(concat_rate, mm_rate)])
+    ratio_rows.append((f"concat critic K={concat_k} GFLOP/s / {matmul_n}^2 matmul GFLOP/s", concat_frac, ">= 0.6"))
+    for name, value, target in ratio_rows:
+        say(f"{name:70s} {value:6.2f}   {target}")
+        res.ratios.append(dict(ratio=name, value=value, target=target))
+    say(f"concat critic: {concat_flops / 1e9:.2f} GFLOP per step at K={concat_k}, {_median(concat_rate):.1f} GFLOP/s; "
+        f"matmul {matmul_n}^2: {_median(mm_rate):.1f} GFLOP/s (threads={threads})")
+
+    say()
+    n_est = len(STAIRCASE_ESTIMATORS)
+    total = n_est * staircase_steps * flops
+    mm = _median(mm_rate)
+    lines = [
+        ("FLOPs (separable, 6 estimators x steps)", f"{total / 1e12:.2f} TFLOP"),
+        ("at the same-run matmul rate", f"{total / mm / 1e9:.0f} s"),
+        ("6 sequential minimal loops (measured step)", f"{n_est * staircase_steps * med['minimal'] / 1e3:.0f} s"),
+        ("6 sequential mibound train runs (measured step)",
+         f"{n_est * staircase_steps * med['mibound train'] / 1e3:.0f} s"),
+        (f"mibound ensemble (measured R={runs} run-step rate)",
+         f"{n_est * staircase_steps * med['ensemble'] / runs / 1e3:.0f} s"),
+    ]
+    if mist is not None:
+        lines.append(("6 sequential torch-mist runs (measured step)",
+                      f"{n_est * staircase_steps * med['torch-mist'] / 1e3:.0f} s"))
+    say(f"Poole staircase, separable half ({n_est} estimators x {staircase_steps} steps), target < 180 s on 2 cores:")
+    for name, value in lines:
+        say(f"  {name:58s} {value:>12s}")
+        res.staircase.append(dict(item=name, value=value))
+    return res
