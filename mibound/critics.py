@@ -178,7 +178,10 @@ class ConcatCritic(nn.Module):
     def _pairs(self, ax: torch.Tensor, by: torch.Tensor) -> torch.Tensor:
         """Scores of rows ``ax (..., r, H)`` against all ``by (..., K, H)``: ``(..., r, K)``."""
         h = torch.relu_(ax.unsqueeze(-2) + by.unsqueeze(-3))  # (..., r, K, H), fresh: ReLU in place
-        return self.rest[1](h).squeeze(-1)
+        # The pair MLP sees one matrix of r*K rows, so every Linear output is a fresh tensor (not a
+        # view) and the in-place ReLUs after it need no copies in the backward pass.
+        s = self.rest[1](h.flatten(-3, -2))  # (..., r*K, 1)
+        return s.view(*h.shape[:-1])
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ax = self.first_x(x)  # (..., K, H)

@@ -85,12 +85,14 @@ class StackedLinear(nn.Module):
         r, d_in, d_out = self.weight.shape
         if x.ndim < 2 or x.shape[0] != r or x.shape[-1] != d_in:
             raise ValueError(f"StackedLinear expects input of shape ({r}, ..., {d_in}), got {tuple(x.shape)}")
-        flat = x.reshape(r, -1, d_in)
+        flat = x if x.ndim == 3 else x.reshape(r, -1, d_in)
         if self.bias is None:
             out = torch.bmm(flat, self.weight)
         else:
             out = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight)
-        return out.reshape(*x.shape[:-1], d_out)
+        # a 3-D input gives the fresh product itself (not a view), so in-place activations after
+        # this layer cost no copies in the backward pass
+        return out if x.ndim == 3 else out.view(*x.shape[:-1], d_out)
 
     def extra_repr(self) -> str:
         r, d_in, d_out = self.weight.shape
