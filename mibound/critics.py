@@ -172,7 +172,8 @@ class ConcatCritic(nn.Module):
     def _rows_per_chunk(self, k: int, batch: int, itemsize: int) -> int:
         if self.chunk_size is not None:
             return self.chunk_size
-        per_row = batch * k * self.hidden_dim * itemsize * (self.layers + 1)  # live activations per row of x
+        # live (r, K, H) tensors per row of x in the backward pass: activations, their gradients, temporaries
+        per_row = batch * k * self.hidden_dim * itemsize * 2 * (self.layers + 1)
         return max(1, min(k, self.pair_memory_bytes // per_row))
 
     def _pairs(self, ax: torch.Tensor, by: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,8 @@ __all__ = [
     "separable_step_flops",
     "concat_step_flops",
     "matmul_gflops",
+    "tune_malloc",
+    "concat_memory",
     "bench_speed",
     "BenchResult",
 ]
@@ -124,6 +126,76 @@ def matmul_gflops(n: int = 1024, repeats: int = 3, dtype: torch.dtype = torch.fl
         torch.mm(a, b, out=c)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
+
+
+def tune_malloc(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2**30) -> bool:
+    """Keep freed multi-megabyte blocks in the C heap for reuse (glibc only; process-wide).
+
+    By default glibc returns every freed block above a few MiB to the kernel, so a training step
+    that allocates the same 4 MiB activations every time page-faults on all of them again: the
+    concat critic at ``K = 64`` takes thousands of minor faults and several ms of kernel time per
+    step. Raising the mmap and trim thresholds keeps that memory mapped (the process holds up
+    to ``trim_threshold`` bytes it no longer uses). Returns whether both settings took effect.
+    """
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(libc.mallopt(m_mmap_threshold, int(mmap_threshold))) and bool(
+        libc.mallopt(m_trim_threshold, int(trim_threshold)))
+
+
+_MEMORY_PROBE = r"""
+import json, resource, sys, time, torch
+torch.set_num_threads(int(sys.argv[4]))
+from mibound.critics import ConcatCritic
+k, hidden, chunk = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+critic = ConcatCritic(20, 20, hidden_dim=hidden, chunk_size=None if chunk == "auto" else int(chunk))
+x, y = torch.randn(k, 20), torch.randn(k, 20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+critic(x, y).logsumexp(1).mean().backward()
+seconds = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_rss_mib": peak / 1024, "baseline_rss_mib": before / 1024, "seconds": seconds}))
+"""
+
+
+def concat_memory(k: int = 1024, hidden_dim: int = 256, chunk_size: int | None = None, threads: int = 1,
+                  timeout: float = 600.0) -> dict:
+    """Peak resident memory of one concat-critic forward+backward, measured in a fresh subprocess.
+
+    Returns ``peak_rss_mib`` (the subprocess's peak RSS, torch included), ``baseline_rss_mib``
+    (its RSS before the step), their difference ``step_mib``, ``seconds`` of the step, and the
+    memory the ``K^2`` activations would take unchunked (``unchunked_activations_mib``).
+    """
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    check_int(k, "k", minimum=2)
+    check_int(hidden_dim, "hidden_dim", minimum=1)
+    check_int(threads, "threads", minimum=1)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(k), str(hidden_dim),
+                           "auto" if chunk_size is None else str(chunk_size), str(threads)],
+                          capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"concat memory probe failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    info["step_mib"] = info["peak_rss_mib"] - info["baseline_rss_mib"]
+    info["unchunked_activations_mib"] = 3 * k * k * hidden_dim * 4 / 2**20
+    info.update(k=k, hidden_dim=hidden_dim, threads=threads)
+    return info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +344,8 @@ def _median(xs) -> float:
 def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int = 1,
                 ensemble_threads: int | None = None, mi: float = 2.0, concat_k: int = 64,
                 concat_steps: int = 4, matmul_n: int = 1024, eval_batches: int = 16, seed: int = 0,
-                torch_mist: bool = True, staircase_steps: int = 20_000, out: TextIO | None = None) -> BenchResult:
+                torch_mist: bool = True, staircase_steps: int = 20_000, malloc: bool = True,
+                memory_k: int | None = None, out: TextIO | None = None) -> BenchResult:
     """Run the benchmark and print its table.
 
     Parameters
@@ -300,6 +373,10 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         Include torch-mist when it is importable.
     staircase_steps : int, default 20000
         Steps per estimator of the staircase projection.
+    malloc : bool, default True
+        Call :func:`tune_malloc` first (recorded in the output).
+    memory_k : int, optional
+        Also measure the concat critic's peak memory at this ``K`` (e.g. 1024) in a subprocess.
     out : text stream, default sys.stdout
 
     Returns
@@ -318,14 +395,17 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
     check_int(matmul_n, "matmul_n", minimum=16)
     check_int(eval_batches, "eval_batches", minimum=1)
     check_int(staircase_steps, "staircase_steps", minimum=1)
+    if memory_k is not None:
+        check_int(memory_k, "memory_k", minimum=2)
     out = sys.stdout if out is None else out
+    malloc_tuned = tune_malloc() if malloc else False
     ens_threads = threads if ensemble_threads is None else ensemble_threads
     cfg = dict(POOLE)
     d, k = cfg["dim"], cfg["batch_size"]
     sampler = CorrelatedGaussian.from_mi(mi, d)
     mist_ok, mist_info = _torch_mist_available() if torch_mist else (False, "disabled")
     settings = dict(config=cfg, true_mi=mi, steps_per_block=steps, repeats=repeats, runs=runs, threads=threads,
-                    ensemble_threads=ens_threads, concat_k=concat_k, matmul_n=matmul_n, seed=seed,
+                    ensemble_threads=ens_threads, concat_k=concat_k, matmul_n=matmul_n, seed=seed, malloc_tuned=malloc_tuned,
                     torch=torch.__version__, platform=platform.platform(), torch_mist=mist_info)
     res = BenchResult(settings)
 
@@ -335,7 +415,8 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
     say(f"mibound bench-speed: Poole config d={d}, K={k}, separable {cfg['layers']}x{cfg['hidden_dim']} hidden, "
         f"embed {cfg['embed_dim']}, Adam lr {cfg['learning_rate']}, InfoNCE, true MI {mi:g} nats")
     say(f"threads: {threads} (single runs, concat, matmul), {ens_threads} (ensemble of {runs}); "
-        f"{steps} steps x {repeats} alternating repeats; torch {torch.__version__}; torch-mist: {mist_info}")
+        f"{steps} steps x {repeats} alternating repeats; torch {torch.__version__}; torch-mist: {mist_info}; "
+        f"malloc tuned: {malloc_tuned}")
 
     with _torch_threads(threads):
         contenders: dict[str, object] = {
@@ -425,6 +506,13 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         res.ratios.append(dict(ratio=name, value=value, target=target))
     say(f"concat critic: {concat_flops / 1e9:.2f} GFLOP per step at K={concat_k}, {_median(concat_rate):.1f} GFLOP/s; "
         f"matmul {matmul_n}^2: {_median(mm_rate):.1f} GFLOP/s (threads={threads})")
+
+    if memory_k is not None:
+        mem = concat_memory(memory_k, cfg["hidden_dim"], threads=threads)
+        res.settings["concat_memory"] = mem
+        say(f"concat critic K={memory_k} forward+backward (subprocess): peak RSS {mem['peak_rss_mib']:.0f} MiB "
+            f"(torch baseline {mem['baseline_rss_mib']:.0f} MiB, step {mem['step_mib']:.0f} MiB; unchunked "
+            f"activations would need {mem['unchunked_activations_mib']:.0f} MiB), {mem['seconds']:.1f} s; target < 4096 MiB")
 
     say()
     n_est = len(STAIRCASE_ESTIMATORS)
