@@ -273,10 +273,32 @@ def _check_batch(x: torch.Tensor, y: torch.Tensor, runs: int) -> None:
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
 
 
+class _Shard:
+    """A contiguous slice of the runs with its own stacked modules and optimiser (one per worker)."""
+
+    def __init__(self, lo: int, hi: int, critics, losses, learning_rate: float):
+        self.lo, self.hi = lo, hi
+        self.plan = _Plan(critics[lo:hi], losses[lo:hi])
+        params = [p for p in list(self.plan.critic.parameters()) + list(self.plan.losses.parameters())
+                  if p.requires_grad]
+        self.opt = make_optimizer(params, learning_rate)
+        self.names = [losses[lo + i].name for i in self.plan.order]
+        self.cols = [lo + i for i in self.plan.order]  # history column of each internal run
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        plan = self.plan
+        x, y = plan.reorder(x[self.lo:self.hi]), plan.reorder(y[self.lo:self.hi])
+        loss, value = plan.loss(plan.critic(x, y), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.opt.step()
+        return loss.detach(), value
+
+
 def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches, steps: int, *,
                    learning_rate: float = 5e-4, log_every: int = 100, progress: bool = True,
                    desc: str | None = None, record_every_step: bool = False, num_threads: int | None = None,
-                   on_diverge: str = "raise") -> list[dict[str, torch.Tensor]]:
+                   workers: int = 1, on_diverge: str = "raise") -> list[dict[str, torch.Tensor]]:
     """Train ``R`` critics, each with its own loss and data, in one vectorised pass.
 
     The ensemble counterpart of :func:`mibound.training.train`: the critics and losses are
@@ -302,6 +324,13 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
     record_every_step : bool, default False
     num_threads : int, optional
         torch intra-op threads for the call (restored after); ``None`` leaves torch's setting.
+        With ``workers > 1`` it defaults to 1 (each worker thread computes on its own core).
+    workers : int, default 1
+        Split the runs into this many contiguous shards, each a stacked ensemble with its own
+        optimiser, stepped concurrently by its own Python thread (torch releases the GIL inside
+        its kernels). Unlike intra-op threads, which wait for each other at every small matrix
+        product, the shards only meet once per step, so this uses several cores for small critics
+        and degrades gracefully when another process takes a core. Results do not depend on it.
     on_diverge : {"raise", "record"}, default "raise"
         ``"raise"``: a non-finite loss or value in any run raises
         :class:`~mibound.results.TrainingDiverged` naming the run. ``"record"``: keep training;
@@ -313,24 +342,32 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
     list of R dicts
         Per run: ``step`` (int64), ``value`` and ``loss`` tensors, as :func:`~mibound.training.train`.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
     critics, losses = _check_inputs(critics, losses)
     check_int(steps, "steps", minimum=0)
     check_int(log_every, "log_every", minimum=1)
+    check_int(workers, "workers", minimum=1)
     if num_threads is not None:
         check_int(num_threads, "num_threads", minimum=1)
     if on_diverge not in ("raise", "record"):
         raise ValueError(f"on_diverge must be 'raise' or 'record', got {on_diverge!r}")
     runs = len(critics)
+    workers = min(workers, runs)
+    if workers > 1 and num_threads is None:
+        num_threads = 1
     next_batch = _as_stacked_batch(batches, runs)
-    plan = _Plan(critics, losses)
-    params = [p for p in list(plan.critic.parameters()) + list(plan.losses.parameters()) if p.requires_grad]
+    bounds_ = [round(i * runs / workers) for i in range(workers + 1)]
+    shards = [_Shard(lo, hi, critics, losses, learning_rate) for lo, hi in zip(bounds_[:-1], bounds_[1:])]
+    names = [n for sh in shards for n in sh.names]
+    cols = [c for sh in shards for c in sh.cols]
+    order = torch.tensor(cols)
     values = torch.empty(steps, runs)
     loss_hist = torch.empty(steps, runs)
-    names = [losses[i].name for i in plan.order]
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
     with _torch_threads(num_threads):
-        opt = make_optimizer(params, learning_rate)
         bar = tqdm(total=steps, desc=desc or f"ensemble of {runs}", disable=not progress, mininterval=0.5,
                    leave=False, unit="step")
         start = 0
@@ -339,24 +376,27 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
                 x, y = next_batch(step)
                 if step == 0:
                     _check_batch(x, y, runs)
-                x, y = plan.reorder(x), plan.reorder(y)
-                loss, value = plan.loss(plan.critic(x, y), y)
-                opt.zero_grad(set_to_none=True)
-                loss.sum().backward()
-                opt.step()
-                values[step] = value
-                loss_hist[step] = loss.detach()
+                if pool is None:
+                    loss, value = shards[0].step(x, y)
+                else:
+                    parts = [f.result() for f in [pool.submit(sh.step, x, y) for sh in shards]]
+                    loss, value = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+                values[step] = value  # internal order; put in run order at the end
+                loss_hist[step] = loss
                 if (step + 1) % log_every == 0 or step + 1 == steps:
                     if on_diverge == "raise":
-                        _check_finite_runs(names, plan.order, values, loss_hist, start, step + 1)
+                        _check_finite_runs(names, cols, values, loss_hist, start, step + 1)
                     bar.update(step + 1 - start)
                     start = step + 1
         finally:
             bar.close()
-    plan.write_back(critics, losses)
+            if pool is not None:
+                pool.shutdown()
+    for sh in shards:
+        sh.plan.write_back(critics[sh.lo:sh.hi], losses[sh.lo:sh.hi])
     idx = torch.arange(steps) if record_every_step else _logged_steps(steps, log_every)
     inverse = torch.empty(runs, dtype=torch.long)
-    inverse[plan.perm] = torch.arange(runs)
+    inverse[order] = torch.arange(runs)
     return [{"step": idx, "value": values[idx, int(inverse[r])].clone(), "loss": loss_hist[idx, int(inverse[r])].clone()}
             for r in range(runs)]
 

@@ -260,7 +260,7 @@ class _Single:
 class _Ensemble:
     """``train_ensemble`` of ``R`` InfoNCE runs with different seeds, one vectorised sampler."""
 
-    def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int, runs: int, threads: int | None,
+    def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int, runs: int, workers: int,
                  estimators: tuple[str, ...] = ("infonce",)):
         self.critics, self.losses = [], []
         for r in range(runs):
@@ -268,7 +268,7 @@ class _Ensemble:
             self.critics.append(SeparableCritic(sampler.dim, sampler.dim, cfg["hidden_dim"], cfg["layers"],
                                                 cfg["embed_dim"]))
             self.losses.append(Loss(estimators[r % len(estimators)], sampler.dim))
-        self.sampler, self.k, self.lr, self.runs, self.threads = sampler, cfg["batch_size"], cfg["learning_rate"], runs, threads
+        self.sampler, self.k, self.lr, self.runs, self.workers = sampler, cfg["batch_size"], cfg["learning_rate"], runs, workers
         self.gen = torch.Generator().manual_seed(seed + 10_000)
 
     def batch(self, step: int):
@@ -277,11 +277,10 @@ class _Ensemble:
 
     def block(self, steps: int) -> None:
         train_ensemble(self.critics, self.losses, self.batch, steps, learning_rate=self.lr, progress=False,
-                       num_threads=self.threads)
+                       workers=self.workers, num_threads=1)
 
     def estimates(self, batches) -> torch.Tensor:
-        with _torch_threads(self.threads):
-            return evaluate_ensemble(self.critics, self.losses, batches).mean(1)
+        return evaluate_ensemble(self.critics, self.losses, batches).mean(1)
 
 
 class _TorchMist:
@@ -342,7 +341,7 @@ def _median(xs) -> float:
 
 
 def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int = 1,
-                ensemble_threads: int | None = None, mi: float = 2.0, concat_k: int = 64,
+                ensemble_workers: int = 2, mi: float = 2.0, concat_k: int = 64,
                 concat_steps: int = 4, matmul_n: int = 1024, eval_batches: int = 16, seed: int = 0,
                 torch_mist: bool = True, staircase_steps: int = 20_000, malloc: bool = True,
                 memory_k: int | None = None, out: TextIO | None = None) -> BenchResult:
@@ -358,8 +357,9 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         ``R``, the runs of the ensemble.
     threads : int, default 1
         torch intra-op threads for the single-run contenders, the concat critic and the matmul.
-    ensemble_threads : int, optional
-        Threads for the ensemble (default ``threads``).
+    ensemble_workers : int, default 2
+        Worker threads of the ensemble (``train_ensemble(workers=...)``, one intra-op thread
+        each): the ensemble is timed with 1 worker and, if larger, with this many.
     mi : float, default 2.0
         True MI of the correlated Gaussian (nats).
     concat_k : int, default 64
@@ -387,8 +387,7 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
     check_int(repeats, "repeats", minimum=1)
     check_int(runs, "runs", minimum=1)
     check_int(threads, "threads", minimum=1)
-    if ensemble_threads is not None:
-        check_int(ensemble_threads, "ensemble_threads", minimum=1)
+    check_int(ensemble_workers, "ensemble_workers", minimum=1)
     check_float(mi, "mi", minimum=0.0, exclusive_min=True)
     check_int(concat_k, "concat_k", minimum=2)
     check_int(concat_steps, "concat_steps", minimum=1)
@@ -399,13 +398,13 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         check_int(memory_k, "memory_k", minimum=2)
     out = sys.stdout if out is None else out
     malloc_tuned = tune_malloc() if malloc else False
-    ens_threads = threads if ensemble_threads is None else ensemble_threads
+    worker_counts = sorted({1, ensemble_workers})
     cfg = dict(POOLE)
     d, k = cfg["dim"], cfg["batch_size"]
     sampler = CorrelatedGaussian.from_mi(mi, d)
     mist_ok, mist_info = _torch_mist_available() if torch_mist else (False, "disabled")
     settings = dict(config=cfg, true_mi=mi, steps_per_block=steps, repeats=repeats, runs=runs, threads=threads,
-                    ensemble_threads=ens_threads, concat_k=concat_k, matmul_n=matmul_n, seed=seed, malloc_tuned=malloc_tuned,
+                    ensemble_workers=ensemble_workers, concat_k=concat_k, matmul_n=matmul_n, seed=seed, malloc_tuned=malloc_tuned,
                     torch=torch.__version__, platform=platform.platform(), torch_mist=mist_info)
     res = BenchResult(settings)
 
@@ -414,7 +413,8 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
 
     say(f"mibound bench-speed: Poole config d={d}, K={k}, separable {cfg['layers']}x{cfg['hidden_dim']} hidden, "
         f"embed {cfg['embed_dim']}, Adam lr {cfg['learning_rate']}, InfoNCE, true MI {mi:g} nats")
-    say(f"threads: {threads} (single runs, concat, matmul), {ens_threads} (ensemble of {runs}); "
+    say(f"threads: {threads} (single runs, concat, matmul); ensemble of {runs}: {' and '.join(map(str, worker_counts))} "
+        f"worker thread(s) x 1 intra-op thread; "
         f"{steps} steps x {repeats} alternating repeats; torch {torch.__version__}; torch-mist: {mist_info}; "
         f"malloc tuned: {malloc_tuned}")
 
@@ -424,7 +424,7 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
             "minimal (fused Adam)": _Minimal(sampler, cfg, seed, fused=True),
             "mibound train": _Single(sampler, cfg, seed),
         }
-        ens = _Ensemble(sampler, cfg, seed, runs, ens_threads)
+        ensembles = {w: _Ensemble(sampler, cfg, seed, runs, w) for w in worker_counts}
         mist = _TorchMist(sampler, cfg, seed) if mist_ok else None
         concat = ConcatCritic(d, d, cfg["hidden_dim"], cfg["layers"])
         cx, cy = sampler.sample_torch(concat_k, torch.Generator().manual_seed(seed + 3))
@@ -438,7 +438,8 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         # warm-up (allocator, kernels)
         for c in contenders.values():
             c.block(5)
-        ens.block(5)
+        for ens in ensembles.values():
+            ens.block(5)
         concat_block()
         matmul_gflops(matmul_n, 1)
         mist_data = None
@@ -446,13 +447,15 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
             mist.block(5, mist.data(5))
 
         times: dict[str, list[float]] = {name: [] for name in contenders}
-        times["ensemble"] = []
+        for w in worker_counts:
+            times[f"ensemble{w}"] = []
         times["torch-mist"] = []
         concat_rate, mm_rate = [], []
         for rep in range(repeats):
             for name, c in contenders.items():
                 times[name].append(_timed(lambda: c.block(steps)) / steps)
-            times["ensemble"].append(_timed(lambda: ens.block(steps)) / steps)
+            for w, ens in ensembles.items():
+                times[f"ensemble{w}"].append(_timed(lambda: ens.block(steps)) / steps)
             if mist is not None:
                 mist_data = mist.data(steps)  # sampled outside the timed block, as a dataset
                 times["torch-mist"].append(_timed(lambda: mist.block(steps, mist_data)) / steps)
@@ -462,7 +465,7 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         test_gen = torch.Generator().manual_seed(seed + 2)
         test = [sampler.sample_torch(k, test_gen) for _ in range(eval_batches)]
         est = {name: c.estimate(test) for name, c in contenders.items()}
-        ens_est = ens.estimates(test)
+        ens_est = {w: ens.estimates(test) for w, ens in ensembles.items()}
         if mist is not None:
             est["torch-mist"] = mist.estimate(test)
 
@@ -473,17 +476,19 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         return _median([scale * a / b for a, b in zip(times[num], times[den])])
 
     say()
-    say(f"{'contender':34s} {'threads':>7s} {'ms/step':>9s} {'run-steps/s':>12s} {'GFLOP/s':>8s} "
+    say(f"{'contender':38s} {'threads':>7s} {'ms/step':>9s} {'run-steps/s':>12s} {'GFLOP/s':>8s} "
         f"{'held-out InfoNCE (nats)':>24s}")
     rows = [(name, threads, med[name], 1, est[name]) for name in contenders]
-    rows.append((f"mibound ensemble (R={runs})", ens_threads, med["ensemble"], runs,
-                 f"{float(ens_est.mean()):.3f} (runs {float(ens_est.min()):.3f}..{float(ens_est.max()):.3f})"))
+    for w in worker_counts:
+        e = ens_est[w]
+        rows.append((f"mibound ensemble (R={runs}, {w} worker{'s' if w > 1 else ''})", w, med[f"ensemble{w}"], runs,
+                     f"{float(e.mean()):.3f} (runs {float(e.min()):.3f}..{float(e.max()):.3f})"))
     if mist is not None:
         rows.append(("torch-mist 0.2.17 train_mi_estimator", threads, med["torch-mist"], 1, est["torch-mist"]))
     for name, th, ms, r, e in rows:
         rate = r * 1e3 / ms
         e_txt = e if isinstance(e, str) else f"{e:.3f}"
-        say(f"{name:34s} {th:7d} {ms:9.3f} {rate:12.1f} {r * flops / ms / 1e6:8.1f} {e_txt:>24s}")
+        say(f"{name:38s} {th:7d} {ms:9.3f} {rate:12.1f} {r * flops / ms / 1e6:8.1f} {e_txt:>24s}")
         res.rows.append(dict(contender=name, threads=th, ms_per_step=ms, run_steps_per_s=rate,
                              gflops=r * flops / ms / 1e6, estimate=e))
     say(f"(InfoNCE ceiling log K = {math.log(k):.3f}; true MI {mi:g}; one separable step = {flops / 1e6:.1f} MFLOP)")
@@ -493,9 +498,10 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
     ratio_rows = [
         ("mibound train step / minimal loop step", paired("mibound train", "minimal"), "<= 1.1"),
         ("mibound train step / minimal loop with fused Adam", paired("mibound train", "minimal (fused Adam)"), "(info)"),
-        (f"ensemble throughput / {runs} sequential minimal loops",
-         paired("minimal", "ensemble", scale=runs), ">= 4"),
     ]
+    for w in worker_counts:
+        ratio_rows.append((f"ensemble ({w} worker{'s' if w > 1 else ''}) throughput / {runs} sequential minimal loops",
+                           paired("minimal", f"ensemble{w}", scale=runs), ">= 4" if w == max(worker_counts) else "(info)"))
     if mist is not None:
         ratio_rows.append(("torch-mist step / mibound train step", paired("torch-mist", "mibound train"), ">= 5"))
         ratio_rows.append(("torch-mist step / minimal loop step", paired("torch-mist", "minimal"), "(info)"))
@@ -524,8 +530,8 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         ("6 sequential minimal loops (measured step)", f"{n_est * staircase_steps * med['minimal'] / 1e3:.0f} s"),
         ("6 sequential mibound train runs (measured step)",
          f"{n_est * staircase_steps * med['mibound train'] / 1e3:.0f} s"),
-        (f"mibound ensemble (measured R={runs} run-step rate)",
-         f"{n_est * staircase_steps * med['ensemble'] / runs / 1e3:.0f} s"),
+        (f"mibound ensemble (measured R={runs} run-step rate, {max(worker_counts)} workers)",
+         f"{n_est * staircase_steps * med[f'ensemble{max(worker_counts)}'] / runs / 1e3:.0f} s"),
     ]
     if mist is not None:
         lines.append(("6 sequential torch-mist runs (measured step)",

@@ -122,6 +122,20 @@ def test_each_run_keeps_its_own_adam_moments():
                                    atol=1e-9, rtol=1e-5)
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_worker_threads_give_the_same_runs(workers):
+    estimators = ["infonce", "mine", "nwj", "tuba", "infonce"]
+    critics, losses = _runs("separable", estimators)
+    one_c, one_l = copy.deepcopy(critics), copy.deepcopy(losses)
+    streams = lambda: [_stream(i) for i in range(len(estimators))]  # noqa: E731
+    a = train_ensemble(one_c, one_l, streams(), 12, progress=False, record_every_step=True)
+    b = train_ensemble(critics, losses, streams(), 12, progress=False, record_every_step=True, workers=workers)
+    for ha, hb in zip(a, b):
+        torch.testing.assert_close(ha["value"], hb["value"], atol=1e-5, rtol=1e-5)
+    for est, ca, cb in zip(estimators, one_c, critics):
+        torch.testing.assert_close(_outputs(ca, est), _outputs(cb, est), atol=1e-4, rtol=1e-4)
+
+
 def test_shared_batches_by_expand_and_history_format():
     critics, losses = _runs("separable", ["infonce", "smile", "js"])
     s = _stream(0)

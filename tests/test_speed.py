@@ -28,13 +28,15 @@ def test_bench_prints_the_table_without_torch_mist(monkeypatch):
     res = speed.bench_speed(steps=2, repeats=1, runs=2, concat_k=8, concat_steps=1, matmul_n=64, eval_batches=2,
                             staircase_steps=10, malloc=False, out=out)
     text = out.getvalue()
-    for needle in ("minimal", "mibound train", "mibound ensemble (R=2)", "ensemble throughput", "concat critic",
+    for needle in ("minimal", "mibound train", "mibound ensemble (R=2, 2 workers)", "ensemble (2 workers) throughput",
+                   "concat critic",
                    "TFLOP", "held-out InfoNCE", "threads"):
         assert needle in text, needle
     assert "torch-mist 0.2.17 train_mi_estimator" not in text
     assert res.settings["torch_mist"].startswith("ModuleNotFoundError")
     names = [r["contender"] for r in res.rows]
-    assert names == ["minimal", "minimal (fused Adam)", "mibound train", "mibound ensemble (R=2)"]
+    assert names == ["minimal", "minimal (fused Adam)", "mibound train", "mibound ensemble (R=2, 1 worker)",
+                     "mibound ensemble (R=2, 2 workers)"]
     assert all(r["ms_per_step"] > 0 for r in res.rows)
 
 
