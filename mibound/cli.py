@@ -69,7 +69,7 @@ def _cmd_bench_speed(args) -> int:
     result = bench_speed(steps=args.steps, repeats=args.repeats, runs=args.runs, threads=args.threads,
                          ensemble_workers=args.ensemble_workers, mi=args.mi, concat_k=args.concat_k,
                          seed=args.seed, torch_mist=not args.no_torch_mist, malloc=not args.no_tune_malloc,
-                         memory_k=args.memory_k)
+                         memory_k=args.memory_k, staircase=args.staircase, staircase_steps=args.staircase_steps)
     if args.json:
         atomic_write_json(args.json, asdict(result))
     return 0
@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--concat-k", type=int, default=64, help="K of the concat-critic FLOP-rate test (default 64)")
     bench.add_argument("--memory-k", type=int, default=None, help="also measure the concat critic's peak memory "
                        "at this K in a subprocess (e.g. 1024)")
+    bench.add_argument("--staircase", action="store_true", help="also train the separable half of the Poole "
+                       "staircase (6 estimators) as one ensemble and report its wall time (minutes)")
+    bench.add_argument("--staircase-steps", type=int, default=20000, help="steps per estimator of the staircase "
+                       "(default 20000)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--no-torch-mist", action="store_true", help="skip torch-mist even if installed")
     bench.add_argument("--no-tune-malloc", action="store_true", help="leave glibc's malloc thresholds alone")

@@ -46,6 +46,26 @@ def mlp(dim_in: int, hidden: Sequence[int], dim_out: int, activation: type[nn.Mo
     return nn.Sequential(*layers)
 
 
+def _autocast_on(t: torch.Tensor) -> bool:
+    try:
+        return torch.is_autocast_enabled(t.device.type)
+    except TypeError:  # torch < 2.4
+        return t.device.type == "cpu" and torch.is_autocast_cpu_enabled()
+
+
+def _full_precision(fn, *tensors: torch.Tensor) -> torch.Tensor:
+    """``fn(*tensors)`` in float32 even inside a bfloat16 autocast region.
+
+    Mixed precision (:func:`mibound.ensemble.train_ensemble` with ``compute_dtype=torch.bfloat16``)
+    runs the hidden layers in bfloat16; the scores themselves, which every bound exponentiates,
+    stay float32. Outside autocast this is just ``fn(*tensors)``.
+    """
+    if not _autocast_on(tensors[0]):
+        return fn(*tensors)
+    with torch.autocast(tensors[0].device.type, enabled=False):
+        return fn(*(t.float() for t in tensors))
+
+
 def _hidden(hidden_dim: int, layers: int) -> list[int]:
     check_int(hidden_dim, "hidden_dim", minimum=1)
     check_int(layers, "layers", minimum=0)
@@ -93,7 +113,7 @@ class SeparableCritic(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         gx, hy = self.embed(x, y)
-        s = gx @ hy.transpose(-2, -1)
+        s = _full_precision(lambda a, b: a @ b.transpose(-2, -1), gx, hy)
         return s if self.temperature == 1.0 else s / self.temperature
 
 
@@ -117,7 +137,7 @@ class BilinearCritic(nn.Module):
         self.W = nn.Parameter(torch.eye(embed_dim))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.g(x) @ self.W @ self.h(y).transpose(-2, -1)
+        return _full_precision(lambda a, w, b: a @ w @ b.transpose(-2, -1), self.g(x), self.W, self.h(y))
 
 
 class ConcatCritic(nn.Module):
@@ -181,7 +201,11 @@ class ConcatCritic(nn.Module):
         h = torch.relu_(ax.unsqueeze(-2) + by.unsqueeze(-3))  # (..., r, K, H), fresh: ReLU in place
         # The pair MLP sees one matrix of r*K rows, so every Linear output is a fresh tensor (not a
         # view) and the in-place ReLUs after it need no copies in the backward pass.
-        s = self.rest[1](h.flatten(-3, -2))  # (..., r*K, 1)
+        layers = self.rest[1]
+        z = h.flatten(-3, -2)
+        for layer in layers[:-1]:
+            z = layer(z)
+        s = _full_precision(layers[-1], z)  # (..., r*K, 1); float32 scores even under autocast
         return s.view(*h.shape[:-1])
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

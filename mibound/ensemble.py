@@ -276,8 +276,9 @@ def _check_batch(x: torch.Tensor, y: torch.Tensor, runs: int) -> None:
 class _Shard:
     """A contiguous slice of the runs with its own stacked modules and optimiser (one per worker)."""
 
-    def __init__(self, lo: int, hi: int, critics, losses, learning_rate: float):
+    def __init__(self, lo: int, hi: int, critics, losses, learning_rate: float, compute_dtype: torch.dtype):
         self.lo, self.hi = lo, hi
+        self.autocast = compute_dtype != torch.float32
         self.plan = _Plan(critics[lo:hi], losses[lo:hi])
         params = [p for p in list(self.plan.critic.parameters()) + list(self.plan.losses.parameters())
                   if p.requires_grad]
@@ -288,7 +289,12 @@ class _Shard:
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         plan = self.plan
         x, y = plan.reorder(x[self.lo:self.hi]), plan.reorder(y[self.lo:self.hi])
-        loss, value = plan.loss(plan.critic(x, y), y)
+        if self.autocast:
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                scores = plan.critic(x, y)  # hidden layers in bfloat16, scores float32
+        else:
+            scores = plan.critic(x, y)
+        loss, value = plan.loss(scores, y)
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         self.opt.step()
@@ -298,7 +304,8 @@ class _Shard:
 def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches, steps: int, *,
                    learning_rate: float = 5e-4, log_every: int = 100, progress: bool = True,
                    desc: str | None = None, record_every_step: bool = False, num_threads: int | None = None,
-                   workers: int = 1, on_diverge: str = "raise") -> list[dict[str, torch.Tensor]]:
+                   workers: int = 1, compute_dtype: torch.dtype = torch.float32,
+                   on_diverge: str = "raise") -> list[dict[str, torch.Tensor]]:
     """Train ``R`` critics, each with its own loss and data, in one vectorised pass.
 
     The ensemble counterpart of :func:`mibound.training.train`: the critics and losses are
@@ -331,6 +338,11 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
         its kernels). Unlike intra-op threads, which wait for each other at every small matrix
         product, the shards only meet once per step, so this uses several cores for small critics
         and degrades gracefully when another process takes a core. Results do not depend on it.
+    compute_dtype : torch.float32 or torch.bfloat16, default torch.float32
+        ``torch.bfloat16`` runs the critics' hidden layers under bfloat16 autocast (matrix
+        products about twice as fast on CPUs with AVX-512 BF16) while weights, optimiser state,
+        scores and losses stay float32. Opt-in: check the held-out estimates against a float32
+        run for your setting (``mibound bench-speed`` prints both).
     on_diverge : {"raise", "record"}, default "raise"
         ``"raise"``: a non-finite loss or value in any run raises
         :class:`~mibound.results.TrainingDiverged` naming the run. ``"record"``: keep training;
@@ -354,13 +366,16 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
         check_int(num_threads, "num_threads", minimum=1)
     if on_diverge not in ("raise", "record"):
         raise ValueError(f"on_diverge must be 'raise' or 'record', got {on_diverge!r}")
+    if compute_dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"compute_dtype must be torch.float32 or torch.bfloat16, got {compute_dtype!r}")
     runs = len(critics)
     workers = min(workers, runs)
     if workers > 1 and num_threads is None:
         num_threads = 1
     next_batch = _as_stacked_batch(batches, runs)
     bounds_ = [round(i * runs / workers) for i in range(workers + 1)]
-    shards = [_Shard(lo, hi, critics, losses, learning_rate) for lo, hi in zip(bounds_[:-1], bounds_[1:])]
+    shards = [_Shard(lo, hi, critics, losses, learning_rate, compute_dtype)
+              for lo, hi in zip(bounds_[:-1], bounds_[1:])]
     names = [n for sh in shards for n in sh.names]
     cols = [c for sh in shards for c in sh.cols]
     order = torch.tensor(cols)

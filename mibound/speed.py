@@ -35,6 +35,7 @@ give.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import statistics
 import sys
@@ -63,6 +64,7 @@ __all__ = [
     "matmul_gflops",
     "tune_malloc",
     "concat_memory",
+    "time_staircase",
     "bench_speed",
     "BenchResult",
 ]
@@ -198,6 +200,51 @@ def concat_memory(k: int = 1024, hidden_dim: int = 256, chunk_size: int | None =
     return info
 
 
+def time_staircase(steps: int = 20_000, estimators: tuple[str, ...] = STAIRCASE_ESTIMATORS, workers: int = 2,
+                   compute_dtype: torch.dtype = torch.float32, seed: int = 0, progress: bool = False) -> dict:
+    """Train the separable half of the Poole staircase as one ensemble and time it (no files).
+
+    The same runs as ``mibound experiment staircase`` (FULL levels 2..10 nats, ``d = 20``,
+    ``K = 64``, steps split evenly over the five levels, every estimator on the same batches, seeds
+    ``seed + 1000 i``), trained by :func:`~mibound.ensemble.train_ensemble`.
+
+    Returns
+    -------
+    dict
+        ``seconds``, ``steps``, ``estimators``, ``workers``, ``dtype`` and ``final`` (each
+        estimator's mean reported value over the last 10% of steps of the top level, nats).
+    """
+    from .critics import make_critic
+    from .experiments.staircase import FULL, _StepStream
+
+    check_int(steps, "steps", minimum=5)
+    levels = FULL["levels"]
+    spl = steps // len(levels)
+    total = spl * len(levels)
+    critics, losses = [], []
+    for i, est in enumerate(estimators):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1000 * i)
+            critics.append(make_critic("separable", FULL["dim"], FULL["dim"]))
+            losses.append(Loss(est, FULL["dim"]))
+    stream = _StepStream(FULL["dim"], levels, spl, FULL["batch_size"], seed + 1)
+    r = len(estimators)
+
+    def batch(step):
+        x, y = stream(step)
+        return x.expand(r, -1, -1), y.expand(r, -1, -1)
+
+    t = time.perf_counter()
+    hist = train_ensemble(critics, losses, batch, total, learning_rate=FULL["learning_rate"], progress=progress,
+                          record_every_step=True, workers=workers, num_threads=1, compute_dtype=compute_dtype,
+                          on_diverge="record")
+    seconds = time.perf_counter() - t
+    tail = max(1, spl // 10)
+    final = {e: float(h["value"][-tail:].mean()) for e, h in zip(estimators, hist)}
+    return dict(seconds=seconds, steps=total, estimators=list(estimators), workers=workers,
+                dtype=str(compute_dtype).replace("torch.", ""), final=final, top_level_true_mi=levels[-1])
+
+
 # ---------------------------------------------------------------------------------------------
 # contenders
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +308,8 @@ class _Ensemble:
     """``train_ensemble`` of ``R`` InfoNCE runs with different seeds, one vectorised sampler."""
 
     def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int, runs: int, workers: int,
-                 estimators: tuple[str, ...] = ("infonce",)):
+                 estimators: tuple[str, ...] = ("infonce",), dtype: torch.dtype = torch.float32):
+        self.dtype = dtype
         self.critics, self.losses = [], []
         for r in range(runs):
             torch.manual_seed(seed + r)
@@ -277,7 +325,7 @@ class _Ensemble:
 
     def block(self, steps: int) -> None:
         train_ensemble(self.critics, self.losses, self.batch, steps, learning_rate=self.lr, progress=False,
-                       workers=self.workers, num_threads=1)
+                       workers=self.workers, num_threads=1, compute_dtype=self.dtype)
 
     def estimates(self, batches) -> torch.Tensor:
         return evaluate_ensemble(self.critics, self.losses, batches).mean(1)
@@ -320,10 +368,17 @@ def _torch_mist_available() -> tuple[bool, str]:
     return True, getattr(torch_mist, "__version__", "?")
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    t = time.perf_counter()
+_CPU: dict[str, list[float]] = {}
+
+
+def _timed(fn: Callable[[], object], name: str | None = None) -> float:
+    """Wall seconds of ``fn()``; with ``name``, also record its process-CPU / wall ratio."""
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    if name is not None:
+        _CPU.setdefault(name, []).append((time.process_time() - c) / wall)
+    return wall
 
 
 @dataclass
@@ -336,6 +391,10 @@ class BenchResult:
     staircase: list[dict] = field(default_factory=list)
 
 
+def _fmt_load(load) -> str:
+    return "n/a" if load is None else "/".join(f"{v:.2f}" for v in load)
+
+
 def _median(xs) -> float:
     return float(statistics.median(xs)) if xs else math.nan
 
@@ -344,7 +403,7 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
                 ensemble_workers: int = 2, mi: float = 2.0, concat_k: int = 64,
                 concat_steps: int = 4, matmul_n: int = 1024, eval_batches: int = 16, seed: int = 0,
                 torch_mist: bool = True, staircase_steps: int = 20_000, malloc: bool = True,
-                memory_k: int | None = None, out: TextIO | None = None) -> BenchResult:
+                memory_k: int | None = None, staircase: bool = False, out: TextIO | None = None) -> BenchResult:
     """Run the benchmark and print its table.
 
     Parameters
@@ -377,6 +436,10 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         Call :func:`tune_malloc` first (recorded in the output).
     memory_k : int, optional
         Also measure the concat critic's peak memory at this ``K`` (e.g. 1024) in a subprocess.
+    staircase : bool, default False
+        Also train the separable half of the staircase (``staircase_steps`` x 6 estimators) as
+        one ensemble with ``ensemble_workers`` workers and report its wall time
+        (:func:`time_staircase`; minutes).
     out : text stream, default sys.stdout
 
     Returns
@@ -398,6 +461,8 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         check_int(memory_k, "memory_k", minimum=2)
     out = sys.stdout if out is None else out
     malloc_tuned = tune_malloc() if malloc else False
+    _CPU.clear()
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     worker_counts = sorted({1, ensemble_workers})
     cfg = dict(POOLE)
     d, k = cfg["dim"], cfg["batch_size"]
@@ -424,16 +489,19 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
             "minimal (fused Adam)": _Minimal(sampler, cfg, seed, fused=True),
             "mibound train": _Single(sampler, cfg, seed),
         }
-        ensembles = {w: _Ensemble(sampler, cfg, seed, runs, w) for w in worker_counts}
+        ensembles = {f"ensemble{w}": _Ensemble(sampler, cfg, seed, runs, w) for w in worker_counts}
+        ensembles["ensemble-bf16"] = _Ensemble(sampler, cfg, seed, runs, max(worker_counts), dtype=torch.bfloat16)
         mist = _TorchMist(sampler, cfg, seed) if mist_ok else None
         concat = ConcatCritic(d, d, cfg["hidden_dim"], cfg["layers"])
         cx, cy = sampler.sample_torch(concat_k, torch.Generator().manual_seed(seed + 3))
         concat_flops = concat_step_flops(d, d, concat_k, cfg["hidden_dim"], cfg["layers"])
 
-        def concat_block():
+        def concat_block(bf16: bool = False):
             for _ in range(concat_steps):
                 concat.zero_grad(set_to_none=True)
-                concat(cx, cy).sum().backward()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    scores = concat(cx, cy)
+                scores.sum().backward()
 
         # warm-up (allocator, kernels)
         for c in contenders.values():
@@ -441,31 +509,39 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         for ens in ensembles.values():
             ens.block(5)
         concat_block()
+        concat_block(bf16=True)
         matmul_gflops(matmul_n, 1)
         mist_data = None
         if mist is not None:
             mist.block(5, mist.data(5))
 
         times: dict[str, list[float]] = {name: [] for name in contenders}
-        for w in worker_counts:
-            times[f"ensemble{w}"] = []
+        for name in ensembles:
+            times[name] = []
         times["torch-mist"] = []
-        concat_rate, mm_rate = [], []
+        concat_rate, concat_bf16_rate, mm_rate = [], [], []
         for rep in range(repeats):
             for name, c in contenders.items():
-                times[name].append(_timed(lambda: c.block(steps)) / steps)
-            for w, ens in ensembles.items():
-                times[f"ensemble{w}"].append(_timed(lambda: ens.block(steps)) / steps)
+                times[name].append(_timed(lambda: c.block(steps), name) / steps)
+            for name, ens in ensembles.items():
+                times[name].append(_timed(lambda: ens.block(steps), name) / steps)
             if mist is not None:
                 mist_data = mist.data(steps)  # sampled outside the timed block, as a dataset
-                times["torch-mist"].append(_timed(lambda: mist.block(steps, mist_data)) / steps)
+                times["torch-mist"].append(_timed(lambda: mist.block(steps, mist_data), "torch-mist") / steps)
             mm_rate.append(matmul_gflops(matmul_n, 3))
             concat_rate.append(concat_flops * concat_steps / _timed(concat_block) / 1e9)
+            concat_bf16_rate.append(concat_flops * concat_steps / _timed(lambda: concat_block(True)) / 1e9)
 
         test_gen = torch.Generator().manual_seed(seed + 2)
         test = [sampler.sample_torch(k, test_gen) for _ in range(eval_batches)]
         est = {name: c.estimate(test) for name, c in contenders.items()}
-        ens_est = {w: ens.estimates(test) for w, ens in ensembles.items()}
+        ens_est = {name: ens.estimates(test) for name, ens in ensembles.items()}
+        with torch.no_grad():
+            s32 = concat(cx, cy)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                s16 = concat(cx, cy)
+        concat_bf16_err = float((s16 - s32).abs().max())
+        concat_bf16_infonce = float((bounds.infonce(s16) - bounds.infonce(s32)).abs())
         if mist is not None:
             est["torch-mist"] = mist.estimate(test)
 
@@ -476,22 +552,31 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         return _median([scale * a / b for a, b in zip(times[num], times[den])])
 
     say()
-    say(f"{'contender':38s} {'threads':>7s} {'ms/step':>9s} {'run-steps/s':>12s} {'GFLOP/s':>8s} "
+    say(f"{'contender':42s} {'threads':>7s} {'cpu/wall':>8s} {'ms/step':>9s} {'run-steps/s':>12s} {'GFLOP/s':>8s} "
         f"{'held-out InfoNCE (nats)':>24s}")
-    rows = [(name, threads, med[name], 1, est[name]) for name in contenders]
-    for w in worker_counts:
-        e = ens_est[w]
-        rows.append((f"mibound ensemble (R={runs}, {w} worker{'s' if w > 1 else ''})", w, med[f"ensemble{w}"], runs,
-                     f"{float(e.mean()):.3f} (runs {float(e.min()):.3f}..{float(e.max()):.3f})"))
+    rows = [(name, threads, med[name], 1, est[name], name) for name in contenders]
+    labels = {f"ensemble{w}": (f"mibound ensemble (R={runs}, {w} worker{'s' if w > 1 else ''})", w)
+              for w in worker_counts}
+    labels["ensemble-bf16"] = (f"mibound ensemble (R={runs}, {max(worker_counts)} workers, bf16)", max(worker_counts))
+    for name, (label, w) in labels.items():
+        e = ens_est[name]
+        rows.append((label, w, med[name], runs,
+                     f"{float(e.mean()):.3f} (runs {float(e.min()):.3f}..{float(e.max()):.3f})", name))
     if mist is not None:
-        rows.append(("torch-mist 0.2.17 train_mi_estimator", threads, med["torch-mist"], 1, est["torch-mist"]))
-    for name, th, ms, r, e in rows:
+        rows.append(("torch-mist 0.2.17 train_mi_estimator", threads, med["torch-mist"], 1, est["torch-mist"],
+                     "torch-mist"))
+    for name, th, ms, r, e, key in rows:
         rate = r * 1e3 / ms
         e_txt = e if isinstance(e, str) else f"{e:.3f}"
-        say(f"{name:38s} {th:7d} {ms:9.3f} {rate:12.1f} {r * flops / ms / 1e6:8.1f} {e_txt:>24s}")
-        res.rows.append(dict(contender=name, threads=th, ms_per_step=ms, run_steps_per_s=rate,
+        cpu = _median(_CPU.get(key, []))
+        say(f"{name:42s} {th:7d} {cpu:8.2f} {ms:9.3f} {rate:12.1f} {r * flops / ms / 1e6:8.1f} {e_txt:>24s}")
+        res.rows.append(dict(contender=name, threads=th, cpu_per_wall=cpu, ms_per_step=ms, run_steps_per_s=rate,
                              gflops=r * flops / ms / 1e6, estimate=e))
-    say(f"(InfoNCE ceiling log K = {math.log(k):.3f}; true MI {mi:g}; one separable step = {flops / 1e6:.1f} MFLOP)")
+    load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
+    res.settings["load_average"] = dict(start=load_start, end=load_end)
+    say(f"(InfoNCE ceiling log K = {math.log(k):.3f}; true MI {mi:g}; one separable step = {flops / 1e6:.1f} MFLOP; "
+        f"cpu/wall = process CPU time / wall time, below the thread count when other processes hold the cores; "
+        f"load average start {_fmt_load(load_start)}, end {_fmt_load(load_end)})")
 
     say()
     say("ratios (median of per-repeat ratios, same run)                         value   target")
@@ -502,16 +587,22 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
     for w in worker_counts:
         ratio_rows.append((f"ensemble ({w} worker{'s' if w > 1 else ''}) throughput / {runs} sequential minimal loops",
                            paired("minimal", f"ensemble{w}", scale=runs), ">= 4" if w == max(worker_counts) else "(info)"))
+    ratio_rows.append((f"ensemble ({max(worker_counts)} workers, bf16) throughput / {runs} sequential minimal loops",
+                       paired("minimal", "ensemble-bf16", scale=runs), ">= 4"))
     if mist is not None:
         ratio_rows.append(("torch-mist step / mibound train step", paired("torch-mist", "mibound train"), ">= 5"))
         ratio_rows.append(("torch-mist step / minimal loop step", paired("torch-mist", "minimal"), "(info)"))
     concat_frac = _median([a / b for a, b in zip(concat_rate, mm_rate)])
     ratio_rows.append((f"concat critic K={concat_k} GFLOP/s / {matmul_n}^2 matmul GFLOP/s", concat_frac, ">= 0.6"))
+    ratio_rows.append((f"concat critic K={concat_k} bf16 GFLOP/s / {matmul_n}^2 fp32 matmul GFLOP/s",
+                       _median([a / b for a, b in zip(concat_bf16_rate, mm_rate)]), "(info)"))
     for name, value, target in ratio_rows:
         say(f"{name:70s} {value:6.2f}   {target}")
         res.ratios.append(dict(ratio=name, value=value, target=target))
-    say(f"concat critic: {concat_flops / 1e9:.2f} GFLOP per step at K={concat_k}, {_median(concat_rate):.1f} GFLOP/s; "
-        f"matmul {matmul_n}^2: {_median(mm_rate):.1f} GFLOP/s (threads={threads})")
+    say(f"concat critic: {concat_flops / 1e9:.2f} GFLOP per step at K={concat_k}, {_median(concat_rate):.1f} GFLOP/s "
+        f"(bf16 hidden layers: {_median(concat_bf16_rate):.1f} GFLOP/s; same weights: scores differ by at most "
+        f"{concat_bf16_err:.3f}, InfoNCE by {concat_bf16_infonce:.4f} nats); matmul {matmul_n}^2: "
+        f"{_median(mm_rate):.1f} GFLOP/s (threads={threads})")
 
     if memory_k is not None:
         mem = concat_memory(memory_k, cfg["hidden_dim"], threads=threads)
@@ -526,18 +617,28 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
     mm = _median(mm_rate)
     lines = [
         ("FLOPs (separable, 6 estimators x steps)", f"{total / 1e12:.2f} TFLOP"),
-        ("at the same-run matmul rate", f"{total / mm / 1e9:.0f} s"),
+        (f"at the same-run matmul rate ({threads} thread{'s' if threads > 1 else ''})", f"{total / mm / 1e9:.0f} s"),
         ("6 sequential minimal loops (measured step)", f"{n_est * staircase_steps * med['minimal'] / 1e3:.0f} s"),
         ("6 sequential mibound train runs (measured step)",
          f"{n_est * staircase_steps * med['mibound train'] / 1e3:.0f} s"),
         (f"mibound ensemble (measured R={runs} run-step rate, {max(worker_counts)} workers)",
          f"{n_est * staircase_steps * med[f'ensemble{max(worker_counts)}'] / runs / 1e3:.0f} s"),
+        (f"mibound ensemble (measured R={runs} run-step rate, {max(worker_counts)} workers, bf16)",
+         f"{n_est * staircase_steps * med['ensemble-bf16'] / runs / 1e3:.0f} s"),
     ]
     if mist is not None:
         lines.append(("6 sequential torch-mist runs (measured step)",
                       f"{n_est * staircase_steps * med['torch-mist'] / 1e3:.0f} s"))
     say(f"Poole staircase, separable half ({n_est} estimators x {staircase_steps} steps), target < 180 s on 2 cores:")
     for name, value in lines:
-        say(f"  {name:58s} {value:>12s}")
+        say(f"  {name:66s} {value:>10s}")
         res.staircase.append(dict(item=name, value=value))
+    if staircase:
+        with _torch_threads(1):
+            run = time_staircase(staircase_steps, workers=ensemble_workers)
+        res.settings["staircase_run"] = run
+        finals = ", ".join(f"{e} {v:.2f}" for e, v in run["final"].items())
+        say(f"  {'measured: ensemble of 6, ' + str(ensemble_workers) + ' workers, float32 (trained now)':66s} "
+            f"{run['seconds']:>8.0f} s")
+        say(f"    final estimates at true MI {run['top_level_true_mi']:g} nats: {finals}")
     return res

@@ -36,7 +36,7 @@ def test_bench_prints_the_table_without_torch_mist(monkeypatch):
     assert res.settings["torch_mist"].startswith("ModuleNotFoundError")
     names = [r["contender"] for r in res.rows]
     assert names == ["minimal", "minimal (fused Adam)", "mibound train", "mibound ensemble (R=2, 1 worker)",
-                     "mibound ensemble (R=2, 2 workers)"]
+                     "mibound ensemble (R=2, 2 workers)", "mibound ensemble (R=2, 2 workers, bf16)"]
     assert all(r["ms_per_step"] > 0 for r in res.rows)
 
 
@@ -78,3 +78,9 @@ def test_bench_includes_torch_mist_when_installed():
                             staircase_steps=10, malloc=False, out=out)
     assert "torch-mist 0.2.17 train_mi_estimator" in out.getvalue()
     assert any(r["ratio"].startswith("torch-mist step") for r in res.ratios)
+
+
+def test_time_staircase_trains_the_six_estimators():
+    run = speed.time_staircase(steps=10, workers=2)
+    assert run["steps"] == 10 and run["estimators"] == list(speed.STAIRCASE_ESTIMATORS)
+    assert set(run["final"]) == set(speed.STAIRCASE_ESTIMATORS) and run["seconds"] > 0
