@@ -225,7 +225,7 @@ class _Plan:
         return t if self.identity or t.shape[0] == 1 else t.index_select(0, self.perm)
 
     def loss(self, scores: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed training loss and the ``(R,)`` per-run (loss, value) in internal order."""
+        """Per-run ``(loss, value)``, each of shape ``(R,)``, in internal order."""
         if len(self.groups) == 1:
             return self.losses[0](scores, y)
         parts = [lf(scores[sl], y[sl]) for (sl, _), lf in zip(self.groups, self.losses)]
