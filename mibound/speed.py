@@ -160,7 +160,10 @@ from mibound.critics import ConcatCritic
 k, hidden, chunk = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 critic = ConcatCritic(20, 20, hidden_dim=hidden, chunk_size=None if chunk == "auto" else int(chunk))
 x, y = torch.randn(k, 20), torch.randn(k, 20)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:  # current resident set (the peak so far may be higher, from imports)
+    before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 1024
+except OSError:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 critic(x, y).logsumexp(1).mean().backward()
 seconds = time.perf_counter() - t
@@ -174,7 +177,8 @@ def concat_memory(k: int = 1024, hidden_dim: int = 256, chunk_size: int | None =
     """Peak resident memory of one concat-critic forward+backward, measured in a fresh subprocess.
 
     Returns ``peak_rss_mib`` (the subprocess's peak RSS, torch included), ``baseline_rss_mib``
-    (its RSS before the step), their difference ``step_mib``, ``seconds`` of the step, and the
+    (its resident memory just before the step), their difference ``step_mib`` (an upper bound on
+    what the step added), ``seconds`` of the step, and the
     memory the ``K^2`` activations would take unchunked (``unchunked_activations_mib``).
     """
     import json
