@@ -8,6 +8,10 @@ samples from ``p(x) p(y)``. ``K`` counts all candidates including the positive. 
 returns a 0-d tensor in nats and is computed in log-space (``logsumexp``, ``softplus``), never
 ``log(sum(exp))``.
 
+Every function also accepts a stack of score matrices of shape ``(..., K, K)`` (one per run of an
+ensemble, see :mod:`mibound.ensemble`) and then returns one value per matrix, shape ``(...)``;
+the formulas act on the last two dimensions only, so no value mixes two matrices.
+
 Each estimator separates the value it *reports* from the *surrogate* it trains on; the
 pairs are listed in :data:`OBJECTIVES`.
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import torch
@@ -48,16 +53,24 @@ __all__ = [
 def _check_scores(scores: torch.Tensor) -> int:
     if not isinstance(scores, torch.Tensor):
         raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
-    if scores.ndim != 2 or scores.shape[0] != scores.shape[1]:
-        raise ValueError(f"scores must be a square (K, K) matrix, got shape {tuple(scores.shape)}")
-    k = scores.shape[0]
+    if scores.ndim < 2 or scores.shape[-1] != scores.shape[-2]:
+        raise ValueError(f"scores must be a square (K, K) matrix or a stack (..., K, K), got shape "
+                         f"{tuple(scores.shape)}")
+    k = scores.shape[-1]
     if k < 2:
         raise ValueError(f"scores needs K >= 2 candidates (one positive and a negative), got K={k}")
     return k
 
 
-def _offdiag_mask(k: int, device) -> torch.Tensor:
-    return ~torch.eye(k, dtype=torch.bool, device=device)
+def _diag(scores: torch.Tensor) -> torch.Tensor:
+    """The positives ``scores[..., i, i]``, shape ``(..., K)`` (a view)."""
+    return scores.diagonal(dim1=-2, dim2=-1)
+
+
+@lru_cache(maxsize=64)
+def _diag_mask(k: int, device: torch.device) -> torch.Tensor:
+    """Boolean ``(K, K)`` mask of the diagonal, built once per ``(K, device)`` and reused."""
+    return torch.eye(k, dtype=torch.bool, device=device)
 
 
 def log_mean_exp_offdiag(scores: torch.Tensor) -> torch.Tensor:
@@ -65,15 +78,15 @@ def log_mean_exp_offdiag(scores: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    scores : Tensor, shape (K, K)
+    scores : Tensor, shape (K, K) or (..., K, K)
 
     Returns
     -------
-    Tensor, shape ()
+    Tensor, shape () or (...)
     """
     k = _check_scores(scores)
-    off = scores.masked_fill(~_offdiag_mask(k, scores.device), float("-inf"))
-    return torch.logsumexp(off.reshape(-1), dim=0) - math.log(k * (k - 1))
+    off = scores.masked_fill(_diag_mask(k, scores.device), float("-inf"))
+    return torch.logsumexp(off.flatten(-2), dim=-1) - math.log(k * (k - 1))
 
 
 def infonce(scores: torch.Tensor) -> torch.Tensor:
@@ -92,7 +105,7 @@ def infonce(scores: torch.Tensor) -> torch.Tensor:
         The bound in nats.
     """
     k = _check_scores(scores)
-    return infonce_rows(scores).mean() + math.log(k)
+    return infonce_rows(scores).mean(-1) + math.log(k)
 
 
 def infonce_rows(scores: torch.Tensor, offset: int = 0) -> torch.Tensor:
@@ -100,30 +113,31 @@ def infonce_rows(scores: torch.Tensor, offset: int = 0) -> torch.Tensor:
 
     ``scores`` holds ``k`` consecutive rows ``offset .. offset + k - 1`` of a ``(K, K)`` score
     matrix (all ``K`` candidates in the columns), so the positive of row ``i`` sits in column
-    ``offset + i``. :func:`infonce` is ``infonce_rows(S).mean() + log K``; with the rows of ``S``
+    ``offset + i``. :func:`infonce` is ``infonce_rows(S).mean(-1) + log K``; with the rows of ``S``
     split over processes, the mean of every process's terms plus ``log K`` is the same bound.
 
     Parameters
     ----------
-    scores : Tensor, shape (k, K)
+    scores : Tensor, shape (..., k, K)
+        A block of rows, or a stack of them (ensembles).
     offset : int, default 0
         Index of the first row in the full matrix; ``0 <= offset <= K - k``.
 
     Returns
     -------
-    Tensor, shape (k,)
+    Tensor, shape (..., k)
         Each row's term in nats (``<= 0``).
     """
     if not isinstance(scores, torch.Tensor):
         raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
-    if scores.ndim != 2:
+    if scores.ndim < 2:
         raise ValueError(f"scores must be a (k, K) block of rows, got shape {tuple(scores.shape)}")
-    k, big_k = scores.shape
+    k, big_k = scores.shape[-2:]
     if k < 1 or big_k < 2:
         raise ValueError(f"scores needs k >= 1 rows and K >= 2 candidates, got shape {tuple(scores.shape)}")
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= big_k - k:
         raise ValueError(f"offset must be an int in [0, K - k] = [0, {big_k - k}], got {offset!r}")
-    return scores.diagonal(offset) - torch.logsumexp(scores, dim=1)
+    return scores.diagonal(offset, dim1=-2, dim2=-1) - torch.logsumexp(scores, dim=-1)
 
 
 def tuba(scores: torch.Tensor, log_baseline: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,16 +148,17 @@ def tuba(scores: torch.Tensor, log_baseline: torch.Tensor | None = None) -> torc
 
     Parameters
     ----------
-    scores : Tensor, shape (K, K)
-    log_baseline : Tensor, shape (K,), optional
+    scores : Tensor, shape (K, K) or (..., K, K)
+    log_baseline : Tensor, shape (K,) or (..., K), optional
         ``log a(y_j)`` for each column; zero when omitted.
     """
     k = _check_scores(scores)
     if log_baseline is not None:
-        if log_baseline.shape != (k,):
-            raise ValueError(f"log_baseline must have shape ({k},), got {tuple(log_baseline.shape)}")
-        scores = scores - log_baseline[None, :]
-    joint = scores.diagonal().mean()
+        if log_baseline.ndim < 1 or log_baseline.shape[-1] != k or log_baseline.ndim > scores.ndim - 1:
+            raise ValueError(f"log_baseline must have shape ({k},) or (..., {k}) matching scores "
+                             f"{tuple(scores.shape)}, got {tuple(log_baseline.shape)}")
+        scores = scores - log_baseline.unsqueeze(-2)
+    joint = _diag(scores).mean(-1)
     marginal = torch.exp(log_mean_exp_offdiag(scores))
     return 1.0 + joint - marginal
 
@@ -161,7 +176,7 @@ def nwj(scores: torch.Tensor) -> torch.Tensor:
 def dv(scores: torch.Tensor) -> torch.Tensor:
     """Donsker-Varadhan bound: ``mean_i S_ii - log mean_{i != j} exp(S_ij)``."""
     _check_scores(scores)
-    return scores.diagonal().mean() - log_mean_exp_offdiag(scores)
+    return _diag(scores).mean(-1) - log_mean_exp_offdiag(scores)
 
 
 def js_fgan(scores: torch.Tensor) -> torch.Tensor:
@@ -171,9 +186,9 @@ def js_fgan(scores: torch.Tensor) -> torch.Tensor:
     ``S = log p(x, y) / (p(x) p(y))`` (Nowozin et al. 2016; Poole et al. 2019, sec. 2.3).
     """
     k = _check_scores(scores)
-    diag = scores.diagonal()
-    first = -F.softplus(-diag).mean()
-    second = (F.softplus(scores).sum() - F.softplus(diag).sum()) / (k * (k - 1))
+    diag = _diag(scores)
+    first = -F.softplus(-diag).mean(-1)
+    second = (F.softplus(scores).sum((-2, -1)) - F.softplus(diag).sum(-1)) / (k * (k - 1))
     return first - second
 
 
@@ -194,7 +209,7 @@ def smile(scores: torch.Tensor, clip: float | None = 5.0) -> torch.Tensor:
     """
     _check_scores(scores)
     clipped = scores if clip is None else scores.clamp(-clip, clip)
-    return scores.diagonal().mean() - log_mean_exp_offdiag(clipped)
+    return _diag(scores).mean(-1) - log_mean_exp_offdiag(clipped)
 
 
 def mine_surrogate(scores: torch.Tensor, log_ema: torch.Tensor) -> torch.Tensor:
@@ -202,10 +217,11 @@ def mine_surrogate(scores: torch.Tensor, log_ema: torch.Tensor) -> torch.Tensor:
 
     ``mean_i S_ii - mean_{i != j} exp(S_ij) / EMA``: its gradient equals the DV gradient with the
     minibatch partition function in the denominator replaced by a moving average ``EMA`` (given
-    as ``log_ema``, treated as a constant). The value itself is not reported.
+    as ``log_ema``, treated as a constant; shape ``()`` or the stack's ``(...)``). The value itself
+    is not reported.
     """
     _check_scores(scores)
-    return scores.diagonal().mean() - torch.exp(log_mean_exp_offdiag(scores) - log_ema.detach())
+    return _diag(scores).mean(-1) - torch.exp(log_mean_exp_offdiag(scores) - log_ema.detach())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Command-line interface: ``mibound estimate``, ``mibound experiment``, ``mibound tasks``, ``mibound bench``.
+"""Command-line interface: ``mibound estimate``, ``experiment``, ``tasks``, ``bench``, ``bench-speed``.
 
 Errors in the user's input end with a one-line message on stderr and exit status 2; ``--debug``
 shows the traceback instead.
@@ -142,6 +142,20 @@ def _cmd_bench(args) -> int:
     summary = summarize(frame)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"{len(frame)} rows written to {args.out}")
+
+
+def _cmd_bench_speed(args) -> int:
+    from dataclasses import asdict
+
+    from .io import atomic_write_json
+    from .speed import bench_speed
+
+    result = bench_speed(steps=args.steps, repeats=args.repeats, runs=args.runs, threads=args.threads,
+                         ensemble_workers=args.ensemble_workers, mi=args.mi, concat_k=args.concat_k,
+                         seed=args.seed, torch_mist=not args.no_torch_mist, malloc=not args.no_tune_malloc,
+                         memory_k=args.memory_k, staircase=args.staircase, staircase_steps=args.staircase_steps)
+    if args.json:
+        atomic_write_json(args.json, asdict(result))
     return 0
 
 
@@ -226,6 +240,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resume", action="store_true", help="keep the ok rows already in --out")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=_cmd_bench)
+
+    speed = sub.add_parser("bench-speed", help="time mibound against a minimal PyTorch loop and torch-mist",
+                           description="In one process, alternating the contenders, time the Poole configuration "
+                           "(d=20, K=64, separable 2x256 critic, InfoNCE) for a fixed number of steps and print "
+                           "ms/step, ratios, held-out estimates, the concat critic's GFLOP/s against a large matmul, "
+                           "and the FLOPs of the Poole staircase. torch-mist is included when installed.")
+    speed.add_argument("--steps", type=int, default=200, help="steps per contender per repeat (default 200)")
+    speed.add_argument("--repeats", type=int, default=5, help="alternating repeats (default 5)")
+    speed.add_argument("--runs", type=int, default=8, help="R, runs of the ensemble (default 8)")
+    speed.add_argument("--threads", type=int, default=1, help="torch threads of the single-run contenders (default 1)")
+    speed.add_argument("--ensemble-workers", type=int, default=2, help="worker threads of the ensemble, one "
+                       "intra-op thread each (default 2; the ensemble is also timed with 1)")
+    speed.add_argument("--mi", type=float, default=2.0, help="true MI of the Gaussian task, nats (default 2)")
+    speed.add_argument("--concat-k", type=int, default=64, help="K of the concat-critic FLOP-rate test (default 64)")
+    speed.add_argument("--memory-k", type=int, default=None, help="also measure the concat critic's peak memory "
+                       "at this K in a subprocess (e.g. 1024)")
+    speed.add_argument("--staircase", action="store_true", help="also train the separable half of the Poole "
+                       "staircase (6 estimators) as one ensemble and report its wall time (minutes)")
+    speed.add_argument("--staircase-steps", type=int, default=20000, help="steps per estimator of the staircase "
+                       "(default 20000)")
+    speed.add_argument("--seed", type=int, default=0)
+    speed.add_argument("--no-torch-mist", action="store_true", help="skip torch-mist even if installed")
+    speed.add_argument("--no-tune-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
+    speed.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+    speed.set_defaults(func=_cmd_bench_speed)
     return parser
 
 

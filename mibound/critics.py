@@ -4,17 +4,23 @@
 ``S[i, j] = f(x_i, y_j)``; the diagonal holds the positive pairs. Bounds in
 :mod:`mibound.bounds` are functions of ``S``.
 
+The trainable critics' ``forward`` code acts on the last two dimensions only, so the same code
+serves an ensemble whose linear layers hold one weight matrix per run
+(:mod:`mibound.ensemble`): ``x (R, K, dx), y (R, K, dy) -> S (R, K, K)``.
+
 Defaults follow Poole et al. (2019): MLPs with 2 hidden layers of 256 ReLU units and, for
 separable critics, a 32-dimensional embedding.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ._validation import check_choice, check_float, check_int
 
@@ -38,6 +44,26 @@ def mlp(dim_in: int, hidden: Sequence[int], dim_out: int, activation: type[nn.Mo
         d = h
     layers.append(nn.Linear(d, dim_out))
     return nn.Sequential(*layers)
+
+
+def _autocast_on(t: torch.Tensor) -> bool:
+    try:
+        return torch.is_autocast_enabled(t.device.type)
+    except TypeError:  # torch < 2.4
+        return t.device.type == "cpu" and torch.is_autocast_cpu_enabled()
+
+
+def _full_precision(fn, *tensors: torch.Tensor) -> torch.Tensor:
+    """``fn(*tensors)`` in float32 even inside a bfloat16 autocast region.
+
+    Mixed precision (:func:`mibound.ensemble.train_ensemble` with ``compute_dtype=torch.bfloat16``)
+    runs the hidden layers in bfloat16; the scores themselves, which every bound exponentiates,
+    stay float32. Outside autocast this is just ``fn(*tensors)``.
+    """
+    if not _autocast_on(tensors[0]):
+        return fn(*tensors)
+    with torch.autocast(tensors[0].device.type, enabled=False):
+        return fn(*(t.float() for t in tensors))
 
 
 def _hidden(hidden_dim: int, layers: int) -> list[int]:
@@ -81,13 +107,13 @@ class SeparableCritic(nn.Module):
         """Embeddings ``(g(x), h(y))`` of shapes ``(K, e)`` and ``(K, e)``, normalised if cosine."""
         gx, hy = self.g(x), self.h(y)
         if self.cosine:
-            gx = nn.functional.normalize(gx, dim=1)
-            hy = nn.functional.normalize(hy, dim=1)
+            gx = nn.functional.normalize(gx, dim=-1)
+            hy = nn.functional.normalize(hy, dim=-1)
         return gx, hy
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         gx, hy = self.embed(x, y)
-        s = gx @ hy.T
+        s = _full_precision(lambda a, b: a @ b.transpose(-2, -1), gx, hy)
         return s if self.temperature == 1.0 else s / self.temperature
 
 
@@ -111,15 +137,23 @@ class BilinearCritic(nn.Module):
         self.W = nn.Parameter(torch.eye(embed_dim))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.g(x) @ self.W @ self.h(y).T
+        return _full_precision(lambda a, w, b: a @ w @ b.transpose(-2, -1), self.g(x), self.W, self.h(y))
 
 
 class ConcatCritic(nn.Module):
     """Joint critic ``f(x, y) = MLP([x, y])`` evaluated on all ``K^2`` pairs.
 
     The first layer is split, ``W [x; y] + b = W_x x + (W_y y + b)``, so it costs ``O(K)`` matrix
-    products instead of ``O(K^2)``; the ``K^2`` remainder is computed in row chunks of at most
-    ``chunk_size`` rows of ``x`` to bound memory at large ``K``.
+    products instead of ``O(K^2)``; what remains per pair is the ReLU of a broadcast sum and the
+    hidden layers, which are large matrix products (``K^2 x H`` by ``H x H``), so the critic runs
+    at the machine's matrix-product rate. ReLUs act in place on fresh activations (no copies).
+
+    Memory: when the ``K^2`` activations of the whole batch fit in :attr:`pair_memory_bytes`
+    (256 MiB; ``K <= 256`` at ``hidden_dim=256``) they are computed in one piece. Beyond that,
+    or when ``chunk_size`` is given, the pairs are computed in chunks of rows of ``x``, and under
+    autograd each chunk's activations are recomputed in the backward pass instead of being kept
+    (activation checkpointing), so memory stays ``O(chunk * K * H)``: ``K = 1024`` trains in a few
+    hundred MiB at the price of one extra forward pass of the pair MLP.
 
     Parameters
     ----------
@@ -128,12 +162,15 @@ class ConcatCritic(nn.Module):
     layers : int, default 2
         Hidden layers (the split first layer counts as one).
     chunk_size : int or None, default None
-        Rows of ``x`` per chunk; ``None`` chooses so that one chunk's activations stay near 64 MiB.
+        Rows of ``x`` per chunk; ``None`` chooses from :attr:`pair_memory_bytes`.
 
     Shapes
     ------
-    ``forward(x: (K, dx), y: (K, dy)) -> (K, K)``.
+    ``forward(x: (..., K, dx), y: (..., K, dy)) -> (..., K, K)``.
     """
+
+    pair_memory_bytes: int = 256 * 2**20
+    """Budget for the live pair activations of one forward/backward piece (bytes)."""
 
     def __init__(self, dim_x: int, dim_y: int, hidden_dim: int = 256, layers: int = 2,
                  chunk_size: int | None = None):
@@ -146,25 +183,44 @@ class ConcatCritic(nn.Module):
             check_int(chunk_size, "chunk_size", minimum=1)
         self.chunk_size = chunk_size
         self.hidden_dim = hidden_dim
+        self.layers = layers
         self.first_x = nn.Linear(dim_x, hidden_dim, bias=False)
         self.first_y = nn.Linear(dim_y, hidden_dim)
-        self.rest = nn.Sequential(nn.ReLU(), mlp(hidden_dim, [hidden_dim] * (layers - 1), 1))
+        self.rest = nn.Sequential(nn.ReLU(), mlp(hidden_dim, [hidden_dim] * (layers - 1), 1,
+                                                 activation=partial(nn.ReLU, inplace=True)))
 
-    def _rows_per_chunk(self, k: int) -> int:
+    def _rows_per_chunk(self, k: int, batch: int, itemsize: int) -> int:
         if self.chunk_size is not None:
             return self.chunk_size
-        budget = 64 * 2**20 // (4 * self.hidden_dim * 3)  # pairs per chunk (a few live activations)
-        return max(1, min(k, budget // max(k, 1)))
+        # live (r, K, H) tensors per row of x in the backward pass: activations, their gradients, temporaries
+        per_row = batch * k * self.hidden_dim * itemsize * 2 * (self.layers + 1)
+        return max(1, min(k, self.pair_memory_bytes // per_row))
+
+    def _pairs(self, ax: torch.Tensor, by: torch.Tensor) -> torch.Tensor:
+        """Scores of rows ``ax (..., r, H)`` against all ``by (..., K, H)``: ``(..., r, K)``."""
+        h = torch.relu_(ax.unsqueeze(-2) + by.unsqueeze(-3))  # (..., r, K, H), fresh: ReLU in place
+        # The pair MLP sees one matrix of r*K rows, so every Linear output is a fresh tensor (not a
+        # view) and the in-place ReLUs after it need no copies in the backward pass.
+        layers = self.rest[1]
+        z = h.flatten(-3, -2)
+        for layer in layers[:-1]:
+            z = layer(z)
+        s = _full_precision(layers[-1], z)  # (..., r*K, 1); float32 scores even under autocast
+        return s.view(*h.shape[:-1])
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        k = x.shape[0]
-        ax = self.first_x(x)  # (K, H)
-        by = self.first_y(y)  # (K, H)
-        rows = self._rows_per_chunk(k)
+        ax = self.first_x(x)  # (..., K, H)
+        by = self.first_y(y)  # (..., K, H)
+        k = ax.shape[-2]
+        rows = self._rows_per_chunk(k, ax[..., 0, 0].numel(), ax.element_size())
         if rows >= k:
-            return self.rest(ax[:, None, :] + by[None, :, :]).squeeze(-1)
-        out = [self.rest(ax[i:i + rows, None, :] + by[None, :, :]).squeeze(-1) for i in range(0, k, rows)]
-        return torch.cat(out, dim=0)
+            return self._pairs(ax, by)
+        recompute = torch.is_grad_enabled() and (ax.requires_grad or by.requires_grad)
+        out = []
+        for i in range(0, k, rows):
+            a = ax[..., i:i + rows, :]
+            out.append(checkpoint(self._pairs, a, by, use_reentrant=False) if recompute else self._pairs(a, by))
+        return torch.cat(out, dim=-2)
 
 
 class GaussianOptimalCritic(nn.Module):

@@ -17,7 +17,7 @@ from . import bounds
 from .critics import mlp
 from .results import TrainingDiverged
 
-__all__ = ["Loss", "make_loss", "train", "evaluate", "NEURAL_ESTIMATORS"]
+__all__ = ["Loss", "make_loss", "make_optimizer", "train", "evaluate", "NEURAL_ESTIMATORS"]
 
 NEURAL_ESTIMATORS = ("infonce", "nwj", "dv", "mine", "tuba", "js", "smile")
 
@@ -30,6 +30,10 @@ class Loss(nn.Module):
     ``forward(scores, y) -> (loss, value)``: ``loss`` is minimised during training, ``value``
     (detached) is what the estimator reports on that batch. Holds the extra learned or running
     state some estimators need: TUBA's baseline network ``log a(y)``, MINE's moving average.
+
+    ``scores`` may also be a stack ``(R, K, K)`` with ``y`` of shape ``(R, K, dy)`` (an ensemble
+    of ``R`` runs, :mod:`mibound.ensemble`); ``loss`` and ``value`` then have shape ``(R,)`` and
+    MINE's moving average holds one entry per run.
 
     Parameters
     ----------
@@ -71,18 +75,31 @@ class Loss(nn.Module):
             return -bounds.js_fgan(scores), self.report(scores, y).detach()
         # MINE: DV readout, gradient through the moving average of the partition function.
         lme = bounds.log_mean_exp_offdiag(scores)
-        value = scores.diagonal().mean() - lme
-        with torch.no_grad():
-            if torch.isnan(self.log_ema):
-                self.log_ema.copy_(lme)
-            else:
-                a = self.ema_rate
-                self.log_ema.copy_(torch.logaddexp(self.log_ema + math.log1p(-a), lme + math.log(a)))
+        value = scores.diagonal(dim1=-2, dim2=-1).mean(-1) - lme
+        with torch.no_grad():  # branch-free (no host synchronisation): the first step starts the average
+            a = self.ema_rate
+            ema = torch.logaddexp(self.log_ema + math.log1p(-a), lme + math.log(a))
+            self.log_ema.copy_(torch.where(torch.isnan(self.log_ema), lme, ema))
         return -bounds.mine_surrogate(scores, self.log_ema), value.detach()
 
 
 def make_loss(name: str, dim_y: int, **options) -> Loss:
     return Loss(name, dim_y, **options)
+
+
+def make_optimizer(params, learning_rate: float) -> torch.optim.Optimizer:
+    """Adam with the fused single-kernel update where this torch supports it (else the default).
+
+    The fused kernel applies the same element-wise Adam update to every parameter in one call
+    instead of a dozen small operations per parameter tensor; on a small critic that is about a
+    third of a CPU step. Parameters stacked along a leading run axis (:mod:`mibound.ensemble`)
+    get exactly the per-run update, since Adam has no reduction across elements.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # torch < 2.4 on CPU, or an unsupported dtype/device
+        return torch.optim.Adam(params, lr=learning_rate)
 
 
 def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, learning_rate: float = 5e-4,
@@ -124,7 +141,7 @@ def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, le
     values = torch.empty(steps)
     losses = torch.empty(steps)
     if steps and params:
-        opt = torch.optim.Adam(params, lr=learning_rate)
+        opt = make_optimizer(params, learning_rate)
         bar = tqdm(total=steps, desc=desc or loss_fn.name, disable=not progress, mininterval=0.5,
                    leave=False, unit="step")
         start = 0
@@ -156,7 +173,7 @@ def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, le
 
 
 def _logged_steps(steps: int, log_every: int) -> torch.Tensor:
-    idx = torch.arange(log_every - 1, max(steps, log_every - 1), log_every)
+    idx = torch.arange(log_every - 1, max(steps, log_every - 1), log_every)  # empty when steps < log_every
     if steps and (idx.numel() == 0 or idx[-1] != steps - 1):
         idx = torch.cat([idx, torch.tensor([steps - 1])])
     return idx

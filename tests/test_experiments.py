@@ -81,6 +81,7 @@ class _Blowup(__import__("torch").nn.Module):
 
 
 def test_diverged_run_is_flagged_and_the_rest_goes_on(tmp_path, monkeypatch):
+    """Sequential path: a critic that blows up at step 25 keeps its first 25 steps, flagged."""
     real = staircase.make_critic
 
     def fake(name, dx, dy, **kw):
@@ -89,11 +90,33 @@ def test_diverged_run_is_flagged_and_the_rest_goes_on(tmp_path, monkeypatch):
     monkeypatch.setattr(staircase, "make_critic", fake)
     with pytest.warns(RuntimeWarning, match="diverged"):
         frame = staircase.run(tmp_path, quick=True, steps_per_level=20, progress=False, estimators=("nwj",),
-                              critics=("concat", "separable"), levels=(2.0, 4.0))
+                              critics=("concat", "separable"), levels=(2.0, 4.0), ensemble=False)
     bad = frame[frame["critic"] == "concat"]
     assert len(bad) == 25 and set(bad["status"]) == {"diverged at step 25"}
     assert bad["estimate"].notna().all()  # no NaN rows: the steps after the divergence are absent
     assert set(frame[frame["critic"] == "separable"]["status"]) == {"ok"}
+
+
+def test_diverged_run_in_an_ensemble_is_flagged(tmp_path, monkeypatch):
+    """Ensemble path: the diverged run is cut at its first non-finite step; the others are kept whole."""
+    import torch
+
+    real = staircase.train_ensemble
+
+    def fake(critics, losses, batch, steps, **kw):
+        assert kw["on_diverge"] == "record"
+        hists = real(critics, losses, batch, steps, **kw)
+        hists[1]["value"][30:] = float("nan")
+        return hists
+
+    monkeypatch.setattr(staircase, "train_ensemble", fake)
+    with pytest.warns(RuntimeWarning, match="nwj/separable training diverged: non-finite loss at step 30"):
+        frame = staircase.run(tmp_path, quick=True, steps_per_level=20, progress=False,
+                              estimators=("infonce", "nwj"), levels=(2.0, 4.0))
+    nwj = frame[frame["estimator"] == "nwj"]
+    assert len(nwj) == 30 and set(nwj["status"]) == {"diverged at step 30"}
+    ok = frame[(frame["estimator"] == "infonce") & (frame["critic"] == "separable")]
+    assert len(ok) == 40 and set(ok["status"]) == {"ok"} and torch.isfinite(torch.tensor(ok["estimate"].values)).all()
 
 
 def test_vary_k_quick_shape_and_laws(tmp_path):

@@ -24,6 +24,7 @@ import torch
 
 from ..critics import GaussianOptimalCritic, make_critic
 from ..data.gaussian import CorrelatedGaussian
+from ..ensemble import train_ensemble
 from ..results import TrainingDiverged
 from ..training import Loss, train
 from ._common import RunTable, save_figure, write_metadata
@@ -31,10 +32,11 @@ from ._common import RunTable, save_figure, write_metadata
 __all__ = ["run", "QUICK", "FULL", "summarize"]
 
 QUICK = dict(dim=20, batch_size=64, levels=(2.0, 4.0, 6.0, 8.0, 10.0), steps_per_level=800,
-             estimators=("infonce", "nwj", "mine", "smile"), critics=("separable",), learning_rate=5e-4)
+             estimators=("infonce", "nwj", "mine", "smile"), critics=("separable",), learning_rate=5e-4,
+             ensemble=True)
 FULL = dict(dim=20, batch_size=64, levels=(2.0, 4.0, 6.0, 8.0, 10.0), steps_per_level=4000,
             estimators=("infonce", "nwj", "js", "dv", "mine", "smile", "tuba"), critics=("separable", "concat"),
-            learning_rate=5e-4)
+            learning_rate=5e-4, ensemble=True)
 
 
 class _StepStream:
@@ -87,7 +89,10 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
     resume : bool
         Keep the runs already in ``out/staircase.csv`` and do only the rest.
     **overrides
-        Replace any setting of ``QUICK`` / ``FULL`` (e.g. ``steps_per_level=200``).
+        Replace any setting of ``QUICK`` / ``FULL`` (e.g. ``steps_per_level=200``). With
+        ``ensemble=True`` (the default) the estimators of one critic are trained together by
+        :func:`mibound.ensemble.train_ensemble` on the same batches they would see one by one
+        (same seeds, same initial weights: the same runs, in one vectorised pass).
 
     Returns
     -------
@@ -114,21 +119,51 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
                              "estimate": values, "batch_size": cfg["batch_size"], "seed": seed, "status": status})
 
     runs = [(e, c) for c in cfg["critics"] for e in cfg["estimators"]]
-    for i, (est, critic_name) in enumerate(runs):
-        if table.done(estimator=est, critic=critic_name):
-            continue
+
+    def build(i, est, critic_name):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + 1000 * i)
-            critic = make_critic(critic_name, cfg["dim"], cfg["dim"])
-            loss = Loss(est, cfg["dim"])
-        stream = _StepStream(cfg["dim"], cfg["levels"], cfg["steps_per_level"], cfg["batch_size"], seed + 1)
-        try:
-            hist = train(critic, loss, stream, total, learning_rate=cfg["learning_rate"], progress=progress,
-                         desc=f"[{i + 1}/{len(runs)}] {est}/{critic_name}", record_every_step=True)
-            table.append(rows(est, critic_name, hist["value"].numpy()))
-        except TrainingDiverged as exc:  # keep the steps before it, flagged; the other runs go on
-            warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
-            table.append(rows(est, critic_name, exc.partial["value"].numpy(), status=f"diverged at step {exc.step}"))
+            return make_critic(critic_name, cfg["dim"], cfg["dim"]), Loss(est, cfg["dim"])
+
+    def stream():
+        return _StepStream(cfg["dim"], cfg["levels"], cfg["steps_per_level"], cfg["batch_size"], seed + 1)
+
+    pending = [(i, est, c) for i, (est, c) in enumerate(runs) if not table.done(estimator=est, critic=c)]
+    if cfg["ensemble"]:
+        for critic_name in cfg["critics"]:
+            group = [(i, est) for i, est, c in pending if c == critic_name]
+            if not group:
+                continue
+            built = [build(i, est, critic_name) for i, est in group]
+            shared = stream()  # every run sees the batches it would see alone
+
+            def batch(step, shared=shared, r=len(group)):
+                x, y = shared(step)
+                return x.expand(r, -1, -1), y.expand(r, -1, -1)
+
+            hists = train_ensemble([c for c, _ in built], [l for _, l in built], batch, total,
+                                   learning_rate=cfg["learning_rate"], progress=progress, record_every_step=True,
+                                   desc=f"{len(group)} estimators / {critic_name}", on_diverge="record")
+            for (_, est), hist in zip(group, hists):
+                ok = torch.isfinite(hist["value"]) & torch.isfinite(hist["loss"])
+                if bool(ok.all()):
+                    table.append(rows(est, critic_name, hist["value"].numpy()))
+                else:  # keep the steps before it, flagged; the other runs are unaffected
+                    bad = int((~ok).nonzero()[0])
+                    warnings.warn(f"{est}/{critic_name} training diverged: non-finite loss at step {bad}",
+                                  RuntimeWarning, stacklevel=2)
+                    table.append(rows(est, critic_name, hist["value"][:bad].numpy(), status=f"diverged at step {bad}"))
+    else:
+        for i, est, critic_name in pending:
+            critic, loss = build(i, est, critic_name)
+            try:
+                hist = train(critic, loss, stream(), total, learning_rate=cfg["learning_rate"], progress=progress,
+                             desc=f"[{i + 1}/{len(runs)}] {est}/{critic_name}", record_every_step=True)
+                table.append(rows(est, critic_name, hist["value"].numpy()))
+            except TrainingDiverged as exc:  # keep the steps before it, flagged; the other runs go on
+                warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+                table.append(rows(est, critic_name, exc.partial["value"].numpy(),
+                                  status=f"diverged at step {exc.step}"))
     if not table.done(estimator="infonce", critic="optimal"):
         table.append(rows("infonce", "optimal", _optimal_run(cfg, seed + 2)))
 

@@ -1,0 +1,241 @@
+"""Ensemble training equals training the runs one by one."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mibound.critics import BilinearCritic, ConcatCritic, SeparableCritic, make_critic
+from mibound.data.gaussian import CorrelatedGaussian
+from mibound.ensemble import (StackedLinear, evaluate_ensemble, stack_batches, stack_modules, train_ensemble,
+                              unstack_into)
+from mibound.results import TrainingDiverged
+from mibound.training import NEURAL_ESTIMATORS, Loss, evaluate, train
+
+D, K = 4, 16
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _runs(critic_name, estimators, seed=0, **options):
+    torch.manual_seed(seed)
+    critics = [make_critic(critic_name, D, D, hidden_dim=16, **options) for _ in estimators]
+    losses = [Loss(e, D) for e in estimators]
+    return critics, losses
+
+
+def _stream(i, mi=1.0):
+    sampler = CorrelatedGaussian.from_mi(mi + 0.5 * i, D)
+    gen = torch.Generator().manual_seed(100 + i)
+    return lambda step: sampler.sample_torch(K, gen)
+
+
+def _outputs(critic, estimator):
+    """Scores on a fixed batch, modulo the shifts the estimator cannot see.
+
+    InfoNCE ignores a constant added to a row of scores and DV one added to all scores; Adam moves
+    such directions by rounding noise (their gradient is zero), so only the rest is compared.
+    """
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(K, D, generator=g), torch.randn(K, D, generator=g)
+    with torch.no_grad():
+        s = critic(x, y)
+    if estimator == "infonce":
+        return s - s.mean(1, keepdim=True)
+    if estimator == "dv":
+        return s - s.mean()
+    return s
+
+
+@pytest.mark.parametrize("critic_name", ["separable", "bilinear", "concat"])
+def test_ensemble_equals_sequential_all_estimators(critic_name):
+    estimators = list(NEURAL_ESTIMATORS)
+    critics, losses = _runs(critic_name, estimators)
+    seq_c, seq_l = copy.deepcopy(critics), copy.deepcopy(losses)
+    steps = 25
+    seq = [train(c, l, _stream(i), steps, progress=False, record_every_step=True)
+           for i, (c, l) in enumerate(zip(seq_c, seq_l))]
+    ens = train_ensemble(critics, losses, [_stream(i) for i in range(len(estimators))], steps, progress=False,
+                         record_every_step=True)
+    for a, b in zip(seq, ens):
+        torch.testing.assert_close(a["value"], b["value"], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(a["loss"], b["loss"], atol=1e-4, rtol=1e-4)
+        assert torch.equal(a["step"], b["step"])
+    for est, a, b in zip(estimators, seq_c, critics):  # the trained critics compute the same function
+        torch.testing.assert_close(_outputs(a, est), _outputs(b, est), atol=1e-4, rtol=1e-4)
+    for a, b in zip(seq_l, losses):  # per-run loss state: MINE's moving average, TUBA's baseline
+        torch.testing.assert_close(a.log_ema, b.log_ema, equal_nan=True, atol=1e-5, rtol=1e-5)
+        if a.baseline is not None:
+            y = torch.randn(K, D)
+            torch.testing.assert_close(a.baseline(y), b.baseline(y), atol=1e-4, rtol=1e-4)
+
+
+def test_runs_are_independent_of_each_other():
+    """Run 0's trajectory does not depend on what the other runs do (no shared optimiser state)."""
+    steps = 20
+
+    def run0_history(other_estimator, other_scale):
+        critics, losses = _runs("separable", ["infonce", other_estimator])
+        s0, s1 = _stream(0), _stream(1)
+
+        def batches(step):
+            x0, y0 = s0(step)
+            x1, y1 = s1(step)
+            return torch.stack([x0, other_scale * x1]), torch.stack([y0, other_scale * y1])
+
+        return train_ensemble(critics, losses, batches, steps, progress=False, record_every_step=True)[0]
+
+    a = run0_history("nwj", 1.0)
+    b = run0_history("mine", 30.0)  # very different gradients and Adam moments in run 1
+    torch.testing.assert_close(a["value"], b["value"], atol=1e-5, rtol=1e-5)
+
+
+def test_each_run_keeps_its_own_adam_moments():
+    """The stacked Adam state equals the state of R separate optimisers, slice by slice."""
+    critics, losses = _runs("separable", ["infonce", "dv"])
+    stacked = stack_modules(critics)
+    opt = torch.optim.Adam(stacked.parameters(), lr=1e-3)
+    sep = [torch.optim.Adam(c.parameters(), lr=1e-3) for c in critics]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x, y = torch.randn(2, K, D, generator=g), torch.randn(2, K, D, generator=g)
+        opt.zero_grad()
+        stacked(x, y).pow(2).mean(dim=(1, 2)).sum().backward()
+        opt.step()
+        for r, (c, o) in enumerate(zip(critics, sep)):
+            o.zero_grad()
+            c(x[r], y[r]).pow(2).mean().backward()
+            o.step()
+    lin = stacked.g[0]
+    for r, (c, o) in enumerate(zip(critics, sep)):
+        state = o.state[c.g[0].weight]
+        torch.testing.assert_close(opt.state[lin.weight]["exp_avg"][r], state["exp_avg"].T, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(opt.state[lin.weight]["exp_avg_sq"][r], state["exp_avg_sq"].T,
+                                   atol=1e-9, rtol=1e-5)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_worker_threads_give_the_same_runs(workers):
+    estimators = ["infonce", "mine", "nwj", "tuba", "infonce"]
+    critics, losses = _runs("separable", estimators)
+    one_c, one_l = copy.deepcopy(critics), copy.deepcopy(losses)
+    streams = lambda: [_stream(i) for i in range(len(estimators))]  # noqa: E731
+    a = train_ensemble(one_c, one_l, streams(), 12, progress=False, record_every_step=True)
+    b = train_ensemble(critics, losses, streams(), 12, progress=False, record_every_step=True, workers=workers)
+    for ha, hb in zip(a, b):
+        torch.testing.assert_close(ha["value"], hb["value"], atol=1e-5, rtol=1e-5)
+    for est, ca, cb in zip(estimators, one_c, critics):
+        torch.testing.assert_close(_outputs(ca, est), _outputs(cb, est), atol=1e-4, rtol=1e-4)
+
+
+def test_shared_batches_by_expand_and_history_format():
+    critics, losses = _runs("separable", ["infonce", "smile", "js"])
+    s = _stream(0)
+
+    def batch(step):
+        x, y = s(step)
+        return x.expand(3, -1, -1), y.expand(3, -1, -1)
+
+    hist = train_ensemble(critics, losses, batch, 7, log_every=3, progress=False)
+    assert [h["step"].tolist() for h in hist] == [[2, 5, 6]] * 3
+    assert all(h["value"].shape == (3,) and torch.isfinite(h["value"]).all() for h in hist)
+
+
+def test_stack_unstack_round_trip_and_stacked_linear():
+    critics = [BilinearCritic(D, D, hidden_dim=8, embed_dim=4) for _ in range(3)]
+    stacked = stack_modules(critics)
+    assert isinstance(stacked.g[0], StackedLinear) and stacked.W.shape == (3, 4, 4)
+    x, y = torch.randn(3, K, D), torch.randn(3, K, D)
+    with torch.no_grad():
+        out = stacked(x, y)
+        for r, c in enumerate(critics):
+            torch.testing.assert_close(out[r], c(x[r], y[r]), atol=1e-5, rtol=1e-5)
+    copies = [BilinearCritic(D, D, hidden_dim=8, embed_dim=4) for _ in range(3)]
+    unstack_into(stacked, copies)
+    for a, b in zip(critics, copies):
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.equal(p, q)
+
+
+def test_evaluate_ensemble_matches_evaluate():
+    critics, losses = _runs("separable", ["infonce", "tuba", "nwj"])
+    train_ensemble(critics, losses, [_stream(i) for i in range(3)], 5, progress=False)
+    g = torch.Generator().manual_seed(9)
+    sampler = CorrelatedGaussian.from_mi(1.0, D)
+    batches = [sampler.sample_torch(K, g) for _ in range(4)]
+    got = evaluate_ensemble(critics, losses, batches)
+    assert got.shape == (3, 4) and got.dtype == torch.float64
+    want = torch.stack([evaluate(c, l, batches) for c, l in zip(critics, losses)])
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_divergence_raises_with_run_or_is_recorded():
+    critics, losses = _runs("separable", ["infonce", "nwj"])
+
+    def make_batches():
+        good, bad = _stream(0), _stream(1)
+
+        def batches(step):
+            x0, y0 = good(step)
+            x1, y1 = bad(step)
+            if step >= 3:
+                x1 = torch.full_like(x1, float("nan"))
+            return torch.stack([x0, x1]), torch.stack([y0, y1])
+
+        return batches
+
+    with pytest.raises(TrainingDiverged, match=r"nwj \(run 1 of the ensemble\).*step 3"):
+        train_ensemble(copy.deepcopy(critics), copy.deepcopy(losses), make_batches(), 8, log_every=2, progress=False)
+    hist = train_ensemble(copy.deepcopy(critics), copy.deepcopy(losses), make_batches(), 8, progress=False,
+                          record_every_step=True, on_diverge="record")
+    assert torch.isnan(hist[1]["value"][3:]).all() and torch.isfinite(hist[1]["value"][:3]).all()
+    alone = train_ensemble(copy.deepcopy(critics[:1]), copy.deepcopy(losses[:1]), [_stream(0)], 8, progress=False,
+                           record_every_step=True)
+    torch.testing.assert_close(hist[0]["value"], alone[0]["value"], atol=1e-5, rtol=1e-5)
+
+
+def test_bad_input():
+    critics, losses = _runs("separable", ["infonce", "nwj"])
+    with pytest.raises(ValueError, match="one loss per critic"):
+        train_ensemble(critics, losses[:1], _stream(0), 1, progress=False)
+    with pytest.raises(ValueError, match="at least one run"):
+        train_ensemble([], [], _stream(0), 1, progress=False)
+    with pytest.raises(ValueError, match="same shape"):
+        train_ensemble([critics[0], SeparableCritic(D, D, hidden_dim=32)], losses, _stream(0), 1, progress=False)
+    with pytest.raises(TypeError, match="same type"):
+        train_ensemble([critics[0], ConcatCritic(D, D, hidden_dim=16)], losses, _stream(0), 1, progress=False)
+    with pytest.raises(TypeError, match="ensembles train the critics"):
+        train_ensemble([torch.nn.Linear(2, 2)] * 1, losses[:1], _stream(0), 1, progress=False)
+    with pytest.raises(ValueError, match="its own critic"):
+        train_ensemble([critics[0], critics[0]], losses, _stream(0), 1, progress=False)
+    with pytest.raises(ValueError, match=r"x \(R, K, dx\)"):
+        train_ensemble(critics, losses, _stream(0), 1, progress=False)  # (K, d) batches, not (R, K, d)
+    with pytest.raises(TypeError, match="batches must be"):
+        train_ensemble(critics, losses, [_stream(0)], 1, progress=False)
+    with pytest.raises(ValueError, match="on_diverge"):
+        train_ensemble(critics, losses, stack_batches([_stream(0), _stream(1)]), 1, progress=False, on_diverge="x")
+    with pytest.raises(TypeError, match="steps must be an int"):
+        train_ensemble(critics, losses, stack_batches([_stream(0), _stream(1)]), 1.5, progress=False)
+
+
+def test_staircase_ensemble_equals_sequential(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mibound.experiments.staircase import run
+
+    kw = dict(steps_per_level=6, levels=(2.0, 4.0), estimators=("infonce", "mine", "tuba"), critics=("separable",),
+              dim=D)
+    a = run(tmp_path / "a", quick=True, progress=False, ensemble=True, **kw)
+    b = run(tmp_path / "b", quick=True, progress=False, ensemble=False, **kw)
+    assert len(a) == len(b) == 4 * 12
+    np.testing.assert_allclose(a["estimate"].to_numpy(), b["estimate"].to_numpy(), atol=1e-4, rtol=1e-4)
+    assert not math.isnan(float(a["estimate"].mean()))

@@ -1,0 +1,86 @@
+"""The speed benchmark runs and prints its table (no wall-time assertions)."""
+
+import io
+import json
+
+import pytest
+
+from mibound import speed
+from mibound.cli import main
+
+
+def test_flop_counts_by_hand():
+    # separable Poole critic, K=64: two MLPs 20-256-256-32 (no input gradient at the first layer)
+    # and the 64x64x32 score product (forward, and two products in the backward pass)
+    per_net = 64 * (2 * 2 * 20 * 256 + 3 * 2 * 256 * 256 + 3 * 2 * 256 * 32)
+    assert speed.separable_step_flops(20, 20, 64) == 2 * per_net + 3 * 2 * 64 * 64 * 32
+    # concat: the K^2 pairs through 256x256 and 256x1 with input gradients: about 1.6 GFLOP at K=64
+    pairs = 4096 * 3 * 2 * (256 * 256 + 256)
+    first = 64 * 2 * 2 * (20 * 256) * 2
+    assert speed.concat_step_flops(20, 20, 64) == pairs + first
+    assert 1.6e9 < speed.concat_step_flops(20, 20, 64) < 1.65e9
+    assert speed.concat_step_flops(20, 20, 64, recompute=True) > speed.concat_step_flops(20, 20, 64)
+
+
+def test_bench_prints_the_table_without_torch_mist(monkeypatch):
+    monkeypatch.setattr(speed, "_torch_mist_available", lambda: (False, "ModuleNotFoundError: torch_mist"))
+    out = io.StringIO()
+    res = speed.bench_speed(steps=2, repeats=1, runs=2, concat_k=8, concat_steps=1, matmul_n=64, eval_batches=2,
+                            staircase_steps=10, malloc=False, out=out)
+    text = out.getvalue()
+    for needle in ("minimal", "mibound train", "mibound ensemble (R=2, 2 workers)", "ensemble (2 workers) throughput",
+                   "concat critic",
+                   "TFLOP", "held-out InfoNCE", "threads"):
+        assert needle in text, needle
+    assert "torch-mist 0.2.17 train_mi_estimator" not in text
+    assert res.settings["torch_mist"].startswith("ModuleNotFoundError")
+    names = [r["contender"] for r in res.rows]
+    assert names == ["minimal", "minimal (fused Adam)", "mibound train", "mibound ensemble (R=2, 1 worker)",
+                     "mibound ensemble (R=2, 2 workers)", "mibound ensemble (R=2, 2 workers, bf16)"]
+    assert all(r["ms_per_step"] > 0 for r in res.rows)
+
+
+def test_minimal_loop_and_mibound_start_from_the_same_weights():
+    import torch
+
+    from mibound.data.gaussian import CorrelatedGaussian
+
+    sampler = CorrelatedGaussian.from_mi(1.0, 20)
+    a = speed._Minimal(sampler, dict(speed.POOLE), seed=3)
+    b = speed._Single(sampler, dict(speed.POOLE), seed=3)
+    for p, q in zip(list(a.g.parameters()) + list(a.h.parameters()), b.critic.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_cli_bench_speed_writes_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    code = main(["bench-speed", "--steps", "2", "--repeats", "1", "--runs", "2", "--concat-k", "8",
+                 "--no-torch-mist", "--no-tune-malloc", "--json", str(path)])
+    assert code == 0
+    assert "ms/step" in capsys.readouterr().out
+    data = json.loads(path.read_text())
+    assert {"settings", "rows", "ratios", "staircase"} <= set(data)
+    assert data["settings"]["torch_mist"] == "disabled"
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        speed.bench_speed(steps=0)
+    with pytest.raises(TypeError, match="threads must be an int"):
+        speed.bench_speed(threads=1.5)
+
+
+def test_bench_includes_torch_mist_when_installed():
+    pytest.importorskip("torch_mist")
+    pytest.importorskip("pyro")
+    out = io.StringIO()
+    res = speed.bench_speed(steps=2, repeats=1, runs=2, concat_k=8, concat_steps=1, matmul_n=64, eval_batches=2,
+                            staircase_steps=10, malloc=False, out=out)
+    assert "torch-mist 0.2.17 train_mi_estimator" in out.getvalue()
+    assert any(r["ratio"].startswith("torch-mist step") for r in res.ratios)
+
+
+def test_time_staircase_trains_the_six_estimators():
+    run = speed.time_staircase(steps=10, workers=2)
+    assert run["steps"] == 10 and run["estimators"] == list(speed.STAIRCASE_ESTIMATORS)
+    assert set(run["final"]) == set(speed.STAIRCASE_ESTIMATORS) and run["seconds"] > 0
