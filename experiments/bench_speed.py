@@ -3,7 +3,7 @@
 Same as ``mibound bench-speed``; for example
 
     python experiments/bench_speed.py --steps 200 --repeats 5 --memory-k 1024
-    python experiments/bench_speed.py --ensemble-threads 2
+    python experiments/bench_speed.py --ensemble-workers 2
 
 torch-mist is timed when installed (``pip install torch-mist==0.2.17 --no-deps`` plus
 ``pyro-ppl``; see the ``bench`` extra) and skipped otherwise.

@@ -7,7 +7,6 @@ shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 __all__ = ["main", "build_parser"]
@@ -142,6 +141,7 @@ def _cmd_bench(args) -> int:
     summary = summarize(frame)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"{len(frame)} rows written to {args.out}")
+    return 0
 
 
 def _cmd_bench_speed(args) -> int:

@@ -68,7 +68,7 @@ from . import bounds
 from ._validation import check_choice, check_pair
 from .critics import BilinearCritic, SeparableCritic
 from .data.base import Sampler
-from .estimators import NeuralEstimator, _mean_ci, _torch_threads, _versions
+from .estimators import NeuralEstimator, _torch_threads
 from .results import EstimateResult, TrainingDiverged
 from .streaming import SamplerStream, ShardedBatchStream
 from .training import Loss
@@ -563,28 +563,14 @@ class DistributedNeuralEstimator(NeuralEstimator):
             hist = train_distributed(critic, loss, next_batch, p["steps"], ctx, learning_rate=p["learning_rate"],
                                      log_every=p["log_every"], progress=bool(self.progress), desc=desc)
             values = evaluate_distributed(critic, loss, test_batches, ctx).numpy()
-        if not np.all(np.isfinite(values)):
-            raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
-        estimate, ci, sd = _mean_ci(values)
-        obj = bounds.OBJECTIVES[p["estimator"]]
-        self.critic_, self.loss_ = critic, loss
         self.rank_, self.world_size_ = ctx.rank, ctx.world_size
-        self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"].tolist(),
-                         "loss": hist["loss"].tolist()}
-        settings = {**p, "batch_size": big_k, "local_batch_size": p["batch_size"], "world_size": ctx.world_size,
-                    "backend": ctx.backend, "device": str(ctx.device),
-                    "negatives": "embeddings" if _embeddable(critic) else "inputs",
-                    "loss_layout": "rows" if _uses_rows(p["estimator"], None) else "full",
-                    "data": data, "critic_options": dict(self.critic_options or {}), "num_threads": threads,
-                    "eval_batches": len(values), "versions": _versions()}
-        self.result_ = EstimateResult(
-            estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
-            ceiling=None if obj.ceiling is None else obj.ceiling(big_k),
-            true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
-            n_train=n_train, n_test=n_test, batch_size=big_k, seed=p["seed"],
-            seconds=time.perf_counter() - t0, history=self.history_, settings=settings,
-        )
-        return self
+        return self._finish(p, critic, loss, hist, values, batch_size=big_k, n_train=n_train, n_test=n_test,
+                            true_mi=true_mi, t0=t0, settings={
+                                "batch_size": big_k, "local_batch_size": p["batch_size"],
+                                "world_size": ctx.world_size, "backend": ctx.backend, "device": str(ctx.device),
+                                "negatives": "embeddings" if _embeddable(critic) else "inputs",
+                                "loss_layout": "rows" if _uses_rows(p["estimator"], None) else "full",
+                                "data": data, "num_threads": threads, "eval_batches": len(values)})
 
 
 def _embeddable(critic: nn.Module) -> bool:

@@ -263,24 +263,29 @@ class NeuralEstimator(_Base):
             hist = train(critic, loss, next_batch, p["steps"], learning_rate=p["learning_rate"],
                          log_every=p["log_every"], progress=bool(self.progress), desc=p["estimator"])
             values = evaluate(critic, loss, test_batches).numpy()
+        return self._finish(p, critic, loss, hist, values, batch_size=p["batch_size"], n_train=n_train,
+                            n_test=n_test, true_mi=true_mi, t0=t0,
+                            settings={"num_threads": threads, "eval_batches": len(test_batches)})
+
+    def _finish(self, p, critic, loss, hist, values, *, batch_size, n_train, n_test, true_mi, t0,
+                settings) -> "NeuralEstimator":
+        """Store the fitted state and the :class:`EstimateResult` read from held-out ``values``."""
         if not np.all(np.isfinite(values)):
             from .results import TrainingDiverged
 
             raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
         estimate, ci, sd = _mean_ci(values)
         obj = bounds.OBJECTIVES[p["estimator"]]
-        k = p["batch_size"]
         self.critic_, self.loss_ = critic, loss
         self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"].tolist(),
                          "loss": hist["loss"].tolist()}
-        settings = {**p, "critic_options": dict(self.critic_options or {}), "num_threads": threads,
-                    "eval_batches": len(test_batches), "versions": _versions()}
         self.result_ = EstimateResult(
             estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
-            ceiling=None if obj.ceiling is None else obj.ceiling(k),
+            ceiling=None if obj.ceiling is None else obj.ceiling(batch_size),
             true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
-            n_train=n_train, n_test=n_test, batch_size=k, seed=p["seed"],
-            seconds=time.perf_counter() - t0, history=self.history_, settings=settings,
+            n_train=n_train, n_test=n_test, batch_size=batch_size, seed=p["seed"],
+            seconds=time.perf_counter() - t0, history=self.history_,
+            settings={**p, "critic_options": dict(self.critic_options or {}), **settings, "versions": _versions()},
         )
         return self
 

@@ -25,3 +25,17 @@ def rng():
 def random_spd(rng, d, jitter=0.1):
     a = rng.standard_normal((d, d))
     return a @ a.T / d + jitter * np.eye(d)
+
+
+class ExplodingCritic(torch.nn.Module):
+    """A bilinear critic whose scores become infinite from call ``after + 1`` on (divergence tests)."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(0.1))
+        self.after, self.calls = after, 0
+
+    def forward(self, x, y):
+        self.calls += 1
+        s = self.w * (x @ y.T)
+        return s * float("inf") if self.calls > self.after else s

@@ -7,13 +7,6 @@ from mibound.critics import ConcatCritic
 from mibound.ensemble import stack_modules
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _grads(critic, x, y):
     critic.zero_grad(set_to_none=True)

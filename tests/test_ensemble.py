@@ -17,13 +17,6 @@ from mibound.training import NEURAL_ESTIMATORS, Loss, evaluate, train
 D, K = 4, 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def _runs(critic_name, estimators, seed=0, **options):
     torch.manual_seed(seed)

@@ -7,6 +7,8 @@ import pytest
 
 from mibound.experiments import EXPERIMENTS, staircase
 
+from .conftest import ExplodingCritic
+
 
 @pytest.fixture(scope="module")
 def stair(tmp_path_factory):
@@ -66,26 +68,12 @@ def test_registry_and_bad_setting(tmp_path):
         staircase.run(tmp_path, steps=3)
 
 
-class _Blowup(__import__("torch").nn.Module):
-    def __init__(self):
-        import torch
-
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.tensor(0.1))
-        self.calls = 0
-
-    def forward(self, x, y):
-        self.calls += 1
-        s = self.w * (x @ y.T)
-        return s * float("inf") if self.calls > 25 else s
-
-
 def test_diverged_run_is_flagged_and_the_rest_goes_on(tmp_path, monkeypatch):
     """Sequential path: a critic that blows up at step 25 keeps its first 25 steps, flagged."""
     real = staircase.make_critic
 
     def fake(name, dx, dy, **kw):
-        return _Blowup() if name == "concat" else real(name, dx, dy, **kw)
+        return ExplodingCritic(25) if name == "concat" else real(name, dx, dy, **kw)
 
     monkeypatch.setattr(staircase, "make_critic", fake)
     with pytest.warns(RuntimeWarning, match="diverged"):
@@ -167,7 +155,7 @@ def test_digits_views():
 def test_dpi_chain_quick(tmp_path):
     from mibound.experiments import dpi
 
-    frame = dpi.run(tmp_path, views=("gaussian", "grf_crops"), ks=(16,), steps=20, eval_pairs=2048, progress=False)
+    dpi.run(tmp_path, views=("gaussian", "grf_crops"), ks=(16,), steps=20, eval_pairs=2048, progress=False)
     for name in ["dpi.csv", "dpi_gaps.csv", "metadata.json", "dpi.png", "dpi.svg"]:
         assert (tmp_path / name).stat().st_size > 0
     csv = pd.read_csv(tmp_path / "dpi.csv")

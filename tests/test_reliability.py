@@ -21,7 +21,7 @@ import mibound.io
 from mibound import TrainingDiverged, estimate_mi, gaussian_mi
 from mibound.cli import main
 
-from .conftest import random_spd
+from .conftest import ExplodingCritic, random_spd
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,24 +46,10 @@ def test_seed_does_not_leak_into_global_rng():
 
 
 # -- numerical safety ---------------------------------------------------------------------------
-class _Blowup(torch.nn.Module):
-    """A critic whose scores become infinite after a few calls."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.tensor(0.1))
-        self.calls = 0
-
-    def forward(self, x, y):
-        self.calls += 1
-        s = self.w * (x @ y.T)
-        return s * float("inf") if self.calls > 12 else s
-
-
 def test_divergence_is_an_error_naming_estimator_and_step():
     x, y = mibound.CorrelatedGaussian.from_mi(1.0, 2).sample(1000, seed=0)
     with pytest.raises(TrainingDiverged, match=r"tuba training diverged: non-finite loss at step 12"):
-        estimate_mi(x, y, "tuba", critic=_Blowup(), steps=50, batch_size=16, progress=False, log_every=10)
+        estimate_mi(x, y, "tuba", critic=ExplodingCritic(12), steps=50, batch_size=16, progress=False, log_every=10)
 
 
 def test_float32_large_scores_stay_finite_in_bounded_estimators():

@@ -8,6 +8,8 @@ from mibound.data import CorrelatedGaussian
 from mibound.results import TrainingDiverged
 from mibound.training import NEURAL_ESTIMATORS, Loss, evaluate, train
 
+from .conftest import ExplodingCritic
+
 
 def _stream(mi=1.0, dim=4, k=32, seed=0):
     s = CorrelatedGaussian.from_mi(mi, dim)
@@ -54,22 +56,10 @@ def test_untrainable_critic_is_only_read():
     assert float(hist["value"].max()) <= math.log(32)
 
 
-class _Exploding(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.tensor(1.0))
-        self.calls = 0
-
-    def forward(self, x, y):
-        self.calls += 1
-        s = self.w * (x @ y.T)
-        return s * float("inf") if self.calls > 7 else s
-
-
 def test_divergence_names_step_and_last_value():
     _, stream = _stream()
     with pytest.raises(TrainingDiverged, match=r"nwj training diverged: non-finite loss at step 7") as info:
-        train(_Exploding(), Loss("nwj", 4), stream, 20, log_every=5, progress=False)
+        train(ExplodingCritic(7), Loss("nwj", 4), stream, 20, log_every=5, progress=False)
     assert info.value.step == 7
     assert info.value.last_finite is not None and math.isfinite(info.value.last_finite)
 

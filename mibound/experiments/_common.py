@@ -15,7 +15,7 @@ import torch
 
 from ..io import atomic_write_json, atomic_write_text
 
-__all__ = ["RunTable", "write_metadata", "save_figure"]
+__all__ = ["RunTable", "settings_for", "write_metadata", "save_figure"]
 
 
 class RunTable:
@@ -49,6 +49,14 @@ class RunTable:
         atomic_write_text(self.path, buf.getvalue())
 
 
+def settings_for(name: str, quick: bool, overrides: dict[str, Any], quick_cfg: dict, full_cfg: dict) -> dict:
+    """The experiment's settings: ``quick_cfg`` or ``full_cfg`` updated by ``overrides`` (unknown keys raise)."""
+    unknown = set(overrides) - set(quick_cfg)
+    if unknown:
+        raise TypeError(f"unknown {name} setting(s) {sorted(unknown)}; valid: {sorted(quick_cfg)}")
+    return {**(quick_cfg if quick else full_cfg), **overrides}
+
+
 def write_metadata(out: Path, name: str, settings: dict[str, Any], started: float) -> None:
     import scipy
     import seaborn
@@ -69,7 +77,7 @@ def write_metadata(out: Path, name: str, settings: dict[str, Any], started: floa
 
 
 def save_figure(fig, out: Path, stem: str) -> list[Path]:
-    """Save a matplotlib figure as PNG and SVG (each atomically via a temporary name)."""
+    """Save a matplotlib figure as PNG and SVG (each atomically via a temporary name), then close it."""
     paths = []
     for ext in ("png", "svg"):
         final = out / f"{stem}.{ext}"
@@ -77,4 +85,7 @@ def save_figure(fig, out: Path, stem: str) -> list[Path]:
         fig.savefig(tmp, dpi=130, bbox_inches="tight")
         tmp.replace(final)
         paths.append(final)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     return paths

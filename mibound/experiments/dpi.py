@@ -39,7 +39,7 @@ from ..encoders import (AvgPool, EncodedViews, Identity, MLPEncoder, SmallCNNEnc
 from ..estimators import NeuralEstimator, _mean_ci
 from ..io import atomic_write_text
 from ..training import Loss, evaluate
-from ._common import RunTable, save_figure, write_metadata
+from ._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "VIEWS", "encoders_for", "gaps"]
 
@@ -136,10 +136,7 @@ def _plot(frame: pd.DataFrame):
 def run(out="results/dpi", quick: bool = True, seed: int = 0, progress: bool = True, resume: bool = False,
         **overrides) -> pd.DataFrame:
     """Run the chain for every views kind, encoder, ``K`` and seed; write CSVs, metadata, figure."""
-    cfg = {**(QUICK if quick else FULL), **overrides}
-    unknown = set(overrides) - set(QUICK)
-    if unknown:
-        raise TypeError(f"unknown dpi setting(s) {sorted(unknown)}; valid: {sorted(QUICK)}")
+    cfg = settings_for("dpi", quick, overrides, QUICK, FULL)
     bad = set(cfg["views"]) - set(VIEWS)
     if bad:
         raise ValueError(f"unknown views {sorted(bad)}; valid: {sorted(VIEWS)}")
@@ -174,8 +171,5 @@ def run(out="results/dpi", quick: bool = True, seed: int = 0, progress: bool = T
     atomic_write_text(out / "dpi_gaps.csv", gaps(frame).to_csv(index=False))
     fig = _plot(frame)
     save_figure(fig, out, "dpi")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     write_metadata(out, "dpi", {**cfg, "seed": seed, "quick": quick}, started)
     return frame

@@ -64,7 +64,6 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,7 +76,7 @@ from ..data.images import ChannelSplitViews, GaussianRandomFieldCrops, mi_vs_off
 from ..estimators import NeuralEstimator, _torch_threads
 from ..io import atomic_write_text
 from ..training import Loss, evaluate, train
-from ._common import RunTable, save_figure, write_metadata
+from ._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "DigitTextureViews", "class_sharing_mi", "sweep_setting", "summarize",
            "load_digits_pool"]
@@ -439,10 +438,7 @@ def _plot(frame: pd.DataFrame, summary: pd.DataFrame, refs: pd.DataFrame, offset
 def run(out="results/infomin", quick: bool = True, seed: int = 0, progress: bool = True, resume: bool = False,
         **overrides) -> pd.DataFrame:
     """Run the InfoMin sweep and the crop-offset sweep; write CSVs, metadata and the figure; return the tidy table."""
-    cfg = {**(QUICK if quick else FULL), **overrides}
-    unknown = set(overrides) - set(QUICK)
-    if unknown:
-        raise TypeError(f"unknown infomin setting(s) {sorted(unknown)}; valid: {sorted(QUICK)}")
+    cfg = settings_for("infomin", quick, overrides, QUICK, FULL)
     sweep = [float(s) for s in cfg["sweep"]]
     if not sweep:
         raise ValueError("sweep must list at least one setting s in [0, 2)")
@@ -509,9 +505,6 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
     pi = np.bincount(lab) / len(lab)
     fig = _plot(frame, summary, refs, off, float(-(pi * np.log(pi)).sum()))
     save_figure(fig, out, "infomin")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     peak = summary[summary["is_peak"]].iloc[0]
     write_metadata(out, "infomin", {**cfg, "seed": seed, "quick": quick,
                                     "peak": {"sweep": float(peak["sweep"]), "mi": float(peak["mi"]),

@@ -30,7 +30,7 @@ from ..critics import make_critic
 from ..estimators import _mean_ci
 from ..io import atomic_write_text
 from ..training import Loss, evaluate, train
-from ._common import RunTable, save_figure, write_metadata
+from ._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "load_digits_images", "summarize"]
 
@@ -135,10 +135,7 @@ def _plot(frame: pd.DataFrame):
 def run(out="results/self_consistency", quick: bool = True, seed: int = 0, progress: bool = True,
         resume: bool = False, **overrides) -> pd.DataFrame:
     """Run the three tests; write CSVs, metadata and the figure to ``out``; return the tidy table."""
-    cfg = {**(QUICK if quick else FULL), **overrides}
-    unknown = set(overrides) - set(QUICK)
-    if unknown:
-        raise TypeError(f"unknown self-consistency setting(s) {sorted(unknown)}; valid: {sorted(QUICK)}")
+    cfg = settings_for("self-consistency", quick, overrides, QUICK, FULL)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -166,8 +163,5 @@ def run(out="results/self_consistency", quick: bool = True, seed: int = 0, progr
     atomic_write_text(out / "self_consistency_summary.csv", summarize(frame).to_csv(index=False))
     fig = _plot(frame)
     save_figure(fig, out, "self_consistency")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     write_metadata(out, "self-consistency", {**cfg, "seed": seed, "quick": quick}, started)
     return frame

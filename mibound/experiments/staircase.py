@@ -27,7 +27,7 @@ from ..data.gaussian import CorrelatedGaussian
 from ..ensemble import train_ensemble
 from ..results import TrainingDiverged
 from ..training import Loss, train
-from ._common import RunTable, save_figure, write_metadata
+from ._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "summarize"]
 
@@ -101,10 +101,7 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
     """
     from ..plotting import plot_staircase
 
-    cfg = {**(QUICK if quick else FULL), **overrides}
-    unknown = set(overrides) - set(QUICK)
-    if unknown:
-        raise TypeError(f"unknown staircase setting(s) {sorted(unknown)}; valid: {sorted(QUICK)}")
+    cfg = settings_for("staircase", quick, overrides, QUICK, FULL)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -175,8 +172,5 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
     atomic_write_text(out / "staircase_summary.csv", buf)
     fig = plot_staircase(frame, cfg["batch_size"])
     save_figure(fig, out, "staircase")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     write_metadata(out, "staircase", {**cfg, "seed": seed, "quick": quick}, started)
     return frame

@@ -26,7 +26,7 @@ from ..data.gaussian import CorrelatedGaussian
 from ..estimators import NeuralEstimator, _mean_ci
 from ..io import atomic_write_text
 from ..training import Loss, evaluate
-from ._common import RunTable, save_figure, write_metadata
+from ._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "saturation_table"]
 
@@ -92,10 +92,7 @@ def _plot(frame: pd.DataFrame):
 def run(out="results/vary_k", quick: bool = True, seed: int = 0, progress: bool = True, resume: bool = False,
         **overrides) -> pd.DataFrame:
     """Run the K sweep; write CSVs, metadata and the figure to ``out``; return the tidy table."""
-    cfg = {**(QUICK if quick else FULL), **overrides}
-    unknown = set(overrides) - set(QUICK)
-    if unknown:
-        raise TypeError(f"unknown vary-k setting(s) {sorted(unknown)}; valid: {sorted(QUICK)}")
+    cfg = settings_for("vary-k", quick, overrides, QUICK, FULL)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -122,8 +119,5 @@ def run(out="results/vary_k", quick: bool = True, seed: int = 0, progress: bool 
     atomic_write_text(out / "vary_k_summary.csv", saturation_table(frame).to_csv(index=False))
     fig = _plot(frame)
     save_figure(fig, out, "vary_k")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     write_metadata(out, "vary-k", {**cfg, "seed": seed, "quick": quick}, started)
     return frame
