@@ -71,7 +71,7 @@ from .data.base import Sampler
 from .estimators import NeuralEstimator, _torch_threads
 from .results import EstimateResult, TrainingDiverged
 from .streaming import SamplerStream, ShardedBatchStream
-from .training import Loss
+from .training import Loss, make_optimizer, make_scheduler
 
 __all__ = [
     "DistContext",
@@ -360,7 +360,7 @@ def global_loss(critic: nn.Module, loss_fn: Loss, x: torch.Tensor, y: torch.Tens
 def train_distributed(critic: nn.Module, loss_fn: Loss, next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
                       steps: int, ctx: DistContext, *, learning_rate: float = 5e-4, log_every: int = 100,
                       progress: bool = True, desc: str | None = None,
-                      rows: bool | None = None) -> dict[str, torch.Tensor]:
+                      rows: bool | None = None, lr_schedule: str = "constant") -> dict[str, torch.Tensor]:
     """Train ``critic`` (and the loss's parameters) with Adam on global batches.
 
     Like :func:`mibound.training.train`, with this process's local batch from
@@ -385,7 +385,8 @@ def train_distributed(critic: nn.Module, loss_fn: Loss, next_batch: Callable[[in
     losses = torch.zeros(steps, device=ctx.device)
     logged = sorted({*range(log_every - 1, steps, log_every), steps - 1}) if steps else []
     out_v, out_l = [], []
-    opt = torch.optim.Adam(params, lr=learning_rate) if params else None
+    opt = make_optimizer(params, learning_rate) if params else None
+    sched = make_scheduler(opt, lr_schedule, steps) if opt is not None else None
     bar = tqdm(total=steps, desc=desc or loss_fn.name, disable=not (progress and ctx.is_main),
                mininterval=0.5, leave=False, unit="step")
     start = 0
@@ -401,6 +402,8 @@ def train_distributed(critic: nn.Module, loss_fn: Loss, next_batch: Callable[[in
                 loss.backward()
                 sync_gradients(params, ctx)
                 opt.step()
+                if sched is not None:
+                    sched.step()
             values[step] = value
             losses[step] = loss.detach()
             if step == logged[len(out_v)]:
@@ -483,11 +486,11 @@ class DistributedNeuralEstimator(NeuralEstimator):
                  learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
                  critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
-                 device: str = "auto", backend: str | None = None):
+                 lr_schedule: str = "cosine", device: str = "auto", backend: str | None = None):
         super().__init__(estimator=estimator, critic=critic, batch_size=batch_size, steps=steps,
                          learning_rate=learning_rate, test_fraction=test_fraction, seed=seed, progress=progress,
                          critic_options=critic_options, clip=clip, ema_rate=ema_rate, eval_batches=eval_batches,
-                         log_every=log_every, num_threads=num_threads)
+                         log_every=log_every, num_threads=num_threads, lr_schedule=lr_schedule)
         self.device = device
         self.backend = backend
 
@@ -561,6 +564,7 @@ class DistributedNeuralEstimator(NeuralEstimator):
         desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
         with _torch_threads(self.num_threads) as threads:
             hist = train_distributed(critic, loss, next_batch, p["steps"], ctx, learning_rate=p["learning_rate"],
+                                     lr_schedule=p["lr_schedule"],
                                      log_every=p["log_every"], progress=bool(self.progress), desc=desc)
             values = evaluate_distributed(critic, loss, test_batches, ctx).numpy()
         self.rank_, self.world_size_ = ctx.rank, ctx.world_size

@@ -17,7 +17,11 @@ from . import bounds
 from .critics import mlp
 from .results import TrainingDiverged
 
-__all__ = ["Loss", "make_loss", "make_optimizer", "train", "evaluate", "NEURAL_ESTIMATORS"]
+__all__ = ["Loss", "make_loss", "make_optimizer", "make_scheduler", "LR_SCHEDULES", "train", "evaluate",
+           "NEURAL_ESTIMATORS"]
+
+#: learning-rate schedules of :func:`train`: constant, or a cosine decay to 2% of the rate
+LR_SCHEDULES = ("constant", "cosine")
 
 NEURAL_ESTIMATORS = ("infonce", "nwj", "dv", "mine", "tuba", "js", "smile")
 
@@ -102,9 +106,26 @@ def make_optimizer(params, learning_rate: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=learning_rate)
 
 
+def make_scheduler(opt: torch.optim.Optimizer, schedule: str, steps: int):
+    """A per-step scheduler for ``schedule`` (``None`` for ``"constant"``).
+
+    ``"cosine"`` decays the rate from its initial value to 2% of it over ``steps`` steps. On a
+    stationary task the last, small steps remove most of Adam's parameter noise: with the Poole
+    critic at 2 nats (K = 64, 4000 steps) the held-out InfoNCE rose from about 1.70 to 1.78 nats
+    (the optimal critic's value is 1.81). Keep ``"constant"`` when the data change during training
+    (the staircase).
+    """
+    if schedule == "constant":
+        return None
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
+    raise ValueError(f"unknown lr_schedule {schedule!r}; valid: {', '.join(LR_SCHEDULES)}")
+
+
 def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, learning_rate: float = 5e-4,
           log_every: int = 100, progress: bool = True, desc: str | None = None,
-          record_every_step: bool = False) -> dict[str, torch.Tensor]:
+          record_every_step: bool = False, lr_schedule: str = "constant") -> dict[str, torch.Tensor]:
     """Train ``critic`` (and the loss's own parameters) with Adam for ``steps`` steps.
 
     Parameters
@@ -123,6 +144,8 @@ def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, le
         Progress bar label.
     record_every_step : bool, default False
         Keep the reported value of every step (the staircase plot) instead of every ``log_every``.
+    lr_schedule : {"constant", "cosine"}, default "constant"
+        See :func:`make_scheduler`.
 
     Returns
     -------
@@ -142,6 +165,7 @@ def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, le
     losses = torch.empty(steps)
     if steps and params:
         opt = make_optimizer(params, learning_rate)
+        sched = make_scheduler(opt, lr_schedule, steps)
         bar = tqdm(total=steps, desc=desc or loss_fn.name, disable=not progress, mininterval=0.5,
                    leave=False, unit="step")
         start = 0
@@ -152,6 +176,8 @@ def train(critic: nn.Module, loss_fn: Loss, next_batch: Batch, steps: int, *, le
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
                 values[step] = value
                 losses[step] = loss.detach()
                 if (step + 1) % log_every == 0 or step + 1 == steps:

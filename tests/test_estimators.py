@@ -116,6 +116,7 @@ def test_estimator_params_stored_unchanged():
     (dict(seed=-1), ValueError, "seed must be in"),
     (dict(clip=-1.0), ValueError, "clip must be >"),
     (dict(criticc="separable"), TypeError, "unknown option"),
+    (dict(lr_schedule="step"), ValueError, "unknown lr_schedule 'step'"),
     (dict(estimator="ksg", k=0), ValueError, "k must be >= 1"),
     (dict(estimator="ksg", batch_size=32), ValueError, "only apply to neural"),
 ])

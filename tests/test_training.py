@@ -75,3 +75,22 @@ def test_mine_moving_average_tracks_partition():
 def test_unknown_loss_name():
     with pytest.raises(ValueError, match="unknown neural estimator"):
         Loss("infonse", 3)
+
+
+def test_cosine_schedule_decays_to_two_percent():
+    from mibound.training import make_optimizer, make_scheduler
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = make_optimizer([p], 1e-3)
+    sched = make_scheduler(opt, "cosine", 10)
+    rates = []
+    for _ in range(10):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[0] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert opt.param_groups[0]["lr"] == pytest.approx(2e-5)
+    assert make_scheduler(opt, "constant", 10) is None
+    with pytest.raises(ValueError, match="unknown lr_schedule 'linear'"):
+        make_scheduler(opt, "linear", 10)
