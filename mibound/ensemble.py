@@ -36,9 +36,10 @@ from ._validation import check_int
 from .critics import CRITICS
 from .estimators import _torch_threads
 from .results import TrainingDiverged
-from .training import Loss, _logged_steps, make_optimizer
+from .training import Loss, _logged_steps, evaluate, make_optimizer, make_scheduler
 
 __all__ = [
+    "fit_samplers",
     "StackedLinear",
     "stack_modules",
     "unstack_into",
@@ -276,13 +277,15 @@ def _check_batch(x: torch.Tensor, y: torch.Tensor, runs: int) -> None:
 class _Shard:
     """A contiguous slice of the runs with its own stacked modules and optimiser (one per worker)."""
 
-    def __init__(self, lo: int, hi: int, critics, losses, learning_rate: float, compute_dtype: torch.dtype):
+    def __init__(self, lo: int, hi: int, critics, losses, learning_rate: float, compute_dtype: torch.dtype,
+                 lr_schedule: str = "constant", steps: int = 0):
         self.lo, self.hi = lo, hi
         self.autocast = compute_dtype != torch.float32
         self.plan = _Plan(critics[lo:hi], losses[lo:hi])
         params = [p for p in list(self.plan.critic.parameters()) + list(self.plan.losses.parameters())
                   if p.requires_grad]
         self.opt = make_optimizer(params, learning_rate)
+        self.sched = make_scheduler(self.opt, lr_schedule, steps)
         self.names = [losses[lo + i].name for i in self.plan.order]
         self.cols = [lo + i for i in self.plan.order]  # history column of each internal run
 
@@ -298,6 +301,8 @@ class _Shard:
         self.opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
         return loss.detach(), value
 
 
@@ -305,7 +310,7 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
                    learning_rate: float = 5e-4, log_every: int = 100, progress: bool = True,
                    desc: str | None = None, record_every_step: bool = False, num_threads: int | None = None,
                    workers: int = 1, compute_dtype: torch.dtype = torch.float32,
-                   on_diverge: str = "raise") -> list[dict[str, torch.Tensor]]:
+                   on_diverge: str = "raise", lr_schedule: str = "constant") -> list[dict[str, torch.Tensor]]:
     """Train ``R`` critics, each with its own loss and data, in one vectorised pass.
 
     The ensemble counterpart of :func:`mibound.training.train`: the critics and losses are
@@ -348,6 +353,8 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
         :class:`~mibound.results.TrainingDiverged` naming the run. ``"record"``: keep training;
         the diverged run's history holds the non-finite values and its weights end as NaN,
         while the other runs are unaffected.
+    lr_schedule : {"constant", "cosine"}, default "constant"
+        Per-run learning-rate schedule, as :func:`~mibound.training.train`.
 
     Returns
     -------
@@ -374,7 +381,7 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
         num_threads = 1
     next_batch = _as_stacked_batch(batches, runs)
     bounds_ = [round(i * runs / workers) for i in range(workers + 1)]
-    shards = [_Shard(lo, hi, critics, losses, learning_rate, compute_dtype)
+    shards = [_Shard(lo, hi, critics, losses, learning_rate, compute_dtype, lr_schedule, steps)
               for lo, hi in zip(bounds_[:-1], bounds_[1:])]
     names = [n for sh in shards for n in sh.names]
     cols = [c for sh in shards for c in sh.cols]
@@ -462,3 +469,72 @@ def evaluate_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss],
     inverse = torch.empty(runs, dtype=torch.long)
     inverse[plan.perm] = torch.arange(runs)
     return vals[inverse]
+
+
+def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = True, workers: int = 1,
+                 desc: str | None = None) -> list:
+    """Fit ``R`` :class:`~mibound.estimators.NeuralEstimator` s on ``R`` samplers in one ensemble pass.
+
+    The ensemble counterpart of ``est.fit_sampler(sampler)`` for each pair: every run gets the
+    critic initialisation, training stream and held-out batches its own ``fit_sampler`` would
+    get (same seeds), so the results equal the one-by-one fits up to float rounding. The runs
+    must share the training settings that shape the pass (``batch_size``, ``steps``,
+    ``learning_rate``, ``log_every``, ``lr_schedule``); critics, estimators, seeds and data may
+    differ, as long as the critics have the same layer shapes.
+
+    Parameters
+    ----------
+    estimators : sequence of NeuralEstimator
+        Unfitted; each is fitted in place (``result_``, ``critic_``, ``history_``).
+    samplers : sequence of Sampler
+        One per estimator.
+    progress : bool, default True
+    workers : int, default 1
+        Worker threads stepping shards of the runs (see :func:`train_ensemble`).
+    desc : str, optional
+        Progress bar label.
+
+    Returns
+    -------
+    list of NeuralEstimator
+        The same objects, fitted.
+    """
+    import time
+
+    from .estimators import NeuralEstimator
+
+    if len(estimators) != len(samplers) or not estimators:
+        raise ValueError(f"need one sampler per estimator, got {len(estimators)} estimators and "
+                         f"{len(samplers)} samplers")
+    for e in estimators:
+        if not isinstance(e, NeuralEstimator):
+            raise TypeError(f"estimators must be NeuralEstimator instances, got {type(e).__name__}")
+    params = [e._validate_params() for e in estimators]
+    shared = ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule")
+    for key in shared:
+        if len({p[key] for p in params}) > 1:
+            raise ValueError(f"the runs of one ensemble must share {key}; got {sorted({p[key] for p in params})}")
+    p0 = params[0]
+    k = p0["batch_size"]
+    t0 = time.perf_counter()
+    built = [e._build(p, s.dim_x, s.dim_y) for e, p, s in zip(estimators, params, samplers)]
+    gens = [torch.Generator().manual_seed(p["seed"] + 1) for p in params]
+    tests = []
+    for p, s in zip(params, samplers):
+        test_gen = torch.Generator().manual_seed(p["seed"] + 2)
+        tests.append([s.sample_torch(k, test_gen) for _ in range(p["eval_batches"])])
+
+    def batch(step):
+        xs, ys = zip(*(s.sample_torch(k, g) for s, g in zip(samplers, gens)))
+        return torch.stack(xs), torch.stack(ys)
+
+    hists = train_ensemble([c for c, _ in built], [l for _, l in built], batch, p0["steps"],
+                           learning_rate=p0["learning_rate"], log_every=p0["log_every"], progress=progress,
+                           desc=desc, workers=workers, lr_schedule=p0["lr_schedule"])
+    for e, p, s, (critic, loss), hist, test in zip(estimators, params, samplers, built, hists, tests):
+        values = evaluate(critic, loss, test).numpy()
+        true_mi = s.mutual_information() if getattr(s, "exact", True) else None
+        e._finish(p, critic, loss, hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k,
+                  true_mi=true_mi, t0=t0, settings={"num_threads": torch.get_num_threads(),
+                                                    "eval_batches": len(test), "ensemble_runs": len(estimators)})
+    return list(estimators)

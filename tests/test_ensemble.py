@@ -232,3 +232,24 @@ def test_staircase_ensemble_equals_sequential(tmp_path):
     assert len(a) == len(b) == 4 * 12
     np.testing.assert_allclose(a["estimate"].to_numpy(), b["estimate"].to_numpy(), atol=1e-4, rtol=1e-4)
     assert not math.isnan(float(a["estimate"].mean()))
+
+
+def test_fit_samplers_equals_one_by_one_fits():
+    """The ensemble counterpart of fit_sampler: same seeds, same numbers (to float rounding)."""
+    import mibound
+    from mibound.ensemble import fit_samplers
+
+    samplers = [mibound.CorrelatedGaussian.from_mi(m, 4) for m in (0.5, 2.0)]
+    kw = dict(steps=60, batch_size=16, eval_batches=4, progress=False, critic_options={"hidden_dim": 16},
+              lr_schedule="cosine")
+    ens = fit_samplers([mibound.NeuralEstimator(e, seed=i, **kw) for i, e in enumerate(("infonce", "nwj"))],
+                       samplers, progress=False)
+    seq = [mibound.NeuralEstimator(e, seed=i, **kw).fit_sampler(s)
+           for i, (e, s) in enumerate(zip(("infonce", "nwj"), samplers))]
+    for a, b in zip(ens, seq):
+        assert a.result_.estimate == pytest.approx(b.result_.estimate, abs=1e-4)
+        assert a.result_.true_mi == b.result_.true_mi and a.result_.settings["ensemble_runs"] == 2
+    with pytest.raises(ValueError, match="must share steps"):
+        fit_samplers([mibound.NeuralEstimator(steps=3), mibound.NeuralEstimator(steps=4)], samplers)
+    with pytest.raises(ValueError, match="one sampler per estimator"):
+        fit_samplers([mibound.NeuralEstimator()], samplers)

@@ -155,14 +155,19 @@ def test_digits_views():
 def test_dpi_chain_quick(tmp_path):
     from mibound.experiments import dpi
 
-    dpi.run(tmp_path, views=("gaussian", "grf_crops"), ks=(16,), steps=20, eval_pairs=2048, progress=False)
+    dpi.run(tmp_path, views=("gaussian", "grf_crops"), ks=(16,), seeds=(0, 1), steps=20, eval_pairs=2048,
+            progress=False)
     for name in ["dpi.csv", "dpi_gaps.csv", "metadata.json", "dpi.png", "dpi.svg"]:
         assert (tmp_path / name).stat().st_size > 0
     csv = pd.read_csv(tmp_path / "dpi.csv")
     assert {"views", "encoder", "K", "mi_views", "mi_codes", "infonce_optimal", "infonce_trained", "ceiling"} <= set(
         csv.columns)
-    assert len(csv) == len(dpi.encoders_for("gaussian", dpi.VIEWS["gaussian"]())) + len(
-        dpi.encoders_for("grf_crops", dpi.VIEWS["grf_crops"]()))
+    assert len(csv) == 2 * (len(dpi.encoders_for("gaussian", dpi.VIEWS["gaussian"]())) + len(
+        dpi.encoders_for("grf_crops", dpi.VIEWS["grf_crops"]())))
+    assert sorted(csv["seed"].unique()) == [0, 1]
+    # two seeds of one setting: same exact terms, different trained critics
+    pair = csv[(csv["views"] == "gaussian") & (csv["encoder"] == "identity")]
+    assert pair["mi_codes"].nunique() == 1 and pair["infonce_trained"].nunique() == 2
     exact = csv.dropna(subset=["mi_codes"])
     assert len(exact) >= 4
     assert (exact["mi_codes"] <= exact["mi_views"] + 1e-9).all()  # the DPI, exactly

@@ -9,7 +9,8 @@ random MLP / small-CNN encoders), at several batch sizes ``K``:
 - ``infonce_optimal``: InfoNCE with the analytic optimal critic on ``z`` — the bound's own
   looseness at this ``K`` (empty where the codes are not Gaussian);
 - ``infonce_trained``: InfoNCE with a trained separable critic on ``z``, read on held-out batches
-  — adds the critic's optimisation and sample error.
+  — adds the critic's optimisation and sample error (the seeds of one setting train together as
+  one ensemble, :func:`mibound.ensemble.fit_samplers`).
 
 Three gaps follow, each ``>= 0`` up to noise: information lost by the encoder
 (``mi_views - mi_codes``), looseness of the bound (``mi_codes - infonce_optimal``) and optimisation
@@ -36,6 +37,7 @@ from ..data import CorrelatedPairs
 from ..data.images import ChannelSplitViews, GaussianRandomFieldCrops
 from ..encoders import (AvgPool, EncodedViews, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders,
                         random_linear_encoder)
+from ..ensemble import fit_samplers
 from ..estimators import NeuralEstimator, _mean_ci
 from ..io import atomic_write_text
 from ..training import Loss, evaluate
@@ -146,27 +148,27 @@ def run(out="results/dpi", quick: bool = True, seed: int = 0, progress: bool = T
     table = RunTable(out / "dpi.csv", key=("views", "encoder", "K", "seed"), resume=resume)
     from tqdm.auto import tqdm
 
-    jobs = []
+    groups = []  # one (views, encoder, K) setting; its seeds train together as one ensemble
     for views in cfg["views"]:
         sampler = VIEWS[views]()
         for enc, (ex, ey) in encoders_for(views, sampler).items():
             for k in cfg["ks"]:
-                for s in cfg["seeds"]:
-                    jobs.append((views, sampler, enc, EncodedViews(sampler, ex, ey), k, s))
-    for j, (views, sampler, enc, codes, k, s) in enumerate(tqdm(jobs, desc="dpi", disable=not progress)):
-        if table.done(views=views, encoder=enc, K=k, seed=seed + s):
+                groups.append((views, sampler, enc, EncodedViews(sampler, ex, ey), k))
+    for g, (views, sampler, enc, codes, k) in enumerate(tqdm(groups, desc="dpi", disable=not progress)):
+        todo = [s for s in cfg["seeds"] if not table.done(views=views, encoder=enc, K=k, seed=seed + s)]
+        if not todo:
             continue
-        run_seed = seed + 1000 * s + j
         exact = codes.exact
         mi_codes = codes.mutual_information() if exact else np.nan
-        optimal = _optimal_infonce(codes, k, cfg["eval_pairs"], run_seed) if exact else np.nan
-        res = NeuralEstimator("infonce", batch_size=k, steps=cfg["steps"], seed=run_seed, progress=False,
-                              learning_rate=cfg["learning_rate"], eval_batches=max(2, cfg["eval_pairs"] // k),
-                              critic_options={"hidden_dim": 128}).fit_sampler(codes).result_
-        table.append(pd.DataFrame([{"views": views, "encoder": enc, "K": k, "seed": seed + s,
-                                    "mi_views": sampler.mutual_information(), "mi_codes": mi_codes,
-                                    "infonce_optimal": optimal, "infonce_trained": res.estimate,
-                                    "ceiling": math.log(k)}]))
+        ests = [NeuralEstimator("infonce", batch_size=k, steps=cfg["steps"], seed=seed + 1000 * s + g,
+                                learning_rate=cfg["learning_rate"], eval_batches=max(2, cfg["eval_pairs"] // k),
+                                critic_options={"hidden_dim": 128}) for s in todo]
+        fit_samplers(ests, [codes] * len(todo), progress=False)
+        table.append(pd.DataFrame([{
+            "views": views, "encoder": enc, "K": k, "seed": seed + s, "mi_views": sampler.mutual_information(),
+            "mi_codes": mi_codes,
+            "infonce_optimal": _optimal_infonce(codes, k, cfg["eval_pairs"], seed + 1000 * s + g) if exact else np.nan,
+            "infonce_trained": e.result_.estimate, "ceiling": math.log(k)} for s, e in zip(todo, ests)]))
     frame = table.frame
     atomic_write_text(out / "dpi_gaps.csv", gaps(frame).to_csv(index=False))
     fig = _plot(frame)

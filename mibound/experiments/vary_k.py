@@ -2,7 +2,8 @@
 
 For several true MIs of the ``d = 20`` correlated Gaussian, InfoNCE is read with the analytic
 optimal critic (no training: the bound's own looseness at this ``K``) and with a trained separable
-critic (adds optimisation and sample error), for ``K = 2, 4, ..., 1024``. Once ``I > log K`` even
+critic (adds optimisation and sample error; the true MIs of one ``K`` train together as one
+ensemble, :func:`mibound.ensemble.fit_samplers`), for ``K = 2, 4, ..., 1024``. Once ``I > log K`` even
 the optimal critic is pinned under ``log K`` (McAllester & Stratos 2020), so the ``K`` needed for a
 tight bound grows like ``e^I``.
 
@@ -23,6 +24,7 @@ import torch
 
 from ..critics import GaussianOptimalCritic
 from ..data.gaussian import CorrelatedGaussian
+from ..ensemble import fit_samplers
 from ..estimators import NeuralEstimator, _mean_ci
 from ..io import atomic_write_text
 from ..training import Loss, evaluate
@@ -99,22 +101,31 @@ def run(out="results/vary_k", quick: bool = True, seed: int = 0, progress: bool 
     table = RunTable(out / "vary_k.csv", key=("true_mi", "K", "critic"), resume=resume)
     from tqdm.auto import tqdm
 
-    jobs = [(mi, k, "optimal") for mi in cfg["true_mis"] for k in cfg["ks"]]
-    jobs += [(mi, k, "trained") for mi in cfg["true_mis"] for k in cfg["trained_ks"]]
-    for j, (mi, k, critic) in enumerate(tqdm(jobs, desc="vary-k", disable=not progress)):
-        if table.done(true_mi=mi, K=k, critic=critic):
-            continue
-        sampler = CorrelatedGaussian.from_mi(mi, cfg["dim"])
-        if critic == "optimal":
-            vals = _optimal(sampler, k, cfg["eval_pairs"], seed + j)
+    def row(mi, k, critic, est, ci):
+        return {"true_mi": mi, "K": k, "critic": critic, "estimate": est, "ci_low": ci[0], "ci_high": ci[1],
+                "ceiling": math.log(k), "seed": seed}
+
+    optimal = [(mi, k) for mi in cfg["true_mis"] for k in cfg["ks"]]
+    trained = {k: [mi for mi in cfg["true_mis"]] for k in cfg["trained_ks"]}
+    bar = tqdm(total=len(optimal) + sum(map(len, trained.values())), desc="vary-k", disable=not progress)
+    for j, (mi, k) in enumerate(optimal):
+        if not table.done(true_mi=mi, K=k, critic="optimal"):
+            vals = _optimal(CorrelatedGaussian.from_mi(mi, cfg["dim"]), k, cfg["eval_pairs"], seed + j)
             est, ci, _ = _mean_ci(vals)
-        else:
-            res = NeuralEstimator("infonce", batch_size=k, steps=cfg["steps"], seed=seed + j, progress=False,
-                                  learning_rate=cfg["learning_rate"],
-                                  eval_batches=max(2, cfg["eval_pairs"] // k)).fit_sampler(sampler).result_
-            est, ci = res.estimate, res.ci
-        table.append(pd.DataFrame([{"true_mi": mi, "K": k, "critic": critic, "estimate": est, "ci_low": ci[0],
-                                    "ci_high": ci[1], "ceiling": math.log(k), "seed": seed}]))
+            table.append(pd.DataFrame([row(mi, k, "optimal", est, ci)]))
+        bar.update()
+    # trained critics: the true MIs of one K share every setting, so they train as one ensemble
+    for j, (k, mis) in enumerate(trained.items()):
+        todo = [mi for mi in mis if not table.done(true_mi=mi, K=k, critic="trained")]
+        if todo:
+            ests = [NeuralEstimator("infonce", batch_size=k, steps=cfg["steps"], seed=seed + 1000 * j + i,
+                                    learning_rate=cfg["learning_rate"], eval_batches=max(2, cfg["eval_pairs"] // k))
+                    for i, _ in enumerate(todo)]
+            fit_samplers(ests, [CorrelatedGaussian.from_mi(mi, cfg["dim"]) for mi in todo], progress=False)
+            table.append(pd.DataFrame([row(mi, k, "trained", e.result_.estimate, e.result_.ci)
+                                       for mi, e in zip(todo, ests)]))
+        bar.update(len(mis))
+    bar.close()
     frame = table.frame
     atomic_write_text(out / "vary_k_summary.csv", saturation_table(frame).to_csv(index=False))
     fig = _plot(frame)
