@@ -53,12 +53,7 @@ def load_task_file(path) -> tuple[np.ndarray, np.ndarray, float | None]:
     non-numeric, NaN/inf values, or a ``true_mi`` that is not a finite scalar.
     """
     path = Path(path)
-    if path.is_file() and path.stat().st_size:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-        if magic != b"PK\x03\x04":  # else np.load falls back to unpickling and the error blames object arrays
-            raise ValueError(f"{path}: not a readable .npz file (not a zip archive)")
-    x, y, true_mi = load_pair(path)
+    x, y, true_mi = load_pair(path)  # checks the zip archive, refuses object arrays
     for name, a in (("x", x), ("y", y)):
         if a.ndim != 2:
             raise ValueError(f"{path.name}: {name} has shape {a.shape}; the task format needs 2-D arrays (n, d) "
