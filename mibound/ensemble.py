@@ -518,22 +518,12 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     k = p0["batch_size"]
     t0 = time.perf_counter()
     built = [e._build(p, s.dim_x, s.dim_y) for e, p, s in zip(estimators, params, samplers)]
-    gens = [torch.Generator().manual_seed(p["seed"] + 1) for p in params]
-    tests = []
-    for p, s in zip(params, samplers):
-        test_gen = torch.Generator().manual_seed(p["seed"] + 2)
-        tests.append([s.sample_torch(k, test_gen) for _ in range(p["eval_batches"])])
-
-    def batch(step):
-        xs, ys = zip(*(s.sample_torch(k, g) for s, g in zip(samplers, gens)))
-        return torch.stack(xs), torch.stack(ys)
-
-    hists = train_ensemble([c for c, _ in built], [l for _, l in built], batch, p0["steps"],
+    streams = [e._sampler_streams(p, s) for e, p, s in zip(estimators, params, samplers)]
+    hists = train_ensemble([c for c, _ in built], [l for _, l in built], [b for b, _, _ in streams], p0["steps"],
                            learning_rate=p0["learning_rate"], log_every=p0["log_every"], progress=progress,
                            desc=desc, workers=workers, lr_schedule=p0["lr_schedule"])
-    for e, p, s, (critic, loss), hist, test in zip(estimators, params, samplers, built, hists, tests):
+    for e, p, (critic, loss), hist, (_, test, true_mi) in zip(estimators, params, built, hists, streams):
         values = evaluate(critic, loss, test).numpy()
-        true_mi = s.mutual_information() if getattr(s, "exact", True) else None
         e._finish(p, critic, loss, hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k,
                   true_mi=true_mi, t0=t0, settings={"num_threads": torch.get_num_threads(),
                                                     "eval_batches": len(test), "ensemble_runs": len(estimators)})

@@ -253,14 +253,20 @@ class NeuralEstimator(_Base):
         ``exact`` attribute is false, e.g. nonlinear codes).
         """
         p = self._validate_params()
+        next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi)
+        return self._fit(p, sampler.dim_x, sampler.dim_y, next_batch, test_batches, p["steps"] * p["batch_size"],
+                         len(test_batches) * p["batch_size"], true_mi)
+
+    @staticmethod
+    def _sampler_streams(p, sampler: Sampler, true_mi: float | None = None):
+        """``(next_batch, test_batches, true_mi)`` of :meth:`fit_sampler`, seeded by ``p["seed"]``."""
         k = p["batch_size"]
         gen = torch.Generator().manual_seed(p["seed"] + 1)
         test_gen = torch.Generator().manual_seed(p["seed"] + 2)
         test_batches = [sampler.sample_torch(k, test_gen) for _ in range(p["eval_batches"])]
         if true_mi is None and getattr(sampler, "exact", True):
             true_mi = sampler.mutual_information()
-        return self._fit(p, sampler.dim_x, sampler.dim_y, lambda step: sampler.sample_torch(k, gen),
-                         test_batches, p["steps"] * k, p["eval_batches"] * k, true_mi)
+        return (lambda step: sampler.sample_torch(k, gen)), test_batches, true_mi
 
     def _fit(self, p, dim_x, dim_y, next_batch, test_batches, n_train, n_test, true_mi) -> "NeuralEstimator":
         t0 = time.perf_counter()

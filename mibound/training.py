@@ -17,7 +17,7 @@ from . import bounds
 from .critics import mlp
 from .results import TrainingDiverged
 
-__all__ = ["Loss", "make_loss", "make_optimizer", "make_scheduler", "LR_SCHEDULES", "train", "evaluate",
+__all__ = ["Loss", "make_optimizer", "make_scheduler", "LR_SCHEDULES", "train", "evaluate",
            "NEURAL_ESTIMATORS"]
 
 #: learning-rate schedules of :func:`train`: constant, or a cosine decay to 2% of the rate
@@ -85,10 +85,6 @@ class Loss(nn.Module):
             ema = torch.logaddexp(self.log_ema + math.log1p(-a), lme + math.log(a))
             self.log_ema.copy_(torch.where(torch.isnan(self.log_ema), lme, ema))
         return -bounds.mine_surrogate(scores, self.log_ema), value.detach()
-
-
-def make_loss(name: str, dim_y: int, **options) -> Loss:
-    return Loss(name, dim_y, **options)
 
 
 def make_optimizer(params, learning_rate: float) -> torch.optim.Optimizer:

@@ -15,7 +15,7 @@ import torch
 
 from ..io import atomic_write_json, atomic_write_text
 
-__all__ = ["RunTable", "settings_for", "write_metadata", "save_figure"]
+__all__ = ["RunTable", "settings_for", "write_metadata", "save_figure", "optimal_infonce"]
 
 
 class RunTable:
@@ -89,3 +89,18 @@ def save_figure(fig, out: Path, stem: str) -> list[Path]:
 
     plt.close(fig)
     return paths
+
+
+def optimal_infonce(sampler, k: int, n_pairs: int, seed: int) -> np.ndarray:
+    """InfoNCE with the analytic optimal critic on ``max(2, n_pairs // k)`` fresh batches of ``K = k``.
+
+    ``sampler`` is a Gaussian sampler with ``covariance()`` (e.g. :class:`~mibound.data.CorrelatedGaussian`,
+    or :class:`~mibound.encoders.EncodedViews` of linear encoders). Returns the per-batch values (nats).
+    """
+    from ..critics import GaussianOptimalCritic
+    from ..training import Loss, evaluate
+
+    critic = GaussianOptimalCritic(sampler.covariance(), sampler.dim_x)
+    gen = torch.Generator().manual_seed(seed)
+    batches = (sampler.sample_torch(k, gen, dtype=torch.float64) for _ in range(max(2, n_pairs // k)))
+    return evaluate(critic, Loss("infonce", sampler.dim_y), batches).numpy()

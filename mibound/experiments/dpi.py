@@ -30,9 +30,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..critics import GaussianOptimalCritic
 from ..data import CorrelatedPairs
 from ..data.images import ChannelSplitViews, GaussianRandomFieldCrops
 from ..encoders import (AvgPool, EncodedViews, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders,
@@ -40,8 +38,7 @@ from ..encoders import (AvgPool, EncodedViews, Identity, MLPEncoder, SmallCNNEnc
 from ..ensemble import fit_samplers
 from ..estimators import NeuralEstimator, _mean_ci
 from ..io import atomic_write_text
-from ..training import Loss, evaluate
-from ._common import RunTable, save_figure, settings_for, write_metadata
+from ._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "VIEWS", "encoders_for", "gaps"]
 
@@ -78,13 +75,6 @@ def encoders_for(views: str, sampler) -> dict[str, tuple]:
              "cca-top2": cca_encoders(sampler, 2),
              "cnn (nonlinear)": (SmallCNNEncoder(cx, out_dim=8, seed=1), SmallCNNEncoder(cy, out_dim=8, seed=2))}
     return pairs
-
-
-def _optimal_infonce(codes: EncodedViews, k: int, n_pairs: int, seed: int) -> float:
-    critic = GaussianOptimalCritic(codes.covariance(), codes.dim_x)
-    gen = torch.Generator().manual_seed(seed)
-    batches = (codes.sample_torch(k, gen, dtype=torch.float64) for _ in range(max(2, n_pairs // k)))
-    return _mean_ci(evaluate(critic, Loss("infonce", codes.dim_y), batches).numpy())[0]
 
 
 def gaps(frame: pd.DataFrame) -> pd.DataFrame:
@@ -167,7 +157,7 @@ def run(out="results/dpi", quick: bool = True, seed: int = 0, progress: bool = T
         table.append(pd.DataFrame([{
             "views": views, "encoder": enc, "K": k, "seed": seed + s, "mi_views": sampler.mutual_information(),
             "mi_codes": mi_codes,
-            "infonce_optimal": _optimal_infonce(codes, k, cfg["eval_pairs"], seed + 1000 * s + g) if exact else np.nan,
+            "infonce_optimal": _mean_ci(optimal_infonce(codes, k, cfg["eval_pairs"], seed + 1000 * s + g))[0] if exact else np.nan,
             "infonce_trained": e.result_.estimate, "ceiling": math.log(k)} for s, e in zip(todo, ests)]))
     frame = table.frame
     atomic_write_text(out / "dpi_gaps.csv", gaps(frame).to_csv(index=False))

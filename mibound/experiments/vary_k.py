@@ -20,15 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..critics import GaussianOptimalCritic
 from ..data.gaussian import CorrelatedGaussian
 from ..ensemble import fit_samplers
 from ..estimators import NeuralEstimator, _mean_ci
 from ..io import atomic_write_text
-from ..training import Loss, evaluate
-from ._common import RunTable, save_figure, settings_for, write_metadata
+from ._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "saturation_table"]
 
@@ -37,14 +34,6 @@ QUICK = dict(dim=20, true_mis=(2.0, 4.0, 8.0), ks=(2, 4, 8, 16, 32, 64, 128, 256
 FULL = dict(dim=20, true_mis=(1.0, 2.0, 4.0, 6.0, 8.0, 10.0), ks=(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             trained_ks=(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), steps=4000, eval_pairs=32768,
             learning_rate=5e-4)
-
-
-def _optimal(sampler: CorrelatedGaussian, k: int, n_pairs: int, seed: int) -> np.ndarray:
-    critic = GaussianOptimalCritic(sampler.covariance(), sampler.dim_x)
-    gen = torch.Generator().manual_seed(seed)
-    n_batches = max(2, n_pairs // k)
-    batches = (sampler.sample_torch(k, gen, dtype=torch.float64) for _ in range(n_batches))
-    return evaluate(critic, Loss("infonce", sampler.dim_y), batches).numpy()
 
 
 def saturation_table(frame: pd.DataFrame, tolerance: float = 0.1) -> pd.DataFrame:
@@ -110,7 +99,7 @@ def run(out="results/vary_k", quick: bool = True, seed: int = 0, progress: bool 
     bar = tqdm(total=len(optimal) + sum(map(len, trained.values())), desc="vary-k", disable=not progress)
     for j, (mi, k) in enumerate(optimal):
         if not table.done(true_mi=mi, K=k, critic="optimal"):
-            vals = _optimal(CorrelatedGaussian.from_mi(mi, cfg["dim"]), k, cfg["eval_pairs"], seed + j)
+            vals = optimal_infonce(CorrelatedGaussian.from_mi(mi, cfg["dim"]), k, cfg["eval_pairs"], seed + j)
             est, ci, _ = _mean_ci(vals)
             table.append(pd.DataFrame([row(mi, k, "optimal", est, ci)]))
         bar.update()
