@@ -52,6 +52,7 @@ Learning of Visual Representations" (SimCLR: negatives gathered across devices).
 from __future__ import annotations
 
 import inspect
+import contextlib
 import math
 import os
 import time
@@ -187,6 +188,25 @@ def init_distributed(device="auto", backend: str | None = None,
     if dev.type == "cuda" and owned is False:
         torch.cuda.set_device(dev)
     return DistContext(dist.get_rank(), dist.get_world_size(), dev, group_backend), owned
+
+
+@contextlib.contextmanager
+def _group(device, backend):
+    """:func:`init_distributed` for one fit; a group created here is destroyed when the fit ends.
+
+    On success every process first waits at a barrier, so no process tears the group down while
+    another still has collectives in flight (gloo aborts the process with SIGABRT otherwise).
+    """
+    ctx, owned = init_distributed(device, backend)
+    ok = False
+    try:
+        yield ctx
+        ok = True
+    finally:
+        if owned:
+            if ok:
+                dist.barrier()
+            dist.destroy_process_group()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,8 +532,7 @@ class DistributedNeuralEstimator(NeuralEstimator):
         mmapped = isinstance(x, np.memmap) or isinstance(y, np.memmap)
         if not mmapped:
             x, y = check_pair(x, y)
-        ctx, owned = init_distributed(self.device, self.backend)
-        try:
+        with _group(self.device, self.backend) as ctx:
             common = dict(test_fraction=p["test_fraction"], rank=ctx.rank, world_size=ctx.world_size,
                           seed=p["seed"], device=ctx.device, check_values=mmapped)
             train = ShardedBatchStream(x, y, p["batch_size"], split="train", **common)
@@ -526,9 +545,6 @@ class DistributedNeuralEstimator(NeuralEstimator):
             data = "mmap" if mmapped else "memory"
             return self._fit_distributed(p, ctx, train.dim_x, train.dim_y, train.batch, test, train.n_used,
                                          len(test) * p["batch_size"] * ctx.world_size, true_mi, data)
-        finally:
-            if owned:
-                dist.destroy_process_group()
 
     def fit_sampler(self, sampler: Sampler, true_mi: float | None = None) -> "DistributedNeuralEstimator":
         """Train on fresh samples every step (a different stream on every process); report on
@@ -538,8 +554,7 @@ class DistributedNeuralEstimator(NeuralEstimator):
         self._check_device()
         if not isinstance(sampler, Sampler):
             raise TypeError(f"sampler must be a mibound.data.Sampler, got {type(sampler).__name__}")
-        ctx, owned = init_distributed(self.device, self.backend)
-        try:
+        with _group(self.device, self.backend) as ctx:
             k = p["batch_size"]
             train = SamplerStream(sampler, k, seed=p["seed"], stream=1, rank=ctx.rank, device=ctx.device)
             test_stream = SamplerStream(sampler, k, seed=p["seed"], stream=2, rank=ctx.rank, device=ctx.device)
@@ -549,9 +564,6 @@ class DistributedNeuralEstimator(NeuralEstimator):
             big_k = k * ctx.world_size
             return self._fit_distributed(p, ctx, sampler.dim_x, sampler.dim_y, train.batch, test,
                                          p["steps"] * big_k, p["eval_batches"] * big_k, true_mi, "sampler")
-        finally:
-            if owned:
-                dist.destroy_process_group()
 
     def _fit_distributed(self, p, ctx: DistContext, dim_x, dim_y, next_batch, test_batches, n_train, n_test,
                          true_mi, data: str) -> "DistributedNeuralEstimator":

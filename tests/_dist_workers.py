@@ -49,6 +49,9 @@ def run_all(rank: int, world_size: int, port: int, out_dir: str, k: int, dim: in
         short_training(ctx, out_dir, config_json)
     finally:
         dist.destroy_process_group()
+    # results are on disk; skip the C++ teardown that occasionally aborts a gloo worker at exit
+    # (the same workaround as `mibound estimate --distributed`)
+    os._exit(0)
 
 
 def one_step(ctx: DistContext, out_dir: str, k: int, dim: int) -> None:

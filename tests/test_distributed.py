@@ -118,8 +118,9 @@ def test_torchrun_cli_on_memory_mapped_files(tmp_path):
     x, y = mibound.CorrelatedGaussian.from_mi(1.0, 3).sample(3000, seed=0)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={free_port()}", "-m", "mibound", "estimate", str(tmp_path / "x.npy"),
+    # --standalone: torchrun binds its own free loopback port (no race between choosing and binding one)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "mibound", "estimate", str(tmp_path / "x.npy"),
            str(tmp_path / "y.npy"), "--mmap", "--distributed", "--device", "cpu", "--steps", "20",
            "--batch-size", "16", "--json"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
