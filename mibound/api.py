@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from ._validation import check_choice
-from .estimators import ESTIMATORS, NeuralEstimator, make_estimator
+from .estimators import DEFAULT_ESTIMATOR, is_neural, make_estimator, takes
 from .results import EstimateResult
 
 __all__ = ["estimate_mi"]
 
-_NEURAL_DEFAULTS = {"critic": "separable", "batch_size": 64, "steps": 2000}
 
-
-def estimate_mi(x, y, estimator: str = "infonce", critic="separable", batch_size: int = 64, steps: int = 2000,
-                seed: int = 0, progress: bool = True, true_mi: float | None = None,
+def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_size: int | None = None,
+                steps: int | None = None, seed: int = 0, progress: bool = True, true_mi: float | None = None,
                 **estimator_options) -> EstimateResult:
     """Estimate the mutual information ``I(x; y)`` in nats from paired samples.
 
@@ -25,13 +22,14 @@ def estimate_mi(x, y, estimator: str = "infonce", critic="separable", batch_size
     estimator : str, default "infonce"
         ``infonce``, ``nwj``, ``dv``, ``mine``, ``tuba``, ``js``, ``smile`` (neural, trained on a
         split and read out on held-out data), ``gaussian`` (plug-in / CCA) or ``ksg``.
-    critic : str or nn.Module, default "separable"
-        ``separable``, ``bilinear``, ``concat``, or a module (neural estimators only).
-    batch_size : int, default 64
-        ``K``; InfoNCE can never report more than ``log K`` (neural estimators only).
-    steps : int, default 2000
-        Training steps (neural estimators only).
+    critic : str or nn.Module, optional
+        ``separable`` (the default), ``bilinear``, ``concat``, or a module (neural estimators only).
+    batch_size : int, optional
+        ``K`` (default 64); InfoNCE can never report more than ``log K`` (neural estimators only).
+    steps : int, optional
+        Training steps (default 2000; neural estimators only).
     seed : int, default 0
+        Seeds every estimator that has randomness (KSG has none).
     progress : bool, default True
         Show a progress bar while training.
     true_mi : float, optional
@@ -53,17 +51,13 @@ def estimate_mi(x, y, estimator: str = "infonce", critic="separable", batch_size
     >>> abs(res.estimate - 1.0) < 0.1
     True
     """
-    key = check_choice(estimator, ESTIMATORS, "estimator")
-    if ESTIMATORS[key] is NeuralEstimator:
-        est = make_estimator(key, critic=critic, batch_size=batch_size, steps=steps, seed=seed,
-                             progress=progress, **estimator_options)
-    else:
-        given = {"critic": critic, "batch_size": batch_size, "steps": steps}
-        changed = sorted(k for k, v in given.items() if not (isinstance(v, type(_NEURAL_DEFAULTS[k]))
-                                                              and v == _NEURAL_DEFAULTS[k]))
-        if changed:
-            raise ValueError(f"{', '.join(changed)} only apply to neural estimators, not {key!r}; drop them")
-        if key == "gaussian":
-            estimator_options.setdefault("seed", seed)
-        est = make_estimator(key, **estimator_options)
-    return est.fit(x, y, true_mi=true_mi).result_
+    neural_only = {k: v for k, v in (("critic", critic), ("batch_size", batch_size), ("steps", steps))
+                   if v is not None}
+    if is_neural(estimator):
+        estimator_options.update(neural_only, progress=progress)
+    elif neural_only:
+        raise ValueError(f"{', '.join(sorted(neural_only))} only apply to neural estimators, not "
+                         f"{estimator.strip().lower()!r}; drop them")
+    if takes(estimator, "seed"):
+        estimator_options.setdefault("seed", seed)
+    return make_estimator(estimator, **estimator_options).fit(x, y, true_mi=true_mi).result_

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_choice, check_pair
-from .estimators import ESTIMATORS, NeuralEstimator, make_estimator
+from .estimators import ESTIMATORS, is_neural, make_estimator, takes
 from .io import atomic_write_text, load_pair
 
 __all__ = ["COLUMNS", "load_task_file", "task_files", "run_bench", "summarize"]
@@ -87,10 +87,9 @@ def _errors(estimate: float, true_mi: float | None) -> tuple[float, float]:
 
 def _make(name: str, options: Mapping[str, Mapping[str, Any]], seed: int):
     opts = dict(options.get(name, {}))
-    if ESTIMATORS[name] is NeuralEstimator:
+    if is_neural(name):
         opts.setdefault("progress", False)
-        opts.setdefault("seed", seed)
-    elif name == "gaussian":
+    if takes(name, "seed"):
         opts.setdefault("seed", seed)
     return make_estimator(name, **opts)
 
@@ -123,7 +122,7 @@ def run_bench(directory, estimators: Iterable[str], out=None, *, options: Mappin
         CSV to write (atomically, after every task). ``None``: only return the frame.
     options : mapping, optional
         Per-estimator keyword arguments, e.g. ``{"infonce": {"steps": 500, "batch_size": 64}}``.
-        Neural estimators default to ``progress=False`` and ``seed=seed``.
+        Neural estimators default to ``progress=False``; every estimator that takes a seed gets ``seed``.
     seed : int, default 0
     resume : bool, default False
         Keep the ``ok`` rows already in ``out`` and skip those (task, estimator) pairs.

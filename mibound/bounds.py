@@ -13,7 +13,7 @@ ensemble, see :mod:`mibound.ensemble`) and then returns one value per matrix, sh
 the formulas act on the last two dimensions only, so no value mixes two matrices.
 
 Each estimator separates the value it *reports* from the *surrogate* it trains on; the
-pairs are listed in :data:`OBJECTIVES`.
+pairs are listed in :data:`mibound.objectives.OBJECTIVES`.
 
 References
 ----------
@@ -27,9 +27,7 @@ Song & Ermon (2020), "Understanding the Limitations of Variational MI Estimators
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -45,8 +43,6 @@ __all__ = [
     "smile",
     "mine_surrogate",
     "log_mean_exp_offdiag",
-    "Objective",
-    "OBJECTIVES",
 ]
 
 
@@ -224,41 +220,10 @@ def mine_surrogate(scores: torch.Tensor, log_ema: torch.Tensor) -> torch.Tensor:
     return _diag(scores).mean(-1) - torch.exp(log_mean_exp_offdiag(scores) - log_ema.detach())
 
 
-@dataclass(frozen=True)
-class Objective:
-    """A reported bound and the surrogate trained on, for one estimator name.
+def __getattr__(name: str):
+    """``Objective`` and ``OBJECTIVES`` live in :mod:`mibound.objectives` (with each bound's behaviour)."""
+    if name in ("Objective", "OBJECTIVES"):
+        from . import objectives
 
-    Attributes
-    ----------
-    name : str
-    report : callable ``(scores, **aux) -> Tensor``
-        The value the estimator reports (nats).
-    ceiling : callable ``K -> float`` or None
-        The largest value the reported quantity can take for batch size ``K`` (``log K`` for InfoNCE).
-    is_bound : bool
-        Whether ``report`` is a lower bound on MI in expectation (for the optimal or any critic).
-    description : str
-    """
-
-    name: str
-    report: Callable[..., torch.Tensor]
-    ceiling: Callable[[int], float] | None
-    is_bound: bool
-    description: str
-
-
-OBJECTIVES: dict[str, Objective] = {
-    "infonce": Objective("infonce", infonce, math.log, True,
-                         "InfoNCE; trains on and reports the same bound; <= log K"),
-    "nwj": Objective("nwj", nwj, None, True, "NWJ; trains on and reports the same bound"),
-    "dv": Objective("dv", dv, None, True,
-                    "Donsker-Varadhan; trains on its biased minibatch gradient, reports DV"),
-    "mine": Objective("mine", dv, None, True,
-                      "MINE; trains DV with a moving-average corrected gradient, reports DV"),
-    "tuba": Objective("tuba", tuba, None, True,
-                      "TUBA; critic and a learned baseline log a(y) trained on the bound"),
-    "js": Objective("js", js_nwj_readout, None, True,
-                    "trains the f-GAN JS surrogate, reports NWJ on the critic plus one"),
-    "smile": Objective("smile", smile, None, False,
-                       "trains the f-GAN JS surrogate, reports DV with clipped partition (tau=5)"),
-}
+        return getattr(objectives, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

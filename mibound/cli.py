@@ -20,33 +20,40 @@ def _split_cols(text: str | None) -> list[str] | None:
     return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _neural_options(args) -> dict:
+    """The neural-estimator flags that were given (the rest keep the estimator's defaults)."""
+    options = {k: getattr(args, k) for k in ("critic", "batch_size", "steps", "learning_rate")
+               if getattr(args, k, None) is not None}
+    if args.threads is not None:
+        options["num_threads"] = args.threads
+    return options
+
+
 def _cmd_estimate(args) -> int:
     from .api import estimate_mi
+    from .estimators import is_neural
     from .io import load_pair
 
     if len(args.files) > 2:
         raise _UsageError(f"expected one .npz/.csv file or two .npy files, got {len(args.files)} files")
     if args.mmap and not (len(args.files) == 2 and all(f.lower().endswith(".npy") for f in args.files)):
         raise _UsageError("--mmap needs two .npy files (x then y); convert the data with numpy.save")
-    x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
-                              x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
-    options = {}
-    neural = args.estimator.strip().lower() not in ("gaussian", "ksg")
+    neural = is_neural(args.estimator)
+    options = _neural_options(args)
     if not neural and (args.distributed or args.device == "cuda"):
         raise _UsageError(f"--distributed and --device cuda apply to neural estimators, not {args.estimator!r}")
+    if not neural and set(options) - {"num_threads"}:
+        raise _UsageError(f"--critic, --batch-size, --steps and --learning-rate apply to neural estimators, "
+                          f"not {args.estimator!r}")
+    x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
+                              x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
     if neural and (args.distributed or args.device != "cpu"):
         from .distributed import resolve_device
 
         if args.distributed or resolve_device(args.device).type == "cuda":
-            return _estimate_scaled(args, x, y, true_mi)
-    if neural:
-        options.update(critic=args.critic, batch_size=args.batch_size, steps=args.steps)
-        if args.learning_rate is not None:
-            options["learning_rate"] = args.learning_rate
-        if args.threads is not None:
-            options["num_threads"] = args.threads
-    elif args.critic != "separable" or args.batch_size != 64 or args.steps != 2000:
-        raise _UsageError(f"--critic, --batch-size and --steps apply to neural estimators, not {args.estimator!r}")
+            return _estimate_scaled(args, x, y, true_mi, options)
+    if not neural:
+        options.pop("num_threads", None)
     result = estimate_mi(x, y, estimator=args.estimator, seed=args.seed, true_mi=true_mi,
                          progress=not (args.quiet or args.json), **options)
     if args.json:
@@ -56,7 +63,7 @@ def _cmd_estimate(args) -> int:
     return 0
 
 
-def _estimate_scaled(args, x, y, true_mi) -> int:
+def _estimate_scaled(args, x, y, true_mi, options: dict) -> int:
     """``estimate --distributed`` (or on CUDA): mibound.distributed, the summary on rank 0 only."""
     import os
 
@@ -65,13 +72,8 @@ def _estimate_scaled(args, x, y, true_mi) -> int:
     if args.distributed and "WORLD_SIZE" not in os.environ:
         print("mibound: --distributed without torchrun (WORLD_SIZE is not set): running one process; launch with "
               "torchrun --nproc_per_node=N -m mibound estimate ... --distributed", file=sys.stderr)
-    options = dict(estimator=args.estimator.strip().lower(), critic=args.critic, batch_size=args.batch_size,
-                   steps=args.steps, seed=args.seed, device=args.device, progress=not (args.quiet or args.json))
-    if args.learning_rate is not None:
-        options["learning_rate"] = args.learning_rate
-    if args.threads is not None:
-        options["num_threads"] = args.threads
-    est = DistributedNeuralEstimator(**options).fit(x, y, true_mi=true_mi)
+    est = DistributedNeuralEstimator(estimator=args.estimator.strip().lower(), seed=args.seed, device=args.device,
+                                     progress=not (args.quiet or args.json), **options).fit(x, y, true_mi=true_mi)
     if est.rank_ == 0:
         result = est.result_
         if args.json:
@@ -126,22 +128,14 @@ def _cmd_tasks(args) -> int:
 
 def _cmd_bench(args) -> int:
     from .bench import run_bench, summarize
-    from .estimators import ESTIMATORS, NeuralEstimator
+    from .estimators import is_neural, takes
 
     names = [e.strip().lower() for e in args.estimator]
     options: dict[str, dict] = {}
     for name in names:
-        cls = ESTIMATORS.get(name)
-        if cls is NeuralEstimator:
-            opts = {"steps": args.steps, "batch_size": args.batch_size}
-            if args.learning_rate is not None:
-                opts["learning_rate"] = args.learning_rate
-            if args.critic is not None:
-                opts["critic"] = args.critic
-            if args.threads is not None:
-                opts["num_threads"] = args.threads
-            options[name] = opts
-        elif name == "gaussian":
+        if is_neural(name):
+            options[name] = _neural_options(args)
+        elif takes(name, "n_subsamples"):
             options[name] = {"n_subsamples": args.subsamples}
     frame = run_bench(args.dir, names, args.out, options=options, seed=args.seed, resume=args.resume,
                       progress=not args.quiet)
@@ -167,6 +161,10 @@ def _cmd_bench_speed(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .estimators import DEFAULT_ESTIMATOR, ESTIMATORS, neural_defaults
+
+    nd = neural_defaults()
+    names = ", ".join(ESTIMATORS)
     parser = argparse.ArgumentParser(prog="mibound", description="Mutual-information estimation (nats) with "
                                      "variational bounds, checked against exact ground truth.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -179,13 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Estimate I(x;y) in nats. FILE is a .npz with arrays x and y (a scalar "
                          "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols.")
     est.add_argument("files", nargs="+", metavar="FILE")
-    est.add_argument("--estimator", default="infonce",
-                     help="infonce, nwj, dv, mine, tuba, js, smile, gaussian or ksg (default infonce)")
-    est.add_argument("--critic", default="separable", help="separable, bilinear or concat (default separable)")
-    est.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
-    est.add_argument("--batch-size", type=int, default=64,
-                     help="K, pairs per score matrix (default 64); with --distributed, pairs per process")
-    est.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 5e-4)")
+    est.add_argument("--estimator", default=DEFAULT_ESTIMATOR, help=f"{names} (default {DEFAULT_ESTIMATOR})")
+    est.add_argument("--critic", default=None, help=f"separable, bilinear or concat (default {nd['critic']})")
+    est.add_argument("--steps", type=int, default=None, help=f"training steps (default {nd['steps']})")
+    est.add_argument("--batch-size", type=int, default=None, help=f"K, pairs per score matrix (default "
+                     f"{nd['batch_size']}); with --distributed, pairs per process")
+    est.add_argument("--learning-rate", type=float, default=None,
+                     help=f"Adam learning rate (default {nd['learning_rate']:g})")
     est.add_argument("--seed", type=int, default=0)
     est.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     est.add_argument("--x-cols", default=None, help="CSV: comma-separated names or 0-based indices of x")
@@ -237,10 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--estimator", action="append", required=True, metavar="NAME",
                        help="estimator name, repeatable (e.g. ksg, gaussian, infonce)")
     bench.add_argument("--out", required=True, help="CSV file to write")
-    bench.add_argument("--steps", type=int, default=2000, help="neural estimators: training steps (default 2000)")
-    bench.add_argument("--batch-size", type=int, default=64, help="neural estimators: K (default 64)")
+    bench.add_argument("--steps", type=int, default=None,
+                       help=f"neural estimators: training steps (default {nd['steps']})")
+    bench.add_argument("--batch-size", type=int, default=None, help=f"neural estimators: K (default {nd['batch_size']})")
     bench.add_argument("--learning-rate", type=float, default=None, help="neural estimators: Adam learning rate")
-    bench.add_argument("--critic", default=None, help="neural estimators: separable, bilinear or concat")
+    bench.add_argument("--critic", default=None,
+                       help=f"neural estimators: separable, bilinear or concat (default {nd['critic']})")
     bench.add_argument("--threads", type=int, default=None, help="neural estimators: torch intra-op threads")
     bench.add_argument("--subsamples", type=int, default=100, help="gaussian: half-samples for the interval (default 100)")
     bench.add_argument("--seed", type=int, default=0)

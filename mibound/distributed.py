@@ -51,12 +51,9 @@ Learning of Visual Representations" (SimCLR: negatives gathered across devices).
 
 from __future__ import annotations
 
-import inspect
 import contextlib
-import math
+import inspect
 import os
-import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
@@ -65,14 +62,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from . import bounds
-from ._validation import check_choice, check_pair
+from . import engine
+from ._validation import check_choice
 from .critics import BilinearCritic, SeparableCritic
 from .data.base import Sampler
-from .estimators import NeuralEstimator, _torch_threads
-from .results import EstimateResult, TrainingDiverged
-from .streaming import SamplerStream, ShardedBatchStream
-from .training import Loss, make_optimizer, make_scheduler
+from .engine import DistContext
+from .estimators import NeuralEstimator
+from .objectives import Loss
+from .results import EstimateResult
 
 __all__ = [
     "DistContext",
@@ -84,6 +81,7 @@ __all__ = [
     "global_loss",
     "sync_gradients",
     "broadcast_state",
+    "DistributedRun",
     "train_distributed",
     "evaluate_distributed",
     "DistributedNeuralEstimator",
@@ -96,28 +94,6 @@ DEVICES = ("cpu", "cuda", "auto")
 # ---------------------------------------------------------------------------------------------
 # process group and device
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DistContext:
-    """Where this process stands: its rank among ``world_size`` processes and its device.
-
-    ``backend`` is ``None`` when no process group is in use (a single process).
-    """
-
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = torch.device("cpu")
-    backend: str | None = None
-
-    @property
-    def active(self) -> bool:
-        """Whether collectives go through a process group."""
-        return self.backend is not None
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
 def resolve_device(device="auto", local_rank: int = 0) -> torch.device:
     """``"cpu"``, ``"cuda"`` (``cuda:local_rank``) or ``"auto"`` (CUDA when available) as a device.
 
@@ -319,11 +295,16 @@ def critic_embeddings(critic: nn.Module, x: torch.Tensor,
     return None
 
 
-def _uses_rows(name: str, rows: bool | None) -> bool:
+def _uses_rows(loss_fn: Loss, rows: bool | None) -> bool:
+    splits = loss_fn.objective.rows is not None
     if rows is None:
-        return name == "infonce"
-    if rows and name != "infonce":
-        raise ValueError(f"the row-block layout applies to infonce only, not {name!r}; use rows=False")
+        return splits
+    if rows and not splits:
+        from .objectives import OBJECTIVES
+
+        names = ", ".join(n for n, o in OBJECTIVES.items() if o.rows is not None)
+        raise ValueError(f"the row-block layout applies to {names} only (bounds that are a mean over rows), "
+                         f"not {loss_fn.name!r}; use rows=False")
     return bool(rows)
 
 
@@ -352,8 +333,7 @@ def global_loss(critic: nn.Module, loss_fn: Loss, x: torch.Tensor, y: torch.Tens
         The global loss and reported value (nats) are the means over processes of these; the
         average over processes of the gradients of ``loss`` is the gradient of the global loss.
     """
-    name = loss_fn.name
-    use_rows = _uses_rows(name, rows)
+    use_rows = _uses_rows(loss_fn, rows)
     emb = critic_embeddings(critic, x, y)
     if emb is not None:
         u, v = emb
@@ -363,11 +343,10 @@ def global_loss(critic: nn.Module, loss_fn: Loss, x: torch.Tensor, y: torch.Tens
     else:  # a joint critic: gather the inputs, evaluate the block here
         y_all = all_gather_nograd(y, ctx)
         scores = critic(x if use_rows else all_gather_nograd(x, ctx), y_all)
-    big_k = scores.shape[1]
     if use_rows:
-        value = bounds.infonce_rows(scores, ctx.rank * x.shape[0]).mean() + math.log(big_k)
+        value = loss_fn.objective.rows(scores, ctx.rank * x.shape[0])
         return -value, value.detach()
-    y_all = all_gather_nograd(y, ctx) if name == "tuba" else y
+    y_all = all_gather_nograd(y, ctx) if loss_fn.objective.baseline else y
     if report_only:
         value = loss_fn.report(scores, y_all)
         return -value, value.detach()
@@ -377,75 +356,58 @@ def global_loss(critic: nn.Module, loss_fn: Loss, x: torch.Tensor, y: torch.Tens
 # ---------------------------------------------------------------------------------------------
 # training and evaluation
 # ---------------------------------------------------------------------------------------------
+class DistributedRun(engine.SingleRun):
+    """One critic whose batch is spread over the processes: the distributed strategy of :func:`mibound.engine.train`.
+
+    The loss is this process's share of the global loss (:func:`global_loss`), gradients are
+    averaged over processes before each step (:func:`sync_gradients`) and logged or held-out
+    values are averaged over processes, so every process sees the same numbers.
+    """
+
+    def __init__(self, critic: nn.Module, loss: Loss, ctx: DistContext, rows: bool | None = None):
+        super().__init__(critic, loss)
+        self.ctx, self.rows = ctx, rows
+
+    def forward(self, x, y):
+        loss, value = global_loss(self.critic, self.loss, x, y, self.ctx, rows=self.rows)
+        return loss.reshape(1), value.reshape(1)
+
+    def report(self, x, y):
+        return global_loss(self.critic, self.loss, x, y, self.ctx, rows=self.rows, report_only=True)[1].reshape(1)
+
+    def sync_gradients(self, params):
+        sync_gradients(params, self.ctx)
+
+    def all_mean(self, t):
+        return _all_mean(t, self.ctx)
+
+
 def train_distributed(critic: nn.Module, loss_fn: Loss, next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
                       steps: int, ctx: DistContext, *, learning_rate: float = 5e-4, log_every: int = 100,
                       progress: bool = True, desc: str | None = None,
                       rows: bool | None = None, lr_schedule: str = "constant") -> dict[str, torch.Tensor]:
     """Train ``critic`` (and the loss's parameters) with Adam on global batches.
 
-    Like :func:`mibound.training.train`, with this process's local batch from
+    :func:`mibound.engine.train` with a :class:`DistributedRun`: this process's local batch from
     ``next_batch(step)``, the loss from :func:`global_loss` and gradients averaged by
-    :func:`sync_gradients` before each step. Values are kept on the device and reduced over
+    :func:`sync_gradients` before each step. Values are kept on the device and averaged over
     processes every ``log_every`` steps (progress bar on rank 0, divergence check everywhere).
 
     Returns
     -------
     dict
-        ``step``, ``value`` and ``loss`` (global, every ``log_every`` steps), on the CPU.
+        ``step``, ``value`` and ``loss`` (global, every ``log_every`` steps, shape ``(L,)``), on the CPU.
 
     Raises
     ------
     TrainingDiverged
         On every process alike, when the global loss or value is not finite.
     """
-    from tqdm.auto import tqdm
-
-    params = [p for p in list(critic.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
-    values = torch.zeros(steps, device=ctx.device)
-    losses = torch.zeros(steps, device=ctx.device)
-    logged = sorted({*range(log_every - 1, steps, log_every), steps - 1}) if steps else []
-    out_v, out_l = [], []
-    opt = make_optimizer(params, learning_rate) if params else None
-    sched = make_scheduler(opt, lr_schedule, steps) if opt is not None else None
-    bar = tqdm(total=steps, desc=desc or loss_fn.name, disable=not (progress and ctx.is_main),
-               mininterval=0.5, leave=False, unit="step")
-    start = 0
-    try:
-        for step in range(steps):
-            x, y = next_batch(step)
-            if opt is None:
-                with torch.no_grad():
-                    loss, value = global_loss(critic, loss_fn, x, y, ctx, rows=rows)
-            else:
-                loss, value = global_loss(critic, loss_fn, x, y, ctx, rows=rows)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                sync_gradients(params, ctx)
-                opt.step()
-                if sched is not None:
-                    sched.step()
-            values[step] = value
-            losses[step] = loss.detach()
-            if step == logged[len(out_v)]:
-                window = _all_mean(torch.stack([values[start:step + 1], losses[start:step + 1]]), ctx).cpu()
-                ok = torch.isfinite(window).all(dim=0)
-                if not bool(ok.all()):
-                    bad = start + int((~ok).nonzero()[0])
-                    last = float(out_v[-1]) if out_v else None
-                    raise TrainingDiverged(loss_fn.name, bad, last)
-                out_v.append(window[0, -1])
-                out_l.append(window[1, -1])
-                bar.update(step + 1 - start)
-                bar.set_postfix(estimate=f"{float(window[0, -1]):.3f}", refresh=False)
-                start = step + 1
-    finally:
-        bar.close()
-    return {"step": torch.tensor(logged[:len(out_v)], dtype=torch.int64),
-            "value": torch.stack(out_v) if out_v else torch.empty(0),
-            "loss": torch.stack(out_l) if out_l else torch.empty(0)}
+    hist = engine.train(DistributedRun(critic, loss_fn, ctx, rows), next_batch, steps, learning_rate=learning_rate,
+                        log_every=log_every, progress=progress and ctx.is_main, desc=desc, lr_schedule=lr_schedule)
+    return {"step": hist["step"], "value": hist["value"][:, 0], "loss": hist["loss"][:, 0]}
 
 
-@torch.no_grad()
 def evaluate_distributed(critic: nn.Module, loss_fn: Loss, batches, ctx: DistContext, *,
                          rows: bool | None = None) -> torch.Tensor:
     """The reported value on each global held-out batch.
@@ -458,16 +420,7 @@ def evaluate_distributed(critic: nn.Module, loss_fn: Loss, batches, ctx: DistCon
     Tensor, shape (n_batches,), float64, on the CPU
         The same on every process.
     """
-    was_training = critic.training
-    critic.eval()
-    try:
-        vals = [global_loss(critic, loss_fn, x, y, ctx, rows=rows, report_only=True)[1].double()
-                for x, y in batches]
-    finally:
-        critic.train(was_training)
-    if not vals:
-        return torch.empty(0, dtype=torch.float64)
-    return _all_mean(torch.stack(vals), ctx).cpu()
+    return engine.evaluate(DistributedRun(critic, loss_fn, ctx, rows), batches)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,7 +430,9 @@ class DistributedNeuralEstimator(NeuralEstimator):
     """A :class:`~mibound.estimators.NeuralEstimator` whose batch is spread over processes.
 
     Call ``fit`` on every process of a ``torchrun`` launch (or in a plain process, where it runs
-    alone). Each process trains on its own shard of the data (or its own sampler stream), the
+    alone), with the same ``x`` and ``y`` everywhere (e.g. memory maps of the same files:
+    ``np.load(path, mmap_mode="r")``; each process reads only the rows of its own batches of the
+    one :class:`~mibound.plan.FitPlan`). Each process trains on its own shard of the data (or its own sampler stream), the
     global batch holds ``K = world_size * batch_size`` pairs, and every process ends with the
     same critic and the same :class:`~mibound.results.EstimateResult`.
 
@@ -520,81 +475,30 @@ class DistributedNeuralEstimator(NeuralEstimator):
         if self.backend is not None:
             check_choice(self.backend, ("gloo", "nccl", "mpi", "ucc", "xccl"), "backend")
 
-    def fit(self, x, y, true_mi: float | None = None) -> "DistributedNeuralEstimator":
-        """Train on this process's shard of the training split; report on the sharded held-out split.
-
-        Every process passes the same ``x`` and ``y`` (e.g. memory maps of the same files:
-        ``np.load(path, mmap_mode="r")``); each reads only the rows of its own batches. Arrays in
-        memory are checked as a whole; memory maps batch by batch as they are read.
-        """
-        p = self._validate_params()
+    def _context(self):
         self._check_device()
-        mmapped = isinstance(x, np.memmap) or isinstance(y, np.memmap)
-        if not mmapped:
-            x, y = check_pair(x, y)
-        with _group(self.device, self.backend) as ctx:
-            common = dict(test_fraction=p["test_fraction"], rank=ctx.rank, world_size=ctx.world_size,
-                          seed=p["seed"], device=ctx.device, check_values=mmapped)
-            train = ShardedBatchStream(x, y, p["batch_size"], split="train", **common)
-            test = ShardedBatchStream(x, y, p["batch_size"], split="test", **common)
-            if len(test) < 2:
-                raise ValueError(
-                    f"too few samples: the held-out split of n={train.n} rows holds {test.n_rows} rows per "
-                    f"process, fewer than two batches of batch_size={p['batch_size']}; pass more data, a larger "
-                    "test_fraction or a smaller batch_size")
-            data = "mmap" if mmapped else "memory"
-            return self._fit_distributed(p, ctx, train.dim_x, train.dim_y, train.batch, test, train.n_used,
-                                         len(test) * p["batch_size"] * ctx.world_size, true_mi, data)
+        return _group(self.device, self.backend)
 
-    def fit_sampler(self, sampler: Sampler, true_mi: float | None = None) -> "DistributedNeuralEstimator":
-        """Train on fresh samples every step (a different stream on every process); report on
-        ``eval_batches`` fresh global batches. The true MI defaults to ``sampler.mutual_information()``.
-        """
-        p = self._validate_params()
-        self._check_device()
-        if not isinstance(sampler, Sampler):
-            raise TypeError(f"sampler must be a mibound.data.Sampler, got {type(sampler).__name__}")
-        with _group(self.device, self.backend) as ctx:
-            k = p["batch_size"]
-            train = SamplerStream(sampler, k, seed=p["seed"], stream=1, rank=ctx.rank, device=ctx.device)
-            test_stream = SamplerStream(sampler, k, seed=p["seed"], stream=2, rank=ctx.rank, device=ctx.device)
-            test = [test_stream.batch(b) for b in range(p["eval_batches"])]
-            if true_mi is None:
-                true_mi = sampler.mutual_information()
-            big_k = k * ctx.world_size
-            return self._fit_distributed(p, ctx, sampler.dim_x, sampler.dim_y, train.batch, test,
-                                         p["steps"] * big_k, p["eval_batches"] * big_k, true_mi, "sampler")
-
-    def _fit_distributed(self, p, ctx: DistContext, dim_x, dim_y, next_batch, test_batches, n_train, n_test,
-                         true_mi, data: str) -> "DistributedNeuralEstimator":
-        t0 = time.perf_counter()
-        critic, loss = self._build(p, dim_x, dim_y)
+    def _runs(self, critic: nn.Module, loss: Loss, ctx: DistContext) -> engine.Runs:
         critic.to(ctx.device)
         loss.to(ctx.device)
         broadcast_state([critic, loss], ctx)
-        big_k = p["batch_size"] * ctx.world_size
-        desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
-        with _torch_threads(self.num_threads) as threads:
-            hist = train_distributed(critic, loss, next_batch, p["steps"], ctx, learning_rate=p["learning_rate"],
-                                     lr_schedule=p["lr_schedule"],
-                                     log_every=p["log_every"], progress=bool(self.progress), desc=desc)
-            values = evaluate_distributed(critic, loss, test_batches, ctx).numpy()
         self.rank_, self.world_size_ = ctx.rank, ctx.world_size
-        return self._finish(p, critic, loss, hist, values, batch_size=big_k, n_train=n_train, n_test=n_test,
-                            true_mi=true_mi, t0=t0, settings={
-                                "batch_size": big_k, "local_batch_size": p["batch_size"],
-                                "world_size": ctx.world_size, "backend": ctx.backend, "device": str(ctx.device),
-                                "negatives": "embeddings" if _embeddable(critic) else "inputs",
-                                "loss_layout": "rows" if _uses_rows(p["estimator"], None) else "full",
-                                "data": data, "num_threads": threads, "eval_batches": len(values)})
+        return DistributedRun(critic, loss, ctx)
+
+    def _settings(self, ctx: DistContext, data: str, runs: engine.SingleRun, p) -> dict:
+        return {"batch_size": p["batch_size"] * ctx.world_size, "local_batch_size": p["batch_size"],
+                "world_size": ctx.world_size, "backend": ctx.backend, "device": str(ctx.device),
+                "negatives": "embeddings" if _embeddable(runs.critic) else "inputs",
+                "loss_layout": "rows" if _uses_rows(runs.loss, None) else "full", "data": data}
 
 
 def _embeddable(critic: nn.Module) -> bool:
     return isinstance(critic, (SeparableCritic, BilinearCritic))
 
 
-def estimate_mi_distributed(x=None, y=None, estimator: str = "infonce", critic="separable", batch_size: int = 64,
-                            steps: int = 2000, seed: int = 0, progress: bool = True, true_mi: float | None = None,
+def estimate_mi_distributed(x=None, y=None, estimator: str = "infonce", critic=None, batch_size: int | None = None,
+                            steps: int | None = None, seed: int = 0, progress: bool = True, true_mi: float | None = None,
                             *, sampler: Sampler | None = None, device: str = "auto", backend: str | None = None,
                             **estimator_options) -> EstimateResult:
     """Estimate ``I(x; y)`` in nats with the batch spread over the processes of a ``torchrun`` launch.
@@ -609,10 +513,12 @@ def estimate_mi_distributed(x=None, y=None, estimator: str = "infonce", critic="
         ``sampler``.
     estimator : str, default "infonce"
         A neural estimator (``infonce``, ``nwj``, ``dv``, ``mine``, ``tuba``, ``js``, ``smile``).
-    critic : str or nn.Module, default "separable"
-    batch_size : int, default 64
-        Pairs per process; the global batch is ``K = world_size * batch_size``.
-    steps : int, default 2000
+    critic : str or nn.Module, optional
+        Default ``"separable"``.
+    batch_size : int, optional
+        Pairs per process (default 64); the global batch is ``K = world_size * batch_size``.
+    steps : int, optional
+        Default 2000.
     seed : int, default 0
         Same on every process: it seeds the critic, the split and (with the rank) the data streams.
     progress : bool, default True
@@ -651,9 +557,9 @@ def estimate_mi_distributed(x=None, y=None, estimator: str = "infonce", critic="
         raise TypeError(f"unknown option(s) {unknown} for estimate_mi_distributed; valid options: {valid}")
     if (sampler is None) == (x is None and y is None):
         raise ValueError("give either x and y, or sampler=, not both or neither")
-    est = DistributedNeuralEstimator(estimator=estimator, critic=critic, batch_size=batch_size, steps=steps,
-                                     seed=seed, progress=progress, device=device, backend=backend,
-                                     **estimator_options)
+    given = {k: v for k, v in (("critic", critic), ("batch_size", batch_size), ("steps", steps)) if v is not None}
+    est = DistributedNeuralEstimator(estimator=estimator, seed=seed, progress=progress, device=device, backend=backend,
+                                     **given, **estimator_options)
     if sampler is not None:
         return est.fit_sampler(sampler, true_mi=true_mi).result_
     if x is None or y is None:

@@ -17,7 +17,8 @@ separate Adam would (its moment estimates are per-element, hence per run; the st
 same for all runs because they step together). No quantity mixes two runs: a run that diverges
 turns only its own slice into NaN. Results therefore equal those of training the runs one by
 one with :func:`mibound.training.train` (same initial weights and batches give the same
-trajectory up to floating-point summation order), which ``tests/test_ensemble.py`` checks.
+trajectory up to floating-point summation order), which ``tests/test_ensemble.py`` checks. The
+ensemble is one strategy (:class:`StackedRuns`) of the one loop, :func:`mibound.engine.train`.
 
 Runs are grouped by estimator (and its options) so that each group's loss is evaluated once on
 its ``(R_g, K, K)`` slice of scores; group members are made contiguous internally, so slices
@@ -32,14 +33,14 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from ._validation import check_int
+from . import engine
+from ._validation import check_choice, check_int
 from .critics import CRITICS
-from .estimators import _torch_threads
-from .results import TrainingDiverged
-from .training import Loss, _logged_steps, evaluate, make_optimizer, make_scheduler
+from .objectives import Loss
 
 __all__ = [
     "fit_samplers",
+    "StackedRuns",
     "StackedLinear",
     "stack_modules",
     "unstack_into",
@@ -205,11 +206,37 @@ def _loss_key(loss: Loss) -> tuple:
     return (loss.name, loss.clip, loss.ema_rate)
 
 
-class _Plan:
-    """Runs reordered so that each estimator group is a contiguous slice, with stacked losses."""
+def _check_batch(x: torch.Tensor, y: torch.Tensor, runs: int) -> None:
+    if x.ndim != 3 or y.ndim != 3 or x.shape[0] != runs or y.shape[0] != runs or x.shape[1] != y.shape[1]:
+        raise ValueError(f"an ensemble batch must be x (R, K, dx) and y (R, K, dy) with R={runs}, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
 
-    def __init__(self, critics: Sequence[nn.Module], losses: Sequence[Loss]):
-        keys = [_loss_key(l) for l in losses]
+
+class StackedRuns(engine.Runs):
+    """Runs ``lo .. hi - 1`` of an ensemble as one stacked critic: the ensemble's strategy for :func:`mibound.engine.train`.
+
+    Runs are grouped by estimator (and its options) so that each group's loss is evaluated once
+    on its ``(R_g, K, K)`` slice of scores; group members are made contiguous internally (slices
+    are views, not copies), and per-run outputs come back in run order.
+
+    Parameters
+    ----------
+    critics, losses : sequences of R
+        As for :func:`train_ensemble`; copied into the stack (:meth:`write_back` copies back).
+    lo, hi : int, optional
+        The slice of the runs this object steps (a worker's shard; it reads rows ``lo .. hi - 1``
+        of the ensemble's stacked batch); default all.
+    compute_dtype : torch.float32 or torch.bfloat16
+        See :func:`train_ensemble`.
+    """
+
+    def __init__(self, critics: Sequence[nn.Module], losses: Sequence[Loss], lo: int = 0, hi: int | None = None,
+                 compute_dtype: torch.dtype = torch.float32):
+        self.total = len(critics)
+        hi = self.total if hi is None else hi
+        self.lo, self.hi, self.runs = lo, hi, hi - lo
+        self.autocast = compute_dtype != torch.float32
+        keys = [_loss_key(l) for l in losses[lo:hi]]
         order: list[int] = []
         self.groups: list[tuple[slice, list[int]]] = []
         for key in dict.fromkeys(keys):  # first-seen order
@@ -219,26 +246,52 @@ class _Plan:
         self.order = order
         self.identity = order == list(range(len(order)))
         self.perm = torch.tensor(order)
-        self.critic = stack_modules([critics[i] for i in order])
-        self.losses = nn.ModuleList([stack_modules([losses[i] for i in members]) for _, members in self.groups])
+        self.inverse = torch.empty(len(order), dtype=torch.long)
+        self.inverse[self.perm] = torch.arange(len(order))
+        self.critic = stack_modules([critics[lo + i] for i in order])
+        self.losses = nn.ModuleList([stack_modules([losses[lo + i] for i in members]) for _, members in self.groups])
+        self.labels = [f"{losses[r].name} (run {r} of the ensemble)" for r in range(lo, hi)]
 
-    def reorder(self, t: torch.Tensor) -> torch.Tensor:
-        return t if self.identity or t.shape[0] == 1 else t.index_select(0, self.perm)
+    def modules(self) -> list[nn.Module]:
+        return [self.critic, self.losses]
 
-    def loss(self, scores: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-run ``(loss, value)``, each of shape ``(R,)``, in internal order."""
-        if len(self.groups) == 1:
-            return self.losses[0](scores, y)
+    def _inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_batch(x, y, self.total)
+        x, y = x[self.lo:self.hi], y[self.lo:self.hi]
+        if self.identity or self.runs == 1:
+            return x, y
+        return x.index_select(0, self.perm), y.index_select(0, self.perm)
+
+    def _scores(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.autocast:
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                return self.critic(x, y)  # hidden layers in bfloat16, scores float32
+        return self.critic(x, y)
+
+    def _run_order(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.identity else t.index_select(0, self.inverse)
+
+    def forward(self, x, y):
+        x, y = self._inputs(x, y)
+        scores = self._scores(x, y)
         parts = [lf(scores[sl], y[sl]) for (sl, _), lf in zip(self.groups, self.losses)]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        loss, value = (parts[0] if len(parts) == 1 else
+                       (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])))
+        return self._run_order(loss), self._run_order(value)
 
-    def report(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.cat([lf.report(scores[sl], y[sl]) for (sl, _), lf in zip(self.groups, self.losses)])
+    def report(self, x, y):
+        if x.ndim == 2 and y.ndim == 2:  # a held-out batch shared by every run
+            x, y = x.expand(self.total, -1, -1), y.expand(self.total, -1, -1)
+        x, y = self._inputs(x, y)
+        scores = self._scores(x, y)
+        return self._run_order(torch.cat([lf.report(scores[sl], y[sl]) for (sl, _), lf in zip(self.groups, self.losses)]))
 
+    @torch.no_grad()
     def write_back(self, critics: Sequence[nn.Module], losses: Sequence[Loss]) -> None:
-        unstack_into(self.critic, [critics[i] for i in self.order])
+        """Copy the trained stack into run ``lo + r``'s critic and loss."""
+        unstack_into(self.critic, [critics[self.lo + i] for i in self.order])
         for (_, members), stacked in zip(self.groups, self.losses):
-            unstack_into(stacked, [losses[i] for i in members])
+            unstack_into(stacked, [losses[self.lo + i] for i in members])
 
 
 def _check_inputs(critics, losses) -> tuple[list[nn.Module], list[Loss]]:
@@ -268,42 +321,17 @@ def _as_stacked_batch(batches, runs: int) -> StackedBatch:
                     f"{runs} per-run functions step -> (x (K, dx), y (K, dy))")
 
 
-def _check_batch(x: torch.Tensor, y: torch.Tensor, runs: int) -> None:
-    if x.ndim != 3 or y.ndim != 3 or x.shape[0] != runs or y.shape[0] != runs or x.shape[1] != y.shape[1]:
-        raise ValueError(f"an ensemble batch must be x (R, K, dx) and y (R, K, dy) with R={runs}, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
-
-
-class _Shard:
-    """A contiguous slice of the runs with its own stacked modules and optimiser (one per worker)."""
-
-    def __init__(self, lo: int, hi: int, critics, losses, learning_rate: float, compute_dtype: torch.dtype,
-                 lr_schedule: str = "constant", steps: int = 0):
-        self.lo, self.hi = lo, hi
-        self.autocast = compute_dtype != torch.float32
-        self.plan = _Plan(critics[lo:hi], losses[lo:hi])
-        params = [p for p in list(self.plan.critic.parameters()) + list(self.plan.losses.parameters())
-                  if p.requires_grad]
-        self.opt = make_optimizer(params, learning_rate)
-        self.sched = make_scheduler(self.opt, lr_schedule, steps)
-        self.names = [losses[lo + i].name for i in self.plan.order]
-        self.cols = [lo + i for i in self.plan.order]  # history column of each internal run
-
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        plan = self.plan
-        x, y = plan.reorder(x[self.lo:self.hi]), plan.reorder(y[self.lo:self.hi])
-        if self.autocast:
-            with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                scores = plan.critic(x, y)  # hidden layers in bfloat16, scores float32
-        else:
-            scores = plan.critic(x, y)
-        loss, value = plan.loss(scores, y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        self.opt.step()
-        if self.sched is not None:
-            self.sched.step()
-        return loss.detach(), value
+def shards(critics: Sequence[nn.Module], losses: Sequence[Loss], workers: int = 1,
+           compute_dtype: torch.dtype = torch.float32) -> list[StackedRuns]:
+    """The ensemble cut into ``workers`` contiguous shards of runs, one :class:`StackedRuns` each."""
+    critics, losses = _check_inputs(critics, losses)
+    check_int(workers, "workers", minimum=1)
+    if compute_dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"compute_dtype must be torch.float32 or torch.bfloat16, got {compute_dtype!r}")
+    runs = len(critics)
+    workers = min(workers, runs)
+    cuts = [round(i * runs / workers) for i in range(workers + 1)]
+    return [StackedRuns(critics, losses, lo, hi, compute_dtype) for lo, hi in zip(cuts[:-1], cuts[1:])]
 
 
 def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches, steps: int, *,
@@ -313,8 +341,8 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
                    on_diverge: str = "raise", lr_schedule: str = "constant") -> list[dict[str, torch.Tensor]]:
     """Train ``R`` critics, each with its own loss and data, in one vectorised pass.
 
-    The ensemble counterpart of :func:`mibound.training.train`: the critics and losses are
-    trained in place, and each run's history has the same format ``train`` returns.
+    The ensemble counterpart of :func:`mibound.training.train` (both are :func:`mibound.engine.train`):
+    the critics and losses are trained in place, and each run's history has the format ``train`` returns.
 
     Parameters
     ----------
@@ -329,11 +357,8 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
     steps : int
     learning_rate : float, default 5e-4
         Shared by all runs (one Adam; its state is per element, hence per run).
-    log_every : int, default 100
-        Host synchronisation period: progress bar and divergence check.
-    progress : bool, default True
-    desc : str, optional
-    record_every_step : bool, default False
+    log_every, progress, desc, record_every_step, lr_schedule
+        As :func:`mibound.engine.train`.
     num_threads : int, optional
         torch intra-op threads for the call (restored after); ``None`` leaves torch's setting.
         With ``workers > 1`` it defaults to 1 (each worker thread computes on its own core).
@@ -347,94 +372,33 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
         ``torch.bfloat16`` runs the critics' hidden layers under bfloat16 autocast (matrix
         products about twice as fast on CPUs with AVX-512 BF16) while weights, optimiser state,
         scores and losses stay float32. Opt-in: check the held-out estimates against a float32
-        run for your setting (``mibound bench-speed`` prints both).
+        run for your setting (the speed benchmark prints both).
     on_diverge : {"raise", "record"}, default "raise"
         ``"raise"``: a non-finite loss or value in any run raises
         :class:`~mibound.results.TrainingDiverged` naming the run. ``"record"``: keep training;
         the diverged run's history holds the non-finite values and its weights end as NaN,
         while the other runs are unaffected.
-    lr_schedule : {"constant", "cosine"}, default "constant"
-        Per-run learning-rate schedule, as :func:`~mibound.training.train`.
 
     Returns
     -------
     list of R dicts
         Per run: ``step`` (int64), ``value`` and ``loss`` tensors, as :func:`~mibound.training.train`.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm.auto import tqdm
-
-    critics, losses = _check_inputs(critics, losses)
-    check_int(steps, "steps", minimum=0)
-    check_int(log_every, "log_every", minimum=1)
-    check_int(workers, "workers", minimum=1)
     if num_threads is not None:
         check_int(num_threads, "num_threads", minimum=1)
-    if on_diverge not in ("raise", "record"):
-        raise ValueError(f"on_diverge must be 'raise' or 'record', got {on_diverge!r}")
-    if compute_dtype not in (torch.float32, torch.bfloat16):
-        raise ValueError(f"compute_dtype must be torch.float32 or torch.bfloat16, got {compute_dtype!r}")
-    runs = len(critics)
-    workers = min(workers, runs)
-    if workers > 1 and num_threads is None:
+    check_choice(on_diverge, engine.ON_DIVERGE, "on_diverge")
+    parts = shards(critics, losses, workers, compute_dtype)
+    if len(parts) > 1 and num_threads is None:
         num_threads = 1
-    next_batch = _as_stacked_batch(batches, runs)
-    bounds_ = [round(i * runs / workers) for i in range(workers + 1)]
-    shards = [_Shard(lo, hi, critics, losses, learning_rate, compute_dtype, lr_schedule, steps)
-              for lo, hi in zip(bounds_[:-1], bounds_[1:])]
-    names = [n for sh in shards for n in sh.names]
-    cols = [c for sh in shards for c in sh.cols]
-    order = torch.tensor(cols)
-    values = torch.empty(steps, runs)
-    loss_hist = torch.empty(steps, runs)
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    with _torch_threads(num_threads):
-        bar = tqdm(total=steps, desc=desc or f"ensemble of {runs}", disable=not progress, mininterval=0.5,
-                   leave=False, unit="step")
-        start = 0
-        try:
-            for step in range(steps):
-                x, y = next_batch(step)
-                if step == 0:
-                    _check_batch(x, y, runs)
-                if pool is None:
-                    loss, value = shards[0].step(x, y)
-                else:
-                    parts = [f.result() for f in [pool.submit(sh.step, x, y) for sh in shards]]
-                    loss, value = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-                values[step] = value  # internal order; put in run order at the end
-                loss_hist[step] = loss
-                if (step + 1) % log_every == 0 or step + 1 == steps:
-                    if on_diverge == "raise":
-                        _check_finite_runs(names, cols, values, loss_hist, start, step + 1)
-                    bar.update(step + 1 - start)
-                    start = step + 1
-        finally:
-            bar.close()
-            if pool is not None:
-                pool.shutdown()
-    for sh in shards:
-        sh.plan.write_back(critics[sh.lo:sh.hi], losses[sh.lo:sh.hi])
-    idx = torch.arange(steps) if record_every_step else _logged_steps(steps, log_every)
-    inverse = torch.empty(runs, dtype=torch.long)
-    inverse[order] = torch.arange(runs)
-    return [{"step": idx, "value": values[idx, int(inverse[r])].clone(), "loss": loss_hist[idx, int(inverse[r])].clone()}
-            for r in range(runs)]
+    hist = engine.train(parts, _as_stacked_batch(batches, len(critics)), steps, learning_rate=learning_rate,
+                        log_every=log_every, progress=progress, desc=desc, record_every_step=record_every_step,
+                        lr_schedule=lr_schedule, on_diverge=on_diverge, num_threads=num_threads)
+    for part in parts:
+        part.write_back(critics, losses)
+    return [{"step": hist["step"], "value": hist["value"][:, r].clone(), "loss": hist["loss"][:, r].clone()}
+            for r in range(len(critics))]
 
 
-def _check_finite_runs(names, order, values, losses, start, stop) -> None:
-    ok = torch.isfinite(values[start:stop]) & torch.isfinite(losses[start:stop])
-    if bool(ok.all()):
-        return
-    bad_step, bad_col = (~ok).nonzero()[0].tolist()
-    col = values[:start + bad_step, bad_col]
-    finite = torch.isfinite(col).nonzero()
-    last = float(col[int(finite[-1])]) if finite.numel() else None
-    raise TrainingDiverged(f"{names[bad_col]} (run {order[bad_col]} of the ensemble)", start + bad_step, last)
-
-
-@torch.no_grad()
 def evaluate_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss],
                       batches: Iterable["tuple[torch.Tensor, torch.Tensor]"]) -> torch.Tensor:
     """Each run's reported value on each held-out batch, in one vectorised pass per batch.
@@ -452,23 +416,7 @@ def evaluate_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss],
     Tensor, shape (R, n_batches), float64
         Nats; row ``r`` equals :func:`mibound.training.evaluate` of run ``r``.
     """
-    critics, losses = _check_inputs(critics, losses)
-    runs = len(critics)
-    plan = _Plan(critics, losses)
-    plan.critic.eval()
-    out = []
-    for x, y in batches:
-        if x.ndim == 2 and y.ndim == 2:
-            x, y = x.expand(runs, -1, -1), y.expand(runs, -1, -1)
-        _check_batch(x, y, runs)
-        x, y = plan.reorder(x), plan.reorder(y)
-        out.append(plan.report(plan.critic(x, y), y).double())
-    if not out:
-        return torch.empty(runs, 0, dtype=torch.float64)
-    vals = torch.stack(out, dim=1)
-    inverse = torch.empty(runs, dtype=torch.long)
-    inverse[plan.perm] = torch.arange(runs)
-    return vals[inverse]
+    return engine.evaluate(shards(critics, losses), batches)
 
 
 def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = True, workers: int = 1,
@@ -509,9 +457,8 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     for e in estimators:
         if not isinstance(e, NeuralEstimator):
             raise TypeError(f"estimators must be NeuralEstimator instances, got {type(e).__name__}")
-    params = [e._validate_params() for e in estimators]
-    shared = ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule")
-    for key in shared:
+    params = [e._checked_params() for e in estimators]
+    for key in ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule"):
         if len({p[key] for p in params}) > 1:
             raise ValueError(f"the runs of one ensemble must share {key}; got {sorted({p[key] for p in params})}")
     p0 = params[0]
@@ -519,12 +466,13 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     t0 = time.perf_counter()
     built = [e._build(p, s.dim_x, s.dim_y) for e, p, s in zip(estimators, params, samplers)]
     streams = [e._sampler_streams(p, s) for e, p, s in zip(estimators, params, samplers)]
-    hists = train_ensemble([c for c, _ in built], [l for _, l in built], [b for b, _, _ in streams], p0["steps"],
-                           learning_rate=p0["learning_rate"], log_every=p0["log_every"], progress=progress,
-                           desc=desc, workers=workers, lr_schedule=p0["lr_schedule"])
-    for e, p, (critic, loss), hist, (_, test, true_mi) in zip(estimators, params, built, hists, streams):
-        values = evaluate(critic, loss, test).numpy()
-        e._finish(p, critic, loss, hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k,
+    hist = train_ensemble([c for c, _ in built], [l for _, l in built], [b for b, _, _ in streams], p0["steps"],
+                          learning_rate=p0["learning_rate"], log_every=p0["log_every"], progress=progress,
+                          desc=desc, workers=workers, lr_schedule=p0["lr_schedule"])
+    for r, (e, p, (critic, loss), (_, test, true_mi)) in enumerate(zip(estimators, params, built, streams)):
+        values = engine.evaluate(engine.SingleRun(critic, loss), test)[0].numpy()
+        run_hist = {"step": hist[r]["step"], "value": hist[r]["value"][:, None], "loss": hist[r]["loss"][:, None]}
+        e._finish(p, critic, loss, run_hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k,
                   true_mi=true_mi, t0=t0, settings={"num_threads": torch.get_num_threads(),
                                                     "eval_batches": len(test), "ensemble_runs": len(estimators)})
     return list(estimators)

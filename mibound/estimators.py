@@ -1,9 +1,16 @@
 """Estimator classes in scikit-learn style.
 
-Hyper-parameters are keyword arguments stored unchanged by ``__init__``; ``fit(x, y)`` validates
-the data, trains on a training split, evaluates on a held-out split and returns ``self``; fitted
-state ends in ``_`` (``result_``, ``critic_``, ``history_``). ``result_`` is an
-:class:`~mibound.results.EstimateResult`.
+Hyper-parameters are keyword arguments stored unchanged by ``__init__`` (the classes are
+scikit-learn estimators: ``get_params``, ``set_params``, ``sklearn.base.clone`` and ``repr``
+behave as there); ``fit(x, y)`` validates the data, trains on a training split, evaluates on a
+held-out split and returns ``self``; fitted state ends in ``_`` (``result_``, ``critic_``,
+``history_``). ``result_`` is an :class:`~mibound.results.EstimateResult`. Reading fitted state
+before ``fit`` raises :class:`~mibound.results.NotFittedError`.
+
+Every neural fit reads its batches from one :class:`~mibound.plan.FitPlan` (arrays and memory
+maps alike) or from seeded :class:`~mibound.streaming.SamplerStream` s, and trains in the one loop
+of :mod:`mibound.engine`; :class:`~mibound.distributed.DistributedNeuralEstimator` changes only
+the process context and the strategy (:meth:`NeuralEstimator._runs`).
 """
 
 from __future__ import annotations
@@ -17,17 +24,27 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import stats
+from sklearn.base import BaseEstimator
 from torch import nn
 
-from . import bounds
+from . import engine
 from ._validation import check_choice, check_float, check_int, check_pair, check_seed
 from .critics import CRITICS, make_critic
 from .data.base import Sampler
+from .engine import LR_SCHEDULES, DistContext, torch_threads
 from .nonparametric import gaussian_plugin_mi, ksg_mi
-from .results import EstimateResult
-from .training import LR_SCHEDULES, NEURAL_ESTIMATORS, Loss, evaluate, train
+from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
+from .plan import FitPlan
+from .results import EstimateResult, NotFittedError, TrainingDiverged
+from .streaming import SamplerStream, ShardedBatchStream
 
-__all__ = ["NeuralEstimator", "GaussianEstimator", "KSGEstimator", "ESTIMATORS", "make_estimator"]
+__all__ = ["NeuralEstimator", "GaussianEstimator", "KSGEstimator", "ESTIMATORS", "DEFAULT_ESTIMATOR",
+           "make_estimator", "is_neural", "takes", "neural_defaults"]
+
+#: The estimator of :func:`mibound.estimate_mi`, ``mibound estimate`` and ``mibound bench`` when none is named.
+DEFAULT_ESTIMATOR = "infonce"
+
+_torch_threads = torch_threads  # older name
 
 
 def _versions() -> dict[str, str]:
@@ -49,35 +66,25 @@ def _mean_ci(values: np.ndarray) -> tuple[float, tuple[float, float], float]:
     return mean, (mean - half, mean + half), sd
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    if n is None:
-        yield torch.get_num_threads()
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(old)
+class _Base(BaseEstimator):
+    """scikit-learn's parameter handling, plus the fitted-state check and the estimator's kind.
 
+    Attributes
+    ----------
+    kind : {"neural", "nonparametric"}
+        Class attribute: whether the estimator trains a critic (and takes ``critic``,
+        ``batch_size``, ``steps``).
+    """
 
-class _Base:
-    """get_params / repr in scikit-learn style."""
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+    kind = "nonparametric"
 
     def _check_fitted(self):
-        if not hasattr(self, "result_"):
-            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(x, y) first")
+        if "result_" not in vars(self):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(x, y) first")
 
     @property
     def estimate_(self) -> float:
+        """The fitted estimate (nats); :class:`~mibound.results.NotFittedError` before ``fit``."""
         self._check_fitted()
         return self.result_.estimate
 
@@ -88,6 +95,7 @@ class NeuralEstimator(_Base):
     Parameters
     ----------
     estimator : {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile"}, default "infonce"
+        A key of :data:`mibound.objectives.OBJECTIVES`.
     critic : {"separable", "bilinear", "concat"} or nn.Module, default "separable"
         A name, or a ready module mapping ``(x (K, dx), y (K, dy))`` to scores ``(K, K)`` (e.g.
         :class:`~mibound.critics.GaussianOptimalCritic`; a module without trainable parameters
@@ -100,7 +108,7 @@ class NeuralEstimator(_Base):
     test_fraction : float, default 0.2
         Share of the samples held out for the reported estimate (at least two batches of ``K``).
     seed : int, default 0
-        Seeds the critic's initialisation, the split and the batches.
+        Seeds the critic's initialisation, the split and the batches (:class:`~mibound.plan.FitPlan`).
     progress : bool, default True
         Show a progress bar while training.
     critic_options : dict, optional
@@ -117,7 +125,7 @@ class NeuralEstimator(_Base):
         torch intra-op threads during ``fit`` (``None``: leave torch's setting). Small critics
         gain nothing from more than one; the value used is recorded in ``settings``.
     lr_schedule : {"cosine", "constant"}, default "cosine"
-        Learning-rate schedule (:func:`~mibound.training.make_scheduler`): the cosine decay ends
+        Learning-rate schedule (:func:`~mibound.engine.make_scheduler`): the cosine decay ends
         with small steps that bring the critic closer to its optimum on fixed data.
 
     Attributes
@@ -127,6 +135,8 @@ class NeuralEstimator(_Base):
     loss_ : Loss
     history_ : dict of lists
     """
+
+    kind = "neural"
 
     def __init__(self, estimator: str = "infonce", critic="separable", batch_size: int = 64, steps: int = 2000,
                  learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
@@ -150,7 +160,7 @@ class NeuralEstimator(_Base):
         self.lr_schedule = lr_schedule
 
     # -- validation -------------------------------------------------------------------------
-    def _validate_params(self) -> dict[str, Any]:
+    def _checked_params(self) -> dict[str, Any]:
         p = dict(
             estimator=check_choice(self.estimator, NEURAL_ESTIMATORS, "estimator"),
             batch_size=check_int(self.batch_size, "batch_size", minimum=2),
@@ -164,11 +174,8 @@ class NeuralEstimator(_Base):
             lr_schedule=check_choice(self.lr_schedule, LR_SCHEDULES, "lr_schedule"),
             ema_rate=check_float(self.ema_rate, "ema_rate", minimum=0.0, maximum=1.0, exclusive_min=True,
                                  exclusive_max=True),
+            clip=None if self.clip is None else check_float(self.clip, "clip", minimum=0.0, exclusive_min=True),
         )
-        if self.clip is not None:
-            p["clip"] = check_float(self.clip, "clip", minimum=0.0, exclusive_min=True)
-        else:
-            p["clip"] = None
         if self.num_threads is not None:
             check_int(self.num_threads, "num_threads", minimum=1)
         if self.critic_options is not None and not isinstance(self.critic_options, dict):
@@ -192,6 +199,18 @@ class NeuralEstimator(_Base):
             loss = Loss(p["estimator"], dim_y, clip=p["clip"], ema_rate=p["ema_rate"])
         return critic, loss
 
+    # -- the process context and the strategy (overridden for distributed fits) ----------------
+    def _context(self):
+        """The processes of the fit: one (a :class:`~mibound.engine.DistContext` of size 1)."""
+        return contextlib.nullcontext(DistContext())
+
+    def _runs(self, critic: nn.Module, loss: Loss, ctx: DistContext) -> engine.Runs:
+        """The training strategy: one critic in this process."""
+        return engine.SingleRun(critic, loss)
+
+    def _settings(self, ctx: DistContext, data: str, runs: engine.Runs, p: dict[str, Any]) -> dict[str, Any]:
+        return {"data": "stream"} if data == "mmap" else {}
+
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, x, y, true_mi: float | None = None) -> "NeuralEstimator":
         """Train on a random ``1 - test_fraction`` of the pairs, report on the rest.
@@ -203,95 +222,99 @@ class NeuralEstimator(_Base):
         true_mi : float, optional
             Known MI (nats), stored in the result for comparison.
 
-        Memory-mapped input (``np.load(path, mmap_mode="r")``) is not loaded: batches are read
-        from it as they are needed (see :func:`mibound.streaming.fit_streaming`), so the file may
-        be larger than memory.
+        The split and the batches come from a :class:`~mibound.plan.FitPlan` seeded by ``seed``,
+        the same for arrays in memory and memory maps. Memory-mapped input
+        (``np.load(path, mmap_mode="r")``) is not loaded: batches are read from it as they are
+        needed (and checked as they are read), so the file may be larger than memory.
 
         Returns
         -------
         self
         """
-        if isinstance(x, np.memmap) or isinstance(y, np.memmap):  # larger than memory: stream the batches
-            from .streaming import fit_streaming
+        data = "mmap" if isinstance(x, np.memmap) or isinstance(y, np.memmap) else "memory"
+        if data == "memory":
+            self._checked_params()  # bad parameters before bad data
+            x, y = (a.astype(np.float32) for a in check_pair(x, y))
+        return self._fit_arrays(x, y, true_mi, data)
 
-            return fit_streaming(self, x, y, true_mi)
-        p = self._validate_params()
-        x, y = check_pair(x, y)
-        n, k = x.shape[0], p["batch_size"]
-        n_test = int(round(n * p["test_fraction"]))
-        n_train = n - n_test
-        if n_test < 2 * k or n_train < k:
-            need = int(math.ceil(max(2 * k / p["test_fraction"], k / (1 - p["test_fraction"]))))
-            raise ValueError(
-                f"too few samples: got n={n}, but batch_size={k} with test_fraction={p['test_fraction']} "
-                f"needs at least {need} (one training batch and two held-out batches); "
-                "pass more data or a smaller batch_size"
-            )
-        gen = torch.Generator().manual_seed(p["seed"] + 1)
-        perm = torch.randperm(n, generator=gen)
-        xt = torch.as_tensor(x, dtype=torch.float32)
-        yt = torch.as_tensor(y, dtype=torch.float32)
-        x_tr, y_tr = xt[perm[:n_train]], yt[perm[:n_train]]
-        x_te, y_te = xt[perm[n_train:]], yt[perm[n_train:]]
-        epoch = {"perm": torch.randperm(n_train, generator=gen), "pos": 0}
+    def _fit_arrays(self, x, y, true_mi: float | None, data: str) -> "NeuralEstimator":
+        """:meth:`fit` of checked float32 arrays (``data="memory"``) or memory maps (``"mmap"``)."""
+        p = self._checked_params()
+        with self._context() as ctx:
+            n = len(x)
+            if len(y) != n:
+                raise ValueError(f"x and y must have the same number of samples (rows), got {n} and {len(y)}")
+            plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], world_size=ctx.world_size).check()
+            common = dict(plan=plan, rank=ctx.rank, device=ctx.device, check_values=data == "mmap")
+            train = ShardedBatchStream(x, y, split="train", **common)
+            test = ShardedBatchStream(x, y, split="test", **common)
+            return self._fit(p, ctx, train.dim_x, train.dim_y, train.batch, test, train.n_used,
+                             plan.rows_used("test"), true_mi, data)
 
-        def next_batch(step: int):
-            if epoch["pos"] + k > n_train:
-                epoch["perm"], epoch["pos"] = torch.randperm(n_train, generator=gen), 0
-            idx = epoch["perm"][epoch["pos"]:epoch["pos"] + k]
-            epoch["pos"] += k
-            return x_tr[idx], y_tr[idx]
-
-        n_eval = n_test // k
-        test_batches = [(x_te[i * k:(i + 1) * k], y_te[i * k:(i + 1) * k]) for i in range(n_eval)]
-        return self._fit(p, x.shape[1], y.shape[1], next_batch, test_batches, n_train, n_eval * k, true_mi)
-
-    def fit_sampler(self, sampler: Sampler, true_mi: float | None = None) -> "NeuralEstimator":
+    def fit_sampler(self, sampler: Sampler, true_mi: float | None = None, *,
+                    held_out: Sampler | None = None) -> "NeuralEstimator":
         """Train on fresh samples from ``sampler`` every step; report on ``eval_batches`` fresh batches.
 
-        The true MI defaults to ``sampler.mutual_information()`` (``None`` for a sampler whose
-        ``exact`` attribute is false, e.g. nonlinear codes).
+        Parameters
+        ----------
+        sampler : Sampler
+        true_mi : float, optional
+            Defaults to ``sampler.mutual_information()`` (``None`` for a sampler whose ``exact``
+            attribute is false, e.g. nonlinear codes).
+        held_out : Sampler, optional
+            Draw the held-out batches from this sampler instead (e.g. the same views of images
+            kept out of training); same dimensions.
         """
-        p = self._validate_params()
-        next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi)
-        return self._fit(p, sampler.dim_x, sampler.dim_y, next_batch, test_batches, p["steps"] * p["batch_size"],
-                         len(test_batches) * p["batch_size"], true_mi)
+        p = self._checked_params()
+        with self._context() as ctx:
+            next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
+            big_k = p["batch_size"] * ctx.world_size
+            return self._fit(p, ctx, sampler.dim_x, sampler.dim_y, next_batch, test_batches, p["steps"] * big_k,
+                             len(test_batches) * big_k, true_mi, "sampler")
 
     @staticmethod
-    def _sampler_streams(p, sampler: Sampler, true_mi: float | None = None):
-        """``(next_batch, test_batches, true_mi)`` of :meth:`fit_sampler`, seeded by ``p["seed"]``."""
-        k = p["batch_size"]
-        gen = torch.Generator().manual_seed(p["seed"] + 1)
-        test_gen = torch.Generator().manual_seed(p["seed"] + 2)
-        test_batches = [sampler.sample_torch(k, test_gen) for _ in range(p["eval_batches"])]
+    def _sampler_streams(p, sampler: Sampler, true_mi: float | None = None, ctx: DistContext = DistContext(),
+                         held_out: Sampler | None = None):
+        """``(next_batch, test_batches, true_mi)`` of :meth:`fit_sampler`, seeded by ``p["seed"]`` and the rank."""
+        for name, s in (("sampler", sampler), ("held_out", held_out)):
+            if s is not None and not isinstance(s, Sampler):
+                raise TypeError(f"{name} must be a mibound.data.Sampler, got {type(s).__name__}")
+        if held_out is not None and (held_out.dim_x, held_out.dim_y) != (sampler.dim_x, sampler.dim_y):
+            raise ValueError(f"held_out has dimensions ({held_out.dim_x}, {held_out.dim_y}), the sampler "
+                             f"({sampler.dim_x}, {sampler.dim_y})")
+        opts = dict(seed=p["seed"], rank=ctx.rank, device=ctx.device)
+        train = SamplerStream(sampler, p["batch_size"], stream=1, **opts)
+        test = SamplerStream(held_out or sampler, p["batch_size"], stream=2, **opts).batches(p["eval_batches"])
         if true_mi is None and getattr(sampler, "exact", True):
             true_mi = sampler.mutual_information()
-        return (lambda step: sampler.sample_torch(k, gen)), test_batches, true_mi
+        return train.batch, test, true_mi
 
-    def _fit(self, p, dim_x, dim_y, next_batch, test_batches, n_train, n_test, true_mi) -> "NeuralEstimator":
+    def _fit(self, p, ctx: DistContext, dim_x, dim_y, next_batch, test_batches, n_train, n_test, true_mi,
+             data: str) -> "NeuralEstimator":
         t0 = time.perf_counter()
         critic, loss = self._build(p, dim_x, dim_y)
-        with _torch_threads(self.num_threads) as threads:
-            hist = train(critic, loss, next_batch, p["steps"], learning_rate=p["learning_rate"],
-                         log_every=p["log_every"], progress=bool(self.progress), desc=p["estimator"],
-                         lr_schedule=p["lr_schedule"])
-            values = evaluate(critic, loss, test_batches).numpy()
-        return self._finish(p, critic, loss, hist, values, batch_size=p["batch_size"], n_train=n_train,
-                            n_test=n_test, true_mi=true_mi, t0=t0,
-                            settings={"num_threads": threads, "eval_batches": len(test_batches)})
+        runs = self._runs(critic, loss, ctx)
+        desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
+        with torch_threads(self.num_threads) as threads:
+            hist = engine.train(runs, next_batch, p["steps"], learning_rate=p["learning_rate"],
+                                log_every=p["log_every"], progress=bool(self.progress) and ctx.is_main, desc=desc,
+                                lr_schedule=p["lr_schedule"])
+            values = engine.evaluate(runs, test_batches)[0].numpy()
+        return self._finish(p, critic, loss, hist, values, batch_size=p["batch_size"] * ctx.world_size,
+                            n_train=n_train, n_test=n_test, true_mi=true_mi, t0=t0,
+                            settings={"num_threads": threads, "eval_batches": len(values),
+                                      **self._settings(ctx, data, runs, p)})
 
-    def _finish(self, p, critic, loss, hist, values, *, batch_size, n_train, n_test, true_mi, t0,
-                settings) -> "NeuralEstimator":
-        """Store the fitted state and the :class:`EstimateResult` read from held-out ``values``."""
+    def _finish(self, p, critic, loss, hist, values, *, batch_size, n_train, n_test, true_mi, t0, settings,
+                run: int = 0) -> "NeuralEstimator":
+        """Store the fitted state and the :class:`EstimateResult` read from held-out ``values`` (run ``run`` of ``hist``)."""
         if not np.all(np.isfinite(values)):
-            from .results import TrainingDiverged
-
             raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
         estimate, ci, sd = _mean_ci(values)
-        obj = bounds.OBJECTIVES[p["estimator"]]
+        obj = OBJECTIVES[p["estimator"]]
         self.critic_, self.loss_ = critic, loss
-        self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"].tolist(),
-                         "loss": hist["loss"].tolist()}
+        self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"][:, run].tolist(),
+                         "loss": hist["loss"][:, run].tolist()}
         self.result_ = EstimateResult(
             estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
             ceiling=None if obj.ceiling is None else obj.ceiling(batch_size),
@@ -396,16 +419,36 @@ class KSGEstimator(_Base):
         return self
 
 
+#: Every estimator name and its class (the neural names from :data:`mibound.objectives.OBJECTIVES`).
 ESTIMATORS: dict[str, type] = {**{name: NeuralEstimator for name in NEURAL_ESTIMATORS},
                                "gaussian": GaussianEstimator, "ksg": KSGEstimator}
+
+
+def _parameters(cls: type) -> list[str]:
+    return list(inspect.signature(cls).parameters)
+
+
+def is_neural(name: str) -> bool:
+    """Whether the estimator ``name`` trains a critic (its class's :attr:`kind`)."""
+    return ESTIMATORS[check_choice(name, ESTIMATORS, "estimator")].kind == "neural"
+
+
+def takes(name: str, parameter: str) -> bool:
+    """Whether the estimator ``name`` has the hyper-parameter ``parameter`` (e.g. ``seed``: KSG has none)."""
+    return parameter in _parameters(ESTIMATORS[check_choice(name, ESTIMATORS, "estimator")])
+
+
+def neural_defaults() -> dict[str, Any]:
+    """The default hyper-parameters of the neural estimators (the one source: :class:`NeuralEstimator`'s signature)."""
+    return {k: v.default for k, v in inspect.signature(NeuralEstimator).parameters.items()}
 
 
 def make_estimator(name: str, **options) -> _Base:
     """Build an estimator by name; unknown options raise ``TypeError`` listing the valid ones."""
     key = check_choice(name, ESTIMATORS, "estimator")
     cls = ESTIMATORS[key]
-    valid = [p for p in inspect.signature(cls).parameters if p != "estimator"]
+    valid = [p for p in _parameters(cls) if p != "estimator"]
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise TypeError(f"unknown option(s) {unknown} for estimator {key!r}; valid options: {valid}")
-    return cls(estimator=key, **options) if cls is NeuralEstimator else cls(**options)
+    return cls(estimator=key, **options) if "estimator" in _parameters(cls) else cls(**options)

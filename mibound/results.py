@@ -9,7 +9,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EstimateResult", "TrainingDiverged"]
+__all__ = ["EstimateResult", "TrainingDiverged", "NotFittedError"]
+
+
+try:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFitted
+except ImportError:  # pragma: no cover  (scikit-learn is a dependency)
+    class _SklearnNotFitted(ValueError, AttributeError):
+        pass
+
+
+class NotFittedError(_SklearnNotFitted, RuntimeError):
+    """An estimator's fitted state was read before ``fit``.
+
+    Also scikit-learn's ``NotFittedError`` (hence a ``ValueError`` and an ``AttributeError``:
+    ``hasattr(est, "estimate_")`` is ``False`` before ``fit``) and a ``RuntimeError``.
+    """
 
 
 class TrainingDiverged(RuntimeError):
