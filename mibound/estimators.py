@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
-from sklearn.base import BaseEstimator
 from torch import nn
 
 from . import engine
+from ._base import _Base, _mean_ci, _versions
 from ._validation import check_choice, check_float, check_int, check_pair, check_seed
 from .critics import CRITICS, make_critic
 from .data.base import Sampler
@@ -35,7 +34,7 @@ from .engine import LR_SCHEDULES, DistContext, torch_threads
 from .nonparametric import gaussian_plugin_mi, ksg_mi
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from .plan import FitPlan
-from .results import EstimateResult, NotFittedError, TrainingDiverged
+from .results import EstimateResult, TrainingDiverged
 from .streaming import SamplerStream, ShardedBatchStream
 
 __all__ = ["NeuralEstimator", "GaussianEstimator", "KSGEstimator", "ESTIMATORS", "DEFAULT_ESTIMATOR",
@@ -45,48 +44,6 @@ __all__ = ["NeuralEstimator", "GaussianEstimator", "KSGEstimator", "ESTIMATORS",
 DEFAULT_ESTIMATOR = "infonce"
 
 _torch_threads = torch_threads  # older name
-
-
-def _versions() -> dict[str, str]:
-    import scipy
-
-    from . import __version__
-
-    return {"mibound": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
-
-
-def _mean_ci(values: np.ndarray) -> tuple[float, tuple[float, float], float]:
-    """Mean, 95% t-interval of the mean, and standard deviation of per-batch values."""
-    values = np.asarray(values, dtype=np.float64)
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, (mean, mean), 0.0
-    sd = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.975, values.size - 1)) * sd / math.sqrt(values.size)
-    return mean, (mean - half, mean + half), sd
-
-
-class _Base(BaseEstimator):
-    """scikit-learn's parameter handling, plus the fitted-state check and the estimator's kind.
-
-    Attributes
-    ----------
-    kind : {"neural", "nonparametric"}
-        Class attribute: whether the estimator trains a critic (and takes ``critic``,
-        ``batch_size``, ``steps``).
-    """
-
-    kind = "nonparametric"
-
-    def _check_fitted(self):
-        if "result_" not in vars(self):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(x, y) first")
-
-    @property
-    def estimate_(self) -> float:
-        """The fitted estimate (nats); :class:`~mibound.results.NotFittedError` before ``fit``."""
-        self._check_fitted()
-        return self.result_.estimate
 
 
 class NeuralEstimator(_Base):
