@@ -107,6 +107,9 @@ class EstimateResult:
         ``log_every`` steps.
     settings : dict
         Every hyper-parameter, the torch thread count and library versions.
+    diagnostics : list of dict
+        ``{"code", "message"}`` entries (codes in :data:`mibound.diagnostics.CODES`): what to know
+        before trusting ``estimate`` (saturated bound, generalisation gap, unstable readout, ties, ...).
     """
 
     estimator: str
@@ -123,6 +126,7 @@ class EstimateResult:
     seconds: float = 0.0
     history: dict[str, list] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    diagnostics: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def error(self) -> float | None:
@@ -160,6 +164,8 @@ class EstimateResult:
                             and self.gap_to_ceiling < 0.1 * self.ceiling else ""))
         if self.true_mi is not None:
             lines.append(f"true MI        {f(self.true_mi)} {unit}   error {f(self.error)}")
+        for d in self.diagnostics:
+            lines.append(f"diagnostic     [{d['code']}] {d['message']}")
         lines.append(f"samples        train {self.n_train}, held-out {self.n_test}; seed {self.seed}; "
                      f"{self.seconds:.2f} s")
         return "\n".join(lines)
