@@ -109,6 +109,34 @@ class Runs:
         """Combine logged values over processes (one process: unchanged)."""
         return t
 
+    def _state(self) -> list[torch.Tensor]:
+        return [t for m in self.modules() for t in list(m.parameters()) + list(m.buffers())]
+
+    @torch.no_grad()
+    def snapshot(self, improved: torch.Tensor) -> None:
+        """Keep a copy of the current state of the runs where ``improved`` (bool, ``(R,)``) is true."""
+        if not hasattr(self, "_best"):
+            self._best = [t.detach().clone() for t in self._state()]
+        elif bool(improved.all()):
+            for b, t in zip(self._best, self._state()):
+                b.copy_(t)
+        else:
+            self._copy_runs(improved, self._best, self._state())
+
+    def _copy_runs(self, mask: torch.Tensor, dst: list[torch.Tensor], src: list[torch.Tensor]) -> None:
+        """Copy the runs in ``mask`` from ``src`` to ``dst`` (one run: all or nothing)."""
+        if bool(mask.any()):
+            for d, t in zip(dst, src):
+                d.copy_(t)
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Put the state kept by :meth:`snapshot` back (no-op without one)."""
+        if hasattr(self, "_best"):
+            for t, b in zip(self._state(), self._best):
+                t.copy_(b)
+            del self._best
+
 
 class SingleRun(Runs):
     """One critic and its :class:`~mibound.objectives.Loss`: ``critic(x (K, dx), y (K, dy)) -> S (K, K)``.
@@ -217,9 +245,16 @@ class _Slot:
 
 def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learning_rate: float = 5e-4,
           log_every: int = 100, progress: bool = True, desc: str | None = None, record_every_step: bool = False,
-          lr_schedule: str = "constant", on_diverge: str = "raise",
-          num_threads: int | None = None) -> dict[str, torch.Tensor]:
-    """Train every run of ``runs`` with Adam for ``steps`` steps.
+          lr_schedule: str = "constant", on_diverge: str = "raise", num_threads: int | None = None,
+          validate: Callable[[], torch.Tensor] | None = None, validate_every: int | None = None,
+          patience: int | None = None, min_steps: int = 0) -> dict[str, torch.Tensor]:
+    """Train every run of ``runs`` with Adam for ``steps`` steps (fewer when early stopping ends it).
+
+    With ``validate``, the loop reads every run's validation value every ``validate_every`` steps,
+    keeps each run's best state (its *checkpoint*) and puts it back at the end: the run is then
+    the critic of its ``selected_step``, chosen on validation data only. Training stops early once
+    every run has gone ``patience`` steps without a better validation value (and ``min_steps``
+    have passed).
 
     Parameters
     ----------
@@ -246,13 +281,26 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
         the other runs are unaffected.
     num_threads : int, optional
         torch intra-op threads during the call (``None``: leave torch's setting).
+    validate : callable ``() -> Tensor (R,)``, optional
+        Every run's value on the validation data (e.g. the mean of :func:`evaluate` over
+        validation batches), the same on every process. Higher is better.
+    validate_every : int, optional
+        Steps between validations (default ``log_every``); the last step is always validated.
+    patience : int, optional
+        Stop when no run improved its validation value for this many steps (``None``: never stop
+        early; the best checkpoint is still selected).
+    min_steps : int, default 0
+        Never stop before this many steps.
 
     Returns
     -------
     dict
         ``step`` (int64, ``(L,)``), ``value`` and ``loss`` (float, ``(L, R)``): the reported value
         on the training batch and the surrogate loss of every run at the logged steps (combined
-        over processes by :meth:`Runs.all_mean`).
+        over processes by :meth:`Runs.all_mean`); ``steps_run`` (int): steps actually taken. With
+        ``validate`` also ``validation_step`` (``(V,)``), ``validation_value`` (``(V, R)``),
+        ``selected_step`` (``(R,)``, the step whose state each run ends with) and
+        ``selected_value`` (``(R,)``, its validation value).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -265,12 +313,18 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
     check_int(log_every, "log_every", minimum=1)
     check_choice(lr_schedule, LR_SCHEDULES, "lr_schedule")
     check_choice(on_diverge, ON_DIVERGE, "on_diverge")
+    validate_every = log_every if validate_every is None else check_int(validate_every, "validate_every", minimum=1)
+    if patience is not None:
+        check_int(patience, "patience", minimum=1)
+    check_int(min_steps, "min_steps", minimum=0)
     offsets = [sum(p.runs for p in parts[:i]) for i in range(len(parts) + 1)]
     slots = [_Slot(p, lo, learning_rate, lr_schedule, steps) for p, lo in zip(parts, offsets)]
     labels = [lab for p in parts for lab in p.labels]
     total = offsets[-1]
     values = losses = torch.empty(0, total)  # allocated on the device of the first step's values
     pool = ThreadPoolExecutor(len(slots)) if len(slots) > 1 else None
+    sel = _Selection(parts, offsets, total) if validate is not None else None
+    steps_run = steps
     bar = tqdm(total=steps, desc=desc or (labels[0] if total == 1 else f"ensemble of {total}"), disable=not progress,
                mininterval=0.5, leave=False, unit="step")
     start = 0
@@ -297,12 +351,61 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
                     if total == 1:
                         bar.set_postfix(estimate=f"{values[step, 0].item():.3f}", refresh=False)
                     start = step + 1
+                if sel is not None and ((step + 1) % validate_every == 0 or step + 1 == steps):
+                    sel.update(step, validate())
+                    if patience is not None and step + 1 >= min_steps and sel.exhausted(step, patience):
+                        steps_run = step + 1
+                        break
     finally:
         bar.close()
         if pool is not None:
             pool.shutdown()
-    idx = torch.arange(steps) if record_every_step else logged_steps(steps, log_every)
-    return {"step": idx, "value": values[idx.to(values.device)].cpu(), "loss": losses[idx.to(values.device)].cpu()}
+    if steps_run < steps:  # stopped early: close the last logging window
+        values, losses = values[:steps_run], losses[:steps_run]
+        if start < steps_run:
+            window = parts[0].all_mean(torch.stack([values[start:], losses[start:]]))
+            values[start:], losses[start:] = window[0], window[1]
+            if on_diverge == "raise":
+                _check_finite(labels, values, losses, start, steps_run)
+    idx = torch.arange(steps_run) if record_every_step else logged_steps(steps_run, log_every)
+    idx = idx.to(values.device)
+    hist = {"step": idx.cpu(), "value": values[idx].cpu(), "loss": losses[idx].cpu(), "steps_run": steps_run}
+    if sel is not None:
+        hist.update(sel.finish())
+    return hist
+
+
+class _Selection:
+    """Each run's best validation value so far, its step, and the kept state of that step."""
+
+    def __init__(self, parts: list[Runs], offsets: list[int], total: int):
+        self.parts, self.offsets = parts, offsets
+        self.best = torch.full((total,), -math.inf, dtype=torch.float64)
+        self.best_step = torch.full((total,), -1, dtype=torch.long)
+        self.steps: list[int] = []
+        self.values: list[torch.Tensor] = []
+
+    def update(self, step: int, value: torch.Tensor) -> None:
+        value = value.detach().double().cpu().reshape(-1)
+        if value.numel() != self.best.numel():
+            raise ValueError(f"validate() must return one value per run ({self.best.numel()}), got {value.numel()}")
+        self.steps.append(step)
+        self.values.append(value)
+        improved = torch.nan_to_num(value, nan=-math.inf) > self.best
+        self.best = torch.where(improved, value, self.best)
+        self.best_step[improved] = step
+        for part, lo in zip(self.parts, self.offsets):
+            part.snapshot(improved[lo:lo + part.runs])
+
+    def exhausted(self, step: int, patience: int) -> bool:
+        return bool((step - self.best_step >= patience).all())
+
+    def finish(self) -> dict[str, torch.Tensor]:
+        for part in self.parts:
+            part.restore()
+        return {"validation_step": torch.tensor(self.steps, dtype=torch.long),
+                "validation_value": torch.stack(self.values) if self.values else torch.empty(0, self.best.numel()),
+                "selected_step": self.best_step.clone(), "selected_value": self.best.clone()}
 
 
 def _check_finite(labels: list[str], values: torch.Tensor, losses: torch.Tensor, start: int, stop: int) -> None:

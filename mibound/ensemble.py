@@ -286,6 +286,21 @@ class StackedRuns(engine.Runs):
         scores = self._scores(x, y)
         return self._run_order(torch.cat([lf.report(scores[sl], y[sl]) for (sl, _), lf in zip(self.groups, self.losses)]))
 
+    def _state_runs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every stacked tensor with the run (in run order) of each position of its leading axis."""
+        crit = [(t, self.perm) for t in list(self.critic.parameters()) + list(self.critic.buffers())]
+        return crit + [(t, torch.tensor(members)) for (_, members), lf in zip(self.groups, self.losses)
+                       for t in list(lf.parameters()) + list(lf.buffers())]
+
+    def _state(self) -> list[torch.Tensor]:
+        return [t for t, _ in self._state_runs()]
+
+    def _copy_runs(self, mask, dst, src):
+        for d, t, (_, runs) in zip(dst, src, self._state_runs()):
+            m = mask[runs]
+            if bool(m.any()):
+                d[m] = t[m]
+
     @torch.no_grad()
     def write_back(self, critics: Sequence[nn.Module], losses: Sequence[Loss]) -> None:
         """Copy the trained stack into run ``lo + r``'s critic and loss."""

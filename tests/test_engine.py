@@ -163,3 +163,61 @@ def test_clone_of_a_fitted_estimator_is_unfitted_and_refits_equally():
     twin = clone(est)
     assert not hasattr(twin, "result_")
     assert twin.fit(x, y).estimate_ == a  # same seed, same machine: the same numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoint selection on validation data
+# ---------------------------------------------------------------------------------------------
+class _Scripted(engine.Runs):
+    """A run whose only parameter follows a script; 'validation' reads the parameter."""
+
+    def __init__(self, runs: int = 1):
+        self.runs = runs
+        self.labels = [f"run {r}" for r in range(runs)]
+        self.m = torch.nn.Linear(1, runs)
+
+    def modules(self):
+        return [self.m]
+
+    def forward(self, x, y):
+        loss = (self.m.bias - x[0, 0]) ** 2
+        return loss, -loss.detach()
+
+    def report(self, x, y):
+        return self.m.bias.detach().clone()
+
+
+def test_selection_keeps_the_best_validated_state_and_stops_with_patience():
+    runs = _Scripted()
+    target = lambda step: (torch.tensor([[5.0 if step < 30 else -5.0]]), torch.zeros(1, 1))  # noqa: E731
+    val = lambda: -(runs.m.bias.detach() - 5.0).abs()  # noqa: E731  best when the bias is near 5
+    hist = engine.train(runs, target, 400, learning_rate=0.5, log_every=5, progress=False, validate=val,
+                        patience=50, min_steps=40)
+    sel = int(hist["selected_step"][0])
+    assert 20 <= sel <= 35  # the bias approached 5 before the target moved away at step 30
+    assert sel + 50 < hist["steps_run"] <= sel + 56  # stopped at the first validation after patience ran out
+    assert hist["steps_run"] < 400 and len(hist["value"]) == len(hist["step"]) and hist["step"][-1] < hist["steps_run"]
+    best = float(hist["selected_value"][0])
+    assert best == pytest.approx(float(hist["validation_value"].max()))
+    assert float(-(runs.m.bias.detach() - 5.0).abs()) == pytest.approx(best)  # the selected state is back
+
+
+def test_selection_per_run_in_an_ensemble_uses_each_runs_own_best():
+    """Two stacked InfoNCE runs: one validated on a value that peaks early, one late; each keeps its own."""
+    critics = [SeparableCritic(4, 4, hidden_dim=8, layers=1, embed_dim=4) for _ in range(2)]
+    losses = [Loss("infonce", 4), Loss("infonce", 4)]
+    stacked = StackedRuns(critics, losses)
+    calls = {"n": 0}
+    snapshots = []
+
+    def val():
+        calls["n"] += 1
+        w = stacked.critic.g[0].weight.detach()
+        snapshots.append(w.clone())
+        n = calls["n"]
+        return torch.tensor([-abs(n - 2), -abs(n - 5)], dtype=torch.float64)  # run 0 best at call 2, run 1 at 5
+
+    engine.train(stacked, stack_batches([_stream(0), _stream(1)]), 30, log_every=5, progress=False, validate=val)
+    w = stacked.critic.g[0].weight.detach()
+    torch.testing.assert_close(w[0], snapshots[1][0], rtol=0, atol=0)
+    torch.testing.assert_close(w[1], snapshots[4][1], rtol=0, atol=0)
