@@ -16,6 +16,7 @@ the process context and the strategy (:meth:`NeuralEstimator._runs`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import time
@@ -33,7 +34,9 @@ from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
 from .nonparametric import gaussian_plugin_mi, ksg_mi
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
+from .diagnostics import diagnostic
 from .plan import FitPlan
+from .preprocess import PREPROCESS, fit_column_map
 from .results import EstimateResult, TrainingDiverged
 from .streaming import SamplerStream, ShardedBatchStream
 
@@ -84,6 +87,28 @@ class NeuralEstimator(_Base):
     lr_schedule : {"cosine", "constant"}, default "cosine"
         Learning-rate schedule (:func:`~mibound.engine.make_scheduler`): the cosine decay ends
         with small steps that bring the critic closer to its optimum on fixed data.
+    validation_fraction : float, default 0.1
+        Arrays (:meth:`fit`): share of the rows held out for model selection. Every
+        ``log_every`` steps the critic is read on the validation rows; the fit keeps the critic of
+        the best validation value (its step is ``settings["selection"]["selected_step"]``) and
+        stops once ``patience`` steps bring no better one. The reported estimate comes from the
+        test rows, which no choice has seen. ``0`` turns selection off (the last step's critic).
+    patience : int or None, default 500
+        Steps without a better validation value before training stops (``None``: train all
+        ``steps``, still selecting the best validated critic).
+    min_steps : int, default 300
+        Never stop before this many steps.
+    eval_batch_size : int, optional
+        ``K`` of the validation and test readouts of arrays. Default: as many pairs as give four
+        test batches per process, at least ``batch_size`` and at most 1024 — a bound read at a
+        larger ``K`` is tighter (InfoNCE's ceiling is ``log K`` of the readout). Samplers
+        (:meth:`fit_sampler`) read at ``batch_size`` unless this is given.
+    preprocess : {"robust", "standardize", "none"}, default "robust"
+        Per-column input map fitted on training rows (:func:`mibound.preprocess.fit_column_map`;
+        strictly increasing, so the MI is unchanged): median / IQR scaling and ``asinh`` keep
+        heavy tails from dominating the scores. Arrays only; samplers are used as they are.
+    weight_decay : float, default 0.0
+        Decoupled weight decay (AdamW) of the critic.
 
     Attributes
     ----------
@@ -99,7 +124,9 @@ class NeuralEstimator(_Base):
                  learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
                  critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
-                 lr_schedule: str = "cosine"):
+                 lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
+                 min_steps: int = 300, eval_batch_size: int | None = None, preprocess: str = "robust",
+                 weight_decay: float = 0.0):
         self.estimator = estimator
         self.critic = critic
         self.batch_size = batch_size
@@ -115,6 +142,12 @@ class NeuralEstimator(_Base):
         self.log_every = log_every
         self.num_threads = num_threads
         self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.min_steps = min_steps
+        self.eval_batch_size = eval_batch_size
+        self.preprocess = preprocess
+        self.weight_decay = weight_decay
 
     # -- validation -------------------------------------------------------------------------
     def _checked_params(self) -> dict[str, Any]:
@@ -132,6 +165,14 @@ class NeuralEstimator(_Base):
             ema_rate=check_float(self.ema_rate, "ema_rate", minimum=0.0, maximum=1.0, exclusive_min=True,
                                  exclusive_max=True),
             clip=None if self.clip is None else check_float(self.clip, "clip", minimum=0.0, exclusive_min=True),
+            validation_fraction=check_float(self.validation_fraction, "validation_fraction", minimum=0.0,
+                                            maximum=1.0, exclusive_max=True),
+            patience=None if self.patience is None else check_int(self.patience, "patience", minimum=1),
+            min_steps=check_int(self.min_steps, "min_steps", minimum=0),
+            eval_batch_size=None if self.eval_batch_size is None else check_int(self.eval_batch_size,
+                                                                                "eval_batch_size", minimum=2),
+            preprocess=check_choice(self.preprocess, PREPROCESS, "preprocess"),
+            weight_decay=check_float(self.weight_decay, "weight_decay", minimum=0.0),
         )
         if self.num_threads is not None:
             check_int(self.num_threads, "num_threads", minimum=1)
@@ -201,12 +242,26 @@ class NeuralEstimator(_Base):
             n = len(x)
             if len(y) != n:
                 raise ValueError(f"x and y must have the same number of samples (rows), got {n} and {len(y)}")
-            plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], world_size=ctx.world_size).check()
-            common = dict(plan=plan, rank=ctx.rank, device=ctx.device, check_values=data == "mmap")
-            train = ShardedBatchStream(x, y, split="train", **common)
-            test = ShardedBatchStream(x, y, split="test", **common)
+            plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], p["validation_fraction"],
+                           ctx.world_size).check(validation_batches=1 if p["validation_fraction"] else 0)
+            k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], plan.shard_rows("test") // 4))
+            readout = dataclasses.replace(plan, batch_size=k_eval).check(
+                validation_batches=1 if p["validation_fraction"] else 0)
+            rows = plan.sample_rows("train", 20_000)
+            maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"]) for a in (x, y))
+            if data == "memory":  # map once; memory maps are mapped batch by batch
+                x, y, transform = maps[0](x), maps[1](y), None
+            else:
+                transform = maps
+            common = dict(rank=ctx.rank, device=ctx.device, check_values=data == "mmap", transform=transform)
+            train = ShardedBatchStream(x, y, plan=plan, split="train", **common)
+            test = ShardedBatchStream(x, y, plan=readout, split="test", **common)
+            extra = {"train": ShardedBatchStream(x, y, plan=readout, split="train", **common)}
+            if p["validation_fraction"]:
+                extra["validation"] = ShardedBatchStream(x, y, plan=readout, split="validation", **common)
             return self._fit(p, ctx, train.dim_x, train.dim_y, train.batch, test, train.n_used,
-                             plan.rows_used("test"), true_mi, data)
+                             readout.rows_used("test"), true_mi, data, readouts=extra,
+                             eval_batch_size=k_eval * ctx.world_size)
 
     def fit_sampler(self, sampler: Sampler, true_mi: float | None = None, *,
                     held_out: Sampler | None = None) -> "NeuralEstimator":
@@ -226,8 +281,9 @@ class NeuralEstimator(_Base):
         with self._context() as ctx:
             next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
             big_k = p["batch_size"] * ctx.world_size
+            k_eval = (p["eval_batch_size"] or p["batch_size"]) * ctx.world_size
             return self._fit(p, ctx, sampler.dim_x, sampler.dim_y, next_batch, test_batches, p["steps"] * big_k,
-                             len(test_batches) * big_k, true_mi, "sampler")
+                             len(test_batches) * k_eval, true_mi, "sampler", eval_batch_size=k_eval)
 
     @staticmethod
     def _sampler_streams(p, sampler: Sampler, true_mi: float | None = None, ctx: DistContext = DistContext(),
@@ -241,29 +297,44 @@ class NeuralEstimator(_Base):
                              f"({sampler.dim_x}, {sampler.dim_y})")
         opts = dict(seed=p["seed"], rank=ctx.rank, device=ctx.device)
         train = SamplerStream(sampler, p["batch_size"], stream=1, **opts)
-        test = SamplerStream(held_out or sampler, p["batch_size"], stream=2, **opts).batches(p["eval_batches"])
+        test = SamplerStream(held_out or sampler, p.get("eval_batch_size") or p["batch_size"], stream=2,
+                             **opts).batches(p["eval_batches"])
         if true_mi is None and getattr(sampler, "exact", True):
             true_mi = sampler.mutual_information()
         return train.batch, test, true_mi
 
     def _fit(self, p, ctx: DistContext, dim_x, dim_y, next_batch, test_batches, n_train, n_test, true_mi,
-             data: str) -> "NeuralEstimator":
+             data: str, readouts: dict | None = None, eval_batch_size: int | None = None) -> "NeuralEstimator":
         t0 = time.perf_counter()
         critic, loss = self._build(p, dim_x, dim_y)
         runs = self._runs(critic, loss, ctx)
+        readouts = readouts or {}
+        val = readouts.get("validation")
         desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
         with torch_threads(self.num_threads) as threads:
             hist = engine.train(runs, next_batch, p["steps"], learning_rate=p["learning_rate"],
                                 log_every=p["log_every"], progress=bool(self.progress) and ctx.is_main, desc=desc,
-                                lr_schedule=p["lr_schedule"])
+                                lr_schedule=p["lr_schedule"], weight_decay=p["weight_decay"],
+                                validate=None if val is None else (lambda: engine.evaluate(runs, val).mean(1)),
+                                patience=p["patience"], min_steps=p["min_steps"])
             values = engine.evaluate(runs, test_batches)[0].numpy()
+            train_values = (engine.evaluate(runs, [readouts["train"][b] for b in range(min(4, len(readouts["train"])))])
+                            [0].numpy() if "train" in readouts else None)
+        selection = {"steps_run": hist["steps_run"],
+                     "selected_step": None if val is None else int(hist["selected_step"][0]) + 1,
+                     "validation_value": None if val is None else float(hist["selected_value"][0]),
+                     "train_value": None if train_values is None else float(train_values.mean()),
+                     "test_value": float(values.mean()) if np.all(np.isfinite(values)) else None}
+        self.selection_history_ = None if val is None else {
+            "step": (hist["validation_step"] + 1).tolist(), "validation_estimate": hist["validation_value"][:, 0].tolist()}
+        k_eval = eval_batch_size or p["batch_size"] * ctx.world_size
         return self._finish(p, critic, loss, hist, values, batch_size=p["batch_size"] * ctx.world_size,
-                            n_train=n_train, n_test=n_test, true_mi=true_mi, t0=t0,
-                            settings={"num_threads": threads, "eval_batches": len(values),
-                                      **self._settings(ctx, data, runs, p)})
+                            n_train=n_train, n_test=n_test, true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+                            settings={"num_threads": threads, "eval_batches": len(values), "eval_batch_size": k_eval,
+                                      "selection": selection, **self._settings(ctx, data, runs, p)})
 
     def _finish(self, p, critic, loss, hist, values, *, batch_size, n_train, n_test, true_mi, t0, settings,
-                run: int = 0) -> "NeuralEstimator":
+                run: int = 0, eval_batch_size: int | None = None) -> "NeuralEstimator":
         """Store the fitted state and the :class:`EstimateResult` read from held-out ``values`` (run ``run`` of ``hist``)."""
         if not np.all(np.isfinite(values)):
             raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
@@ -274,13 +345,47 @@ class NeuralEstimator(_Base):
                          "loss": hist["loss"][:, run].tolist()}
         self.result_ = EstimateResult(
             estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
-            ceiling=None if obj.ceiling is None else obj.ceiling(batch_size),
+            ceiling=None if obj.ceiling is None else obj.ceiling(eval_batch_size or batch_size),
             true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
             n_train=n_train, n_test=n_test, batch_size=batch_size, seed=p["seed"],
             seconds=time.perf_counter() - t0, history=self.history_,
             settings={**p, "critic_options": dict(self.critic_options or {}), **settings, "versions": _versions()},
         )
+        self.result_.diagnostics = neural_diagnostics(self.result_, values)
         return self
+
+
+def neural_diagnostics(result: EstimateResult, values: np.ndarray) -> list[dict[str, str]]:
+    """Diagnostics of a neural estimate from its held-out per-batch ``values`` and its selection record.
+
+    * ``saturated``: the estimate is within 10% of its ceiling ``log K``.
+    * ``generalisation_gap``: the critic reads the training pairs higher than the test pairs by
+      more than ``max(0.25, 25%)`` of the test value (it memorised them).
+    * ``unstable_readout``: the per-batch values scatter (standard deviation above
+      ``0.5 + 25%`` of the estimate) or their mean sits far from their median (a few extreme
+      scores dominate, as DV/NWJ/SMILE readouts do on heavy tails).
+    * ``negative_estimate``: below -0.05 nats.
+    """
+    out = []
+    est = result.estimate
+    if result.ceiling is not None and est > 0.9 * result.ceiling:
+        out.append(diagnostic("saturated", f"the estimate {est:.3f} is within 10% of its ceiling log K = "
+                              f"{result.ceiling:.3f} (K = {result.settings.get('eval_batch_size', result.batch_size)}): "
+                              "the true MI may be far higher; read it at a larger K (eval_batch_size)"))
+    sel = result.settings.get("selection") or {}
+    tr = sel.get("train_value")
+    if tr is not None and tr - est > max(0.25, 0.25 * abs(est)):
+        out.append(diagnostic("generalisation_gap", f"training pairs read {tr:.3f} nats, test pairs {est:.3f}: "
+                              "the critic memorised its training data; more data, fewer steps or a smaller critic"))
+    if values.size >= 2:
+        sd, med = float(np.std(values, ddof=1)), float(np.median(values))
+        if sd > 0.5 + 0.25 * abs(est) or abs(est - med) > 0.5 + 0.25 * abs(med):
+            out.append(diagnostic("unstable_readout", f"per-batch held-out values scatter (sd {sd:.3f}, median "
+                                  f"{med:.3f}, mean {est:.3f}): do not trust this number; prefer a bounded "
+                                  "estimator (infonce) or check heavy tails"))
+    if est < -0.05:
+        out.append(diagnostic("negative_estimate", f"the held-out estimate is {est:.3f} nats"))
+    return out
 
 
 class GaussianEstimator(_Base):

@@ -260,6 +260,14 @@ class FitPlan:
         """The rows of step ``step`` over all processes: the union of every rank's batch, ``(K,)``."""
         return np.concatenate([self.rows(part, step, r) for r in range(self.world_size)])
 
+    def sample_rows(self, part: str, m: int) -> np.ndarray:
+        """Up to ``m`` rows of ``part`` (the first of its positions: a uniform random subset), sorted."""
+        part = check_choice(part, SPLITS, "split")
+        first = {"train": 0, "validation": self.sizes["train"],
+                 "test": self.sizes["train"] + self.sizes["validation"]}[part]
+        pos = first + np.arange(min(m, self.sizes[part]), dtype=np.int64)
+        return np.sort(self._split_perm()(pos)) if pos.size else np.empty(0, np.int64)
+
     def part_rows(self, part: str) -> np.ndarray:
         """All rows of ``part`` that the shards hold, sorted (``O(n)`` memory: for checks and small data)."""
         part = check_choice(part, SPLITS, "split")

@@ -81,6 +81,9 @@ class ShardedBatchStream(Sequence):
     plan : FitPlan, optional
         The plan to read (then ``batch_size``, ``test_fraction``, ``validation_fraction``,
         ``world_size`` and ``seed`` must agree with it, or are taken from it when omitted).
+    transform : pair of callables, optional
+        ``(fx, fy)`` applied to the rows of every batch after they are read and checked (e.g. the
+        :class:`~mibound.preprocess.ColumnMap` s fitted on training rows).
 
     Attributes
     ----------
@@ -98,7 +101,7 @@ class ShardedBatchStream(Sequence):
     def __init__(self, x, y, batch_size: int | None = None, *, split: str = "train", test_fraction: float = 0.2,
                  rank: int = 0, world_size: int = 1, seed: int = 0, dtype: torch.dtype = torch.float32,
                  device="cpu", check_values: bool = True, validation_fraction: float = 0.0,
-                 plan: FitPlan | None = None):
+                 plan: FitPlan | None = None, transform=None):
         nx, self.dim_x = check_array_like(x, "x")
         ny, self.dim_y = check_array_like(y, "y")
         if nx != ny:
@@ -114,6 +117,7 @@ class ShardedBatchStream(Sequence):
         self.split = check_choice(split, SPLITS, "split")
         self.rank = check_int(rank, "rank", minimum=0, maximum=self.world_size - 1)
         self.dtype, self.device, self.check_values = dtype, torch.device(device), bool(check_values)
+        self.transform = transform
         self.n_rows = plan.shard_rows(self.split)
         self.n_used = self.n_rows * self.world_size
         if self.n_rows < self.batch_size:
@@ -167,6 +171,8 @@ class ShardedBatchStream(Sequence):
         """The batch at ``step`` as tensors of shapes ``(batch_size, dx)``, ``(batch_size, dy)``."""
         rows = self.rows(step)
         xb, yb = self._read(self.x, rows, "x"), self._read(self.y, rows, "y")
+        if self.transform is not None:
+            xb, yb = self.transform[0](xb), self.transform[1](yb)
         return (torch.from_numpy(xb).to(self.device, self.dtype), torch.from_numpy(yb).to(self.device, self.dtype))
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
