@@ -158,7 +158,10 @@ def _torch_threads(n: int) -> Iterator[int]:
 
 
 def infonce(scores: torch.Tensor) -> torch.Tensor:
-    """InfoNCE of a ``(K, K)`` score matrix (positives on the diagonal): ``mean_i (S_ii - logsumexp_j S_ij) + log K``."""
+    """InfoNCE of a ``(K, K)`` score matrix, positives on the diagonal (nats).
+
+    ``mean_i (S_ii - logsumexp_j S_ij) + log K``, always ``<= log K``.
+    """
     k = scores.shape[-1]
     return (scores.diagonal(dim1=-2, dim2=-1) - torch.logsumexp(scores, dim=-1)).mean(-1) + math.log(k)
 
