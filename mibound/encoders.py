@@ -552,17 +552,41 @@ def canonical_noise_encoders(source, noise: float, dim_x: int | None = None) -> 
     return LinearEncoder(wx, noise), LinearEncoder(wy, noise)
 
 
+_FULL_MI_RTOL = 1e-10
+"""Relative tolerance within which :func:`noise_for_mi` treats a target as the full ``I(v1; v2)``."""
+
+
 def noise_for_mi(source, mi: float, dim_x: int | None = None) -> float:
     """The noise ``tau >= 0`` for which :func:`canonical_noise_encoders` keep exactly ``mi`` nats (bisection).
 
-    ``mi`` must lie in ``(0, I(v1; v2)]``.
+    Parameters
+    ----------
+    source : Sampler with ``covariance()``, or array_like (joint covariance)
+    mi : float
+        Target in ``(0, I(v1; v2)]`` nats.
+    dim_x : int, optional
+        Needed with a covariance matrix.
+
+    Returns
+    -------
+    float
+        ``tau``. Exactly ``0.0`` when ``mi`` equals ``I(v1; v2)`` to a relative ``1e-10``: the
+        full MI needs no noise, and the same MI computed another way (the log-determinants of
+        :func:`~mibound.analytic.gaussian_mi`, a sampler's ``mutual_information()``) differs
+        from the canonical-correlation sum used here in the last digits, by an amount that
+        depends on the CPU's BLAS kernels.
+
+    Raises
+    ------
+    ValueError
+        When ``mi`` exceeds ``I(v1; v2)`` by more than that tolerance.
     """
     rho, _, _, _, _ = _canonical(source, dim_x)
     total = mi_from_canonical(rho)
     mi = check_float(mi, "mi", minimum=0.0, exclusive_min=True)
-    if mi > total * (1 + 1e-12):
+    if mi > total * (1 + _FULL_MI_RTOL):
         raise ValueError(f"mi={mi} nats exceeds I(v1; v2) = {total:.6g} nats: no encoder can keep more")
-    if mi >= total:
+    if mi >= total * (1 - _FULL_MI_RTOL):
         return 0.0
     f = lambda tau: canonical_noise_mi(rho, tau) - mi  # noqa: E731  (decreasing in tau)
     hi = 1.0

@@ -95,6 +95,9 @@ def test_canonical_noise_sweep_and_inverse(crops6):
         tau = noise_for_mi(crops6, target)
         assert encoded_mi(crops6, *canonical_noise_encoders(crops6, tau)) == pytest.approx(target, rel=1e-7)
     assert noise_for_mi(crops6, full) == 0.0
+    total = canonical_noise_mi(rho, 0.0)  # the same MI summed another way: equal up to rounding
+    assert [noise_for_mi(crops6, total * (1 + e)) for e in (-1e-12, 0.0, 1e-12)] == [0.0, 0.0, 0.0]
+    assert noise_for_mi(crops6, total * (1 - 1e-6)) > 0.0
     with pytest.raises(ValueError, match="exceeds"):
         noise_for_mi(crops6, full + 1)
 
