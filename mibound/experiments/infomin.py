@@ -35,7 +35,7 @@ held-out pairs (test digits, fresh textures): a lower bound, capped at ``log K``
 Protocol
 --------
 For each ``(s, seed)`` a separable critic (MLP towers, cosine scores with a temperature, SimCLR
-style) is trained with :func:`mibound.training.train` and ``Loss("infonce")``, then frozen; a
+style) is trained as a :class:`~mibound.estimators.NeuralEstimator` (``fit_sampler``), then frozen; a
 logistic-regression probe is fitted on the view-1 tower's embedding of one view of each training
 digit and scored on the held-out digits (each with its own random texture). Where the views share
 nothing the encoder has nothing to learn (InfoNCE pushes it towards a constant); where they share
@@ -75,7 +75,6 @@ from ..data.digits import GLYPH, DigitTextureViews, class_sharing_mi
 from ..data.images import GaussianRandomFieldCrops, mi_vs_offset
 from ..estimators import NeuralEstimator, _torch_threads
 from ..io import atomic_write_text
-from ..training import Loss, evaluate, train
 from ._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "DigitTextureViews", "class_sharing_mi", "sweep_setting", "summarize",
@@ -166,14 +165,11 @@ def _one_run(s: float, seed: int, cfg: dict, images: np.ndarray, labels: np.ndar
     views = DigitTextureViews(images[tr], labels[tr], **opts)
     held_out = DigitTextureViews(images[te], labels[te], **opts)
     k = cfg["batch_size"]
-    gen = torch.Generator().manual_seed(seed)
     critic = _critic(views.dim_x, cfg, seed)
-    loss = Loss("infonce", views.dim_y)
-    train(critic, loss, lambda step: views.sample_torch(k, gen), cfg["steps"], learning_rate=cfg["learning_rate"],
-          progress=False)
+    est = NeuralEstimator("infonce", critic=critic, batch_size=k, steps=cfg["steps"], seed=seed, progress=False,
+                          learning_rate=cfg["learning_rate"], eval_batches=cfg["eval_batches"], lr_schedule="constant")
+    infonce = est.fit_sampler(views, held_out=held_out).result_.estimate
     critic.eval()
-    eval_gen = torch.Generator().manual_seed(seed + 7919)
-    infonce = evaluate(critic, loss, (held_out.sample_torch(k, eval_gen) for _ in range(cfg["eval_batches"])))
     probe_gen = torch.Generator().manual_seed(seed + 104729)
     train_views = views.single_views(np.arange(len(tr)), probe_gen)
     test_views = held_out.single_views(np.arange(len(te)), probe_gen)
@@ -181,7 +177,7 @@ def _one_run(s: float, seed: int, cfg: dict, images: np.ndarray, labels: np.ndar
     parts = views.mi_parts()
     return {"sweep": s, "share_digit": p, "share_texture": rho, "mi": views.mutual_information(),
             "mi_digit": parts["digit"], "mi_texture": parts["texture"], "mi_kind": "exact",
-            "probe_accuracy": acc, "probe_accuracy_hidden": acc_h, "infonce": float(infonce.mean()),
+            "probe_accuracy": acc, "probe_accuracy_hidden": acc_h, "infonce": infonce,
             "ceiling": math.log(k), "K": k, "steps": cfg["steps"], "seed": seed}
 
 
