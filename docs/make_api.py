@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 MODULES = [
-    "mibound", "mibound.analytic", "mibound.bounds", "mibound.critics", "mibound.training",
+    "mibound", "mibound.analytic", "mibound.bounds", "mibound.objectives", "mibound.critics", "mibound.plan",
+    "mibound.engine", "mibound.training",
     "mibound.estimators", "mibound.nonparametric", "mibound.results", "mibound.api", "mibound.io",
-    "mibound.data", "mibound.encoders", "mibound.tasks", "mibound.bench", "mibound.ensemble", "mibound.speed",
+    "mibound.data", "mibound.encoders", "mibound.tasks", "mibound.bench", "mibound.ensemble",
     "mibound.distributed", "mibound.streaming", "mibound.plotting", "mibound.experiments",
 ]
 OUT = Path(__file__).with_name("api.md")

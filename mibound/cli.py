@@ -146,18 +146,27 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_bench_speed(args) -> int:
-    from dataclasses import asdict
+    """Run ``benchmarks/bench_speed.py`` of the source checkout this package is imported from.
 
-    from .io import atomic_write_json
-    from .speed import bench_speed
+    The benchmark is a script of the repository, not part of the package: an installed wheel has
+    no ``benchmarks/`` folder next to it, and the command says so (exit status 2).
+    """
+    import importlib.util
+    from pathlib import Path
 
-    result = bench_speed(steps=args.steps, repeats=args.repeats, runs=args.runs, threads=args.threads,
-                         ensemble_workers=args.ensemble_workers, mi=args.mi, concat_k=args.concat_k,
-                         seed=args.seed, torch_mist=not args.no_torch_mist, malloc=not args.no_tune_malloc,
-                         memory_k=args.memory_k, staircase=args.staircase, staircase_steps=args.staircase_steps)
-    if args.json:
-        atomic_write_json(args.json, asdict(result))
-    return 0
+    import mibound
+
+    script = Path(mibound.__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
+    if not script.is_file():
+        print(f"mibound: bench-speed runs benchmarks/bench_speed.py of a source checkout, and {script} does not "
+              "exist (an installed package): clone the mibound repository and run `python benchmarks/bench_speed.py "
+              "[options]` there", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location("_mibound_bench_speed", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look up their module there
+    spec.loader.exec_module(module)
+    return module.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

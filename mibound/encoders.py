@@ -552,17 +552,41 @@ def canonical_noise_encoders(source, noise: float, dim_x: int | None = None) -> 
     return LinearEncoder(wx, noise), LinearEncoder(wy, noise)
 
 
+_FULL_MI_RTOL = 1e-10
+"""Relative tolerance within which :func:`noise_for_mi` treats a target as the full ``I(v1; v2)``."""
+
+
 def noise_for_mi(source, mi: float, dim_x: int | None = None) -> float:
     """The noise ``tau >= 0`` for which :func:`canonical_noise_encoders` keep exactly ``mi`` nats (bisection).
 
-    ``mi`` must lie in ``(0, I(v1; v2)]``.
+    Parameters
+    ----------
+    source : Sampler with ``covariance()``, or array_like (joint covariance)
+    mi : float
+        Target in ``(0, I(v1; v2)]`` nats.
+    dim_x : int, optional
+        Needed with a covariance matrix.
+
+    Returns
+    -------
+    float
+        ``tau``. Exactly ``0.0`` when ``mi`` equals ``I(v1; v2)`` to a relative ``1e-10``: the
+        full MI needs no noise, and the same MI computed another way (the log-determinants of
+        :func:`~mibound.analytic.gaussian_mi`, a sampler's ``mutual_information()``) differs
+        from the canonical-correlation sum used here in the last digits, by an amount that
+        depends on the CPU's BLAS kernels.
+
+    Raises
+    ------
+    ValueError
+        When ``mi`` exceeds ``I(v1; v2)`` by more than that tolerance.
     """
     rho, _, _, _, _ = _canonical(source, dim_x)
     total = mi_from_canonical(rho)
     mi = check_float(mi, "mi", minimum=0.0, exclusive_min=True)
-    if mi > total * (1 + 1e-12):
+    if mi > total * (1 + _FULL_MI_RTOL):
         raise ValueError(f"mi={mi} nats exceeds I(v1; v2) = {total:.6g} nats: no encoder can keep more")
-    if mi >= total:
+    if mi >= total * (1 - _FULL_MI_RTOL):
         return 0.0
     f = lambda tau: canonical_noise_mi(rho, tau) - mi  # noqa: E731  (decreasing in tau)
     hi = 1.0
@@ -573,79 +597,11 @@ def noise_for_mi(source, mi: float, dim_x: int | None = None) -> float:
     return float(optimize.brentq(f, 0.0, hi, xtol=1e-15, rtol=1e-13))
 
 
-# ---------------------------------------------------------------------------------------------
-# encoded views as a sampler
-# ---------------------------------------------------------------------------------------------
-class EncodedViews(Sampler):
-    """``(z1, z2) = (f1(v1), f2(v2))`` for a sampler of views and two encoders.
+def __getattr__(name: str):
+    # EncodedViews lives in mibound.data.encoded (it is a sampler); still importable from here.
+    # Loaded on first use: mibound.data.encoded imports this module.
+    if name == "EncodedViews":
+        from .data.encoded import EncodedViews
 
-    :meth:`mutual_information` is exact for linear encoders on Gaussian views
-    (:func:`encoded_mi`) and raises ``ValueError`` otherwise; :meth:`mi_upper_bound` is always
-    ``I(v1; v2)`` (the DPI).
-
-    Parameters
-    ----------
-    sampler : Sampler
-    encoder_x : Encoder
-    encoder_y : Encoder, optional
-        Defaults to ``encoder_x`` (shared).
-    """
-
-    def __init__(self, sampler: Sampler, encoder_x: Encoder, encoder_y: Encoder | None = None):
-        if not isinstance(sampler, Sampler):
-            raise TypeError(f"sampler must be a mibound Sampler, got {type(sampler).__name__}")
-        encoder_y = encoder_x if encoder_y is None else encoder_y
-        if not isinstance(encoder_x, Encoder) or not isinstance(encoder_y, Encoder):
-            raise TypeError("encoders must be mibound.encoders.Encoder instances")
-        self.sampler, self.encoder_x, self.encoder_y = sampler, encoder_x, encoder_y
-        self._in_x, self._in_y = sampler.view_shapes
-        out_x = tuple(encoder_x.output_shape(self._in_x))
-        out_y = tuple(encoder_y.output_shape(self._in_y))
-        self.dim_x, self.dim_y = math.prod(out_x), math.prod(out_y)
-        self.shape_x = out_x if len(out_x) > 1 else None
-        self.shape_y = out_y if len(out_y) > 1 else None
-        self._mi: float | None = None
-
-    @property
-    def exact(self) -> bool:
-        """Whether :meth:`mutual_information` has a closed form here."""
-        return (self.encoder_x.linear and self.encoder_y.linear and hasattr(self.sampler, "covariance")
-                and getattr(self.sampler, "exact", True))
-
-    def covariance(self) -> np.ndarray:
-        """Joint covariance of the flattened codes ``(z1, z2)``, float64 (linear encoders of Gaussian views).
-
-        Blocks ``A1 S11 A1^T + N1``, ``A1 S12 A2^T``, ``A2 S22 A2^T + N2``. Singular when a
-        noise-free encoder has rank below its output size.
-        """
-        if not self.exact:
-            raise ValueError(f"the codes of {self.encoder_x!r} / {self.encoder_y!r} on "
-                             f"{type(self.sampler).__name__} are not jointly Gaussian: no covariance")
-        cov, dx, sx, sy = _source(self.sampler, None)
-        a1, n1 = self.encoder_x.linear_form(sx)
-        a2, n2 = self.encoder_y.linear_form(sy)
-        c12 = a1 @ cov[:dx, dx:] @ a2.T
-        return np.block([[a1 @ cov[:dx, :dx] @ a1.T + n1, c12], [c12.T, a2 @ cov[dx:, dx:] @ a2.T + n2]])
-
-    def mutual_information(self) -> float:
-        if not self.exact:
-            raise ValueError(f"I(z1; z2) has no closed form for {self.encoder_x!r} / {self.encoder_y!r} on "
-                             f"{type(self.sampler).__name__}; only linear encoders of Gaussian views are exact "
-                             "(use mi_upper_bound() for the DPI bound)")
-        if self._mi is None:
-            self._mi = encoded_mi(self.sampler, self.encoder_x, self.encoder_y)
-        return self._mi
-
-    def mi_upper_bound(self) -> float:
-        """``I(v1; v2) >= I(z1; z2)``."""
-        return self.sampler.mutual_information()
-
-    def _sample_torch(self, n, generator, dtype):
-        v1, v2 = self.sampler._sample_torch(n, generator, torch.float64)
-        z1 = self.encoder_x(v1.reshape(n, *self._in_x), generator)
-        z2 = self.encoder_y(v2.reshape(n, *self._in_y), generator)
-        return z1.reshape(n, -1).to(dtype), z2.reshape(n, -1).to(dtype)
-
-    def __repr__(self):
-        mi = f"{self.mutual_information():.4g} nats" if self.exact else "no closed form"
-        return f"EncodedViews({self.sampler!r}, {self.encoder_x!r}, {self.encoder_y!r}, mi={mi})"
+        return EncodedViews
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

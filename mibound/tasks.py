@@ -25,7 +25,7 @@ import numpy as np
 
 from ._validation import check_choice, check_int, check_seed
 from .io import atomic_open
-from .data import (ChannelSplitViews, CorrelatedPairs, DenseInteraction, GaussianRandomFieldCrops,
+from .data import (ChannelSplitViews, CorrelatedPairs, DenseInteraction, EncodedViews, GaussianRandomFieldCrops,
                    MultivariateStudentT, RandomLinear, RenderedLatents, Sampler, SparseInteraction, Spiral,
                    Transformed)
 
@@ -243,17 +243,17 @@ def _builtin() -> None:
 
     crops = lambda: GaussianRandomFieldCrops(crop_size=8, offset=6, noise=0.1)  # noqa: E731  (26.8 nats)
     _t("encoded-crop8-off6-avgpool4", "8x8 crops at offset 6 (26.8 nats) average-pooled 4x4 -> 2x2",
-       lambda: enc.EncodedViews(crops(), enc.AvgPool(4)), "image", "encoded")
+       lambda: EncodedViews(crops(), enc.AvgPool(4)), "image", "encoded")
     _t("encoded-crop8-off6-mean", "8x8 crops at offset 6, global mean of each crop",
-       lambda: enc.EncodedViews(crops(), enc.AvgPool(8)), "image", "encoded")
+       lambda: EncodedViews(crops(), enc.AvgPool(8)), "image", "encoded")
     _t("encoded-crop8-off6-subsample4", "8x8 crops at offset 6, every 4th pixel (2x2)",
-       lambda: enc.EncodedViews(crops(), enc.Subsample(4)), "image", "encoded")
+       lambda: EncodedViews(crops(), enc.Subsample(4)), "image", "encoded")
     _t("encoded-crop8-off6-random8", "8x8 crops at offset 6, a shared random 8-dim linear projection",
-       lambda: enc.EncodedViews(crops(), enc.random_linear_encoder(64, 8, seed=0)), "image", "encoded")
+       lambda: EncodedViews(crops(), enc.random_linear_encoder(64, 8, seed=0)), "image", "encoded")
     _t("encoded-crop8-off6-cca1", "8x8 crops at offset 6, top-1 CCA pair (1 dim each)",
-       lambda: enc.EncodedViews(crops(), *enc.cca_encoders(crops(), 1)), "image", "encoded")
+       lambda: EncodedViews(crops(), *enc.cca_encoders(crops(), 1)), "image", "encoded")
     _t("encoded-crop8-off6-cca4-noise", "8x8 crops at offset 6, top-4 CCA pair plus unit noise",
-       lambda: enc.EncodedViews(crops(), *enc.cca_encoders(crops(), 4, noise=1.0)), "image", "encoded")
+       lambda: EncodedViews(crops(), *enc.cca_encoders(crops(), 4, noise=1.0)), "image", "encoded")
 
 
 _builtin()

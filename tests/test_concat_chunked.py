@@ -57,9 +57,9 @@ def test_budget_chooses_chunks_and_stacked_runs_match():
 
 def test_memory_stays_bounded_at_large_k():
     """Peak RSS of one forward+backward at K=1024, chunked, measured in a fresh subprocess."""
-    from mibound.speed import concat_memory
+    from ._benchmarks import load
 
-    info = concat_memory(k=1024, hidden_dim=64)
+    info = load("bench_speed").concat_memory(k=1024, hidden_dim=64)
     assert info["unchunked_activations_mib"] == pytest.approx(768.0)
     assert info["step_mib"] < 0.5 * info["unchunked_activations_mib"], info
     assert info["peak_rss_mib"] < 1024, info

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mibound.analytic import canonical_correlations, gaussian_mi, mi_from_canonical
-from mibound.data import CorrelatedPairs, GaussianRandomFieldCrops, JointGaussian, Transformed
-from mibound.encoders import (AvgPool, CenterCrop, Compose, EncodedViews, Identity, LinearEncoder, MLPEncoder,
-                              RandomConv, SmallCNNEncoder, Subsample, canonical_noise_encoders, canonical_noise_mi,
-                              cca_encoders, encoded_mi, noise_for_mi, random_linear_encoder)
+from mibound.data import CorrelatedPairs, EncodedViews, GaussianRandomFieldCrops, JointGaussian, Transformed
+from mibound.encoders import (AvgPool, CenterCrop, Compose, Identity, LinearEncoder, MLPEncoder, RandomConv,
+                              SmallCNNEncoder, Subsample, canonical_noise_encoders, canonical_noise_mi, cca_encoders,
+                              encoded_mi, noise_for_mi, random_linear_encoder)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,9 @@ def test_canonical_noise_sweep_and_inverse(crops6):
         tau = noise_for_mi(crops6, target)
         assert encoded_mi(crops6, *canonical_noise_encoders(crops6, tau)) == pytest.approx(target, rel=1e-7)
     assert noise_for_mi(crops6, full) == 0.0
+    total = canonical_noise_mi(rho, 0.0)  # the same MI summed another way: equal up to rounding
+    assert [noise_for_mi(crops6, total * (1 + e)) for e in (-1e-12, 0.0, 1e-12)] == [0.0, 0.0, 0.0]
+    assert noise_for_mi(crops6, total * (1 - 1e-6)) > 0.0
     with pytest.raises(ValueError, match="exceeds"):
         noise_for_mi(crops6, full + 1)
 
@@ -180,3 +183,14 @@ def test_encoded_views_are_reproducible_and_shaped():
     np.testing.assert_array_equal(a, b)
     assert ev.mutual_information() < s.mutual_information()
     assert "EncodedViews" in repr(ev)
+
+
+def test_encoded_views_live_in_mibound_data_and_the_old_path_still_works():
+    import mibound.encoders
+    from mibound.data.encoded import EncodedViews as canonical
+    from mibound.encoders import EncodedViews as old
+
+    assert old is canonical is EncodedViews and EncodedViews.__module__ == "mibound.data.encoded"
+    assert "EncodedViews" in mibound.encoders.__all__
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        mibound.encoders.Nope

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from mibound.data.images import ChannelSplitViews
 from mibound.experiments import EXPERIMENTS, infomin
-from mibound.experiments.infomin import DigitTextureViews, class_sharing_mi, sweep_setting
+from mibound.data import DigitTextureViews, class_sharing_mi
+from mibound.experiments.infomin import sweep_setting
 
 
 def _toy_pool(labels):
@@ -34,6 +35,15 @@ def _index_pair_mi(labels, p):
 # ---------------------------------------------------------------------------------------------
 # exact MI
 # ---------------------------------------------------------------------------------------------
+def test_the_sampler_lives_in_mibound_data_and_the_old_path_still_works():
+    from mibound.data import digits
+    from mibound.experiments.infomin import DigitTextureViews as old_views
+    from mibound.experiments.infomin import class_sharing_mi as old_mi
+
+    assert old_views is DigitTextureViews is digits.DigitTextureViews and old_mi is class_sharing_mi
+    assert DigitTextureViews.__module__ == "mibound.data.digits"
+
+
 def test_class_sharing_mi_closed_forms():
     pi = np.array([0.2, 0.3, 0.5])
     assert class_sharing_mi(0.0, pi) == 0.0

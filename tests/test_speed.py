@@ -1,12 +1,19 @@
-"""The speed benchmark runs and prints its table (no wall-time assertions)."""
+"""The speed benchmark (``benchmarks/bench_speed.py``) runs and prints its table (no wall-time assertions)."""
 
 import io
 import json
+import subprocess
+import sys
 
 import pytest
+import torch
 
-from mibound import speed
-from mibound.cli import main
+import mibound
+from mibound.cli import build_parser, main
+
+from ._benchmarks import BENCHMARKS, load
+
+speed = load("bench_speed")
 
 
 def test_flop_counts_by_hand():
@@ -41,8 +48,6 @@ def test_bench_prints_the_table_without_torch_mist(monkeypatch):
 
 
 def test_minimal_loop_and_mibound_start_from_the_same_weights():
-    import torch
-
     from mibound.data.gaussian import CorrelatedGaussian
 
     sampler = CorrelatedGaussian.from_mi(1.0, 20)
@@ -84,3 +89,37 @@ def test_time_staircase_trains_the_six_estimators():
     run = speed.time_staircase(steps=10, workers=2)
     assert run["steps"] == 10 and run["estimators"] == list(speed.STAIRCASE_ESTIMATORS)
     assert set(run["final"]) == set(speed.STAIRCASE_ESTIMATORS) and run["seconds"] > 0
+
+
+def test_benchmark_leaves_the_global_rng_alone(monkeypatch):
+    monkeypatch.setattr(speed, "_torch_mist_available", lambda: (False, "disabled in the test"))
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    speed.bench_speed(steps=2, repeats=1, runs=2, concat_k=8, concat_steps=1, matmul_n=64, eval_batches=2,
+                      staircase_steps=10, malloc=False, out=io.StringIO())
+    speed.time_staircase(steps=5, workers=1)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_cli_and_script_take_the_same_options():
+    sub = build_parser()._subparsers._group_actions[0].choices["bench-speed"]
+
+    def options(parser):
+        return {(a.dest, tuple(a.option_strings), a.default, a.type) for a in parser._actions if a.dest != "help"}
+
+    assert options(sub) == options(speed.build_parser())
+
+
+def test_cli_without_a_source_checkout_says_how_to_run_it(tmp_path, monkeypatch, capsys):
+    installed = tmp_path / "site-packages" / "mibound"
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(mibound, "__file__", str(installed / "__init__.py"))
+    assert main(["bench-speed", "--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "python benchmarks/bench_speed.py" in err and "source checkout" in err
+
+
+def test_experiments_wrapper_runs_the_script():
+    wrapper = BENCHMARKS.parent / "experiments" / "bench_speed.py"
+    r = subprocess.run([sys.executable, str(wrapper), "--steps", "0"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "steps must be >= 1" in r.stderr, r.stderr

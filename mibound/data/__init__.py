@@ -1,6 +1,8 @@
 """Samplers of paired views with exact mutual information (nats)."""
 
 from .base import Sampler
+from .digits import DigitTextureViews, class_sharing_mi
+from .encoded import EncodedViews
 from .gaussian import CorrelatedGaussian
 from .gaussian_families import CorrelatedPairs, DenseInteraction, JointGaussian, SparseInteraction
 from .images import ChannelSplitViews, GaussianRandomFieldCrops, RenderedLatents, grf_kernel, grf_spectrum, mi_vs_offset
@@ -34,4 +36,7 @@ __all__ = [
     "mi_vs_offset",
     "grf_kernel",
     "grf_spectrum",
+    "DigitTextureViews",
+    "class_sharing_mi",
+    "EncodedViews",
 ]

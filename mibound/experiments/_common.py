@@ -95,7 +95,7 @@ def optimal_infonce(sampler, k: int, n_pairs: int, seed: int) -> np.ndarray:
     """InfoNCE with the analytic optimal critic on ``max(2, n_pairs // k)`` fresh batches of ``K = k``.
 
     ``sampler`` is a Gaussian sampler with ``covariance()`` (e.g. :class:`~mibound.data.CorrelatedGaussian`,
-    or :class:`~mibound.encoders.EncodedViews` of linear encoders). Returns the per-batch values (nats).
+    or :class:`~mibound.data.EncodedViews` of linear encoders). Returns the per-batch values (nats).
     """
     from ..critics import GaussianOptimalCritic
     from ..training import Loss, evaluate

@@ -31,10 +31,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..data import CorrelatedPairs
+from ..data import CorrelatedPairs, EncodedViews
 from ..data.images import ChannelSplitViews, GaussianRandomFieldCrops
-from ..encoders import (AvgPool, EncodedViews, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders,
-                        random_linear_encoder)
+from ..encoders import AvgPool, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders, random_linear_encoder
 from ..ensemble import fit_samplers
 from ..estimators import NeuralEstimator, _mean_ci
 from ..io import atomic_write_text

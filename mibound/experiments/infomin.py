@@ -35,7 +35,7 @@ held-out pairs (test digits, fresh textures): a lower bound, capped at ``log K``
 Protocol
 --------
 For each ``(s, seed)`` a separable critic (MLP towers, cosine scores with a temperature, SimCLR
-style) is trained with :func:`mibound.training.train` and ``Loss("infonce")``, then frozen; a
+style) is trained as a :class:`~mibound.estimators.NeuralEstimator` (``fit_sampler``), then frozen; a
 logistic-regression probe is fitted on the view-1 tower's embedding of one view of each training
 digit and scored on the held-out digits (each with its own random texture). Where the views share
 nothing the encoder has nothing to learn (InfoNCE pushes it towards a constant); where they share
@@ -71,11 +71,10 @@ import torch
 
 from .._validation import check_float
 from ..critics import SeparableCritic
-from ..data.base import Sampler
-from ..data.images import ChannelSplitViews, GaussianRandomFieldCrops, mi_vs_offset
+from ..data.digits import GLYPH, DigitTextureViews, class_sharing_mi
+from ..data.images import GaussianRandomFieldCrops, mi_vs_offset
 from ..estimators import NeuralEstimator, _torch_threads
 from ..io import atomic_write_text
-from ..training import Loss, evaluate, train
 from ._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "DigitTextureViews", "class_sharing_mi", "sweep_setting", "summarize",
@@ -93,36 +92,9 @@ FULL = dict(sweep=(0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.15, 1.3, 1.45, 1.6, 1.75, 1
             infonce_offsets=(0, 2, 4, 6, 7, 8, 9, 10, 12), offset_steps=3000, offset_noise=0.1,
             num_threads=1)
 
-GLYPH = 8  # sklearn digits are 8 x 8
-
-
 # ---------------------------------------------------------------------------------------------
-# exact MI and the views
+# the sweep and the digits
 # ---------------------------------------------------------------------------------------------
-def class_sharing_mi(p: float, class_probs) -> float:
-    """Exact ``I(C1; C2)`` (nats) when view 2 keeps view 1's class with probability ``p``.
-
-    ``C1 ~ pi``; with probability ``p`` view 2 draws a digit of class ``C1``, otherwise an
-    independent digit, so ``P(c, c') = pi_c (p [c = c'] + (1 - p) pi_c')``. ``0`` at ``p = 0``,
-    ``H(pi)`` at ``p = 1``, non-decreasing in ``p`` (MI is convex in the channel).
-
-    Parameters
-    ----------
-    p : float in [0, 1]
-    class_probs : array_like, shape (n_classes,)
-        Non-negative, summing to 1.
-    """
-    p = check_float(p, "share_digit", minimum=0.0, maximum=1.0)
-    pi = np.asarray(class_probs, dtype=np.float64)
-    if pi.ndim != 1 or pi.size == 0 or np.any(pi < 0) or not np.isclose(pi.sum(), 1.0):
-        raise ValueError(f"class_probs must be a non-empty 1-D probability vector, got {class_probs!r}")
-    pi = pi[pi > 0]
-    cond = p * np.eye(pi.size) + (1 - p) * pi[None, :]  # P(c' | c)
-    joint = pi[:, None] * cond
-    ratio = np.divide(cond, pi[None, :], out=np.ones_like(cond), where=joint > 0)
-    return float(max(0.0, np.sum(joint * np.log(ratio))))
-
-
 def sweep_setting(s: float) -> tuple[float, float]:
     """The sweep coordinate ``s in [0, 2)`` -> ``(share_digit p, share_texture rho)``.
 
@@ -140,113 +112,6 @@ def load_digits_pool() -> tuple[np.ndarray, np.ndarray]:
 
     d = load_digits()
     return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
-
-
-class DigitTextureViews(Sampler):
-    """Two-channel ``8 x 8`` views: a digit glyph (channel 0) and a GRF texture (channel 1).
-
-    View 1 shows a uniformly drawn digit of ``images``; view 2 a digit of the same class with
-    probability ``share_digit``, an independent one otherwise. The textures are two channels of
-    :class:`~mibound.data.images.ChannelSplitViews` with correlation ``share_texture``, pixel
-    noise ``texture_noise``, scaled by ``contrast``.
-
-    Exact MI: ``I(v1; v2) = class_sharing_mi(share_digit, pi) + I(T1; T2)`` (see the module notes).
-
-    Parameters
-    ----------
-    images : array_like, shape (n, 8, 8) or (n, 64)
-        Glyphs; identical glyphs must carry the same label (else the class is not a function of the
-        glyph and the formula would not hold).
-    labels : array_like of int, shape (n,)
-    share_digit : float in [0, 1], default 1.0
-    share_texture : float in [0, 1), default 0.0
-    contrast : float > 0, default 1.0
-        Texture amplitude (the glyph is in ``[0, 1]``); does not change the MI.
-    texture_noise : float > 0, default 0.1
-    texture_alpha : float, default 1.5
-        Power-law exponent of the texture spectrum (on a 16 x 16 torus).
-
-    Shapes
-    ------
-    ``sample(n)`` -> two ``(n, 2, 8, 8)`` arrays; ``sample_torch(n)`` -> two ``(n, 128)`` tensors.
-    """
-
-    def __init__(self, images, labels, share_digit: float = 1.0, share_texture: float = 0.0,
-                 contrast: float = 1.0, texture_noise: float = 0.1, texture_alpha: float = 1.5):
-        imgs = np.asarray(images, dtype=np.float64)
-        if imgs.ndim == 3:
-            imgs = imgs.reshape(len(imgs), -1)
-        if imgs.ndim != 2 or imgs.shape[1] != GLYPH * GLYPH or len(imgs) < 2:
-            raise ValueError(f"images must have shape (n >= 2, 8, 8) or (n, 64), got {np.shape(images)}")
-        lab = np.asarray(labels)
-        if lab.shape != (len(imgs),) or not np.issubdtype(lab.dtype, np.integer):
-            raise ValueError(f"labels must be {len(imgs)} integers, got shape {lab.shape} dtype {lab.dtype}")
-        _, first, inverse = np.unique(imgs, axis=0, return_index=True, return_inverse=True)
-        if np.any(lab != lab[first][inverse.ravel()]):
-            raise ValueError("identical glyphs carry different labels: the class is not a function of the glyph, "
-                             "so I(D1; D2) = I(C1; C2) does not hold")
-        self.share_digit = check_float(share_digit, "share_digit", minimum=0.0, maximum=1.0)
-        self.share_texture = check_float(share_texture, "share_texture", minimum=0.0, maximum=1.0)
-        if self.share_texture >= 1.0:
-            raise ValueError(f"share_texture must be < 1 (the texture MI is infinite at 1), got {share_texture}")
-        self.contrast = check_float(contrast, "contrast", minimum=0.0, exclusive_min=True)
-        self.texture_noise = check_float(texture_noise, "texture_noise", minimum=0.0, exclusive_min=True)
-        self.texture = ChannelSplitViews(channels=2, rho=self.share_texture, crop_size=GLYPH, image_size=GLYPH,
-                                         noise=self.texture_noise, alpha=texture_alpha)
-        self.texture_alpha = texture_alpha
-        classes, lab_idx = np.unique(lab, return_inverse=True)
-        self.classes = classes
-        self.labels = torch.as_tensor(lab_idx.ravel())
-        counts = np.bincount(lab_idx.ravel(), minlength=len(classes))
-        self.class_probs = counts / counts.sum()
-        order = np.argsort(lab_idx.ravel(), kind="stable")
-        self._order = torch.as_tensor(order)
-        self._start = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]))
-        self._count = torch.as_tensor(counts)
-        self.images = torch.as_tensor(imgs)
-        self.shape_x = self.shape_y = (2, GLYPH, GLYPH)
-        self.dim_x = self.dim_y = 2 * GLYPH * GLYPH
-        self._mi_digit = class_sharing_mi(self.share_digit, self.class_probs)
-        self._mi_texture = self.texture.mutual_information()
-
-    def mi_parts(self) -> dict[str, float]:
-        """``{"digit": I(C1; C2), "texture": I(T1; T2)}`` in nats (both exact)."""
-        return {"digit": self._mi_digit, "texture": self._mi_texture}
-
-    def mutual_information(self) -> float:
-        """Exact ``I(v1; v2)`` in nats: the digit-class part plus the Gaussian texture part."""
-        return self._mi_digit + self._mi_texture
-
-    def partner_indices(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """View 2's digit for view 1's digits ``idx``: same class with probability ``share_digit``."""
-        n, n_pool = len(idx), len(self.images)
-        c = self.labels[idx]
-        within = (torch.rand(n, generator=generator, dtype=torch.float64) * self._count[c]).long()
-        same = self._order[self._start[c] + torch.minimum(within, self._count[c] - 1)]
-        other = torch.randint(0, n_pool, (n,), generator=generator)
-        keep = torch.rand(n, generator=generator, dtype=torch.float64) < self.share_digit
-        return torch.where(keep, same, other)
-
-    def render(self, digits: torch.Tensor, textures: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
-        """Glyphs ``(n, 64)`` and textures ``(n, 64)`` -> flat two-channel views ``(n, 128)``."""
-        return torch.cat([digits, self.contrast * textures], dim=1).to(dtype)
-
-    def single_views(self, idx, generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
-        """One view of each digit ``idx`` with its own independent texture (the marginal of a view), ``(n, 128)``."""
-        idx = torch.as_tensor(idx, dtype=torch.long)
-        t, _ = self.texture.sample_torch(len(idx), generator, dtype=torch.float64)
-        return self.render(self.images[idx], t, dtype)
-
-    def _sample_torch(self, n, generator, dtype):
-        i = torch.randint(0, len(self.images), (n,), generator=generator)
-        j = self.partner_indices(i, generator)
-        t1, t2 = self.texture.sample_torch(n, generator, dtype=torch.float64)
-        return self.render(self.images[i], t1, dtype), self.render(self.images[j], t2, dtype)
-
-    def __repr__(self):
-        return (f"DigitTextureViews(n={len(self.images)}, share_digit={self.share_digit:g}, "
-                f"share_texture={self.share_texture:g}, contrast={self.contrast:g}, "
-                f"texture_noise={self.texture_noise:g}, mi={self.mutual_information():.4g} nats)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,14 +165,11 @@ def _one_run(s: float, seed: int, cfg: dict, images: np.ndarray, labels: np.ndar
     views = DigitTextureViews(images[tr], labels[tr], **opts)
     held_out = DigitTextureViews(images[te], labels[te], **opts)
     k = cfg["batch_size"]
-    gen = torch.Generator().manual_seed(seed)
     critic = _critic(views.dim_x, cfg, seed)
-    loss = Loss("infonce", views.dim_y)
-    train(critic, loss, lambda step: views.sample_torch(k, gen), cfg["steps"], learning_rate=cfg["learning_rate"],
-          progress=False)
+    est = NeuralEstimator("infonce", critic=critic, batch_size=k, steps=cfg["steps"], seed=seed, progress=False,
+                          learning_rate=cfg["learning_rate"], eval_batches=cfg["eval_batches"], lr_schedule="constant")
+    infonce = est.fit_sampler(views, held_out=held_out).result_.estimate
     critic.eval()
-    eval_gen = torch.Generator().manual_seed(seed + 7919)
-    infonce = evaluate(critic, loss, (held_out.sample_torch(k, eval_gen) for _ in range(cfg["eval_batches"])))
     probe_gen = torch.Generator().manual_seed(seed + 104729)
     train_views = views.single_views(np.arange(len(tr)), probe_gen)
     test_views = held_out.single_views(np.arange(len(te)), probe_gen)
@@ -315,7 +177,7 @@ def _one_run(s: float, seed: int, cfg: dict, images: np.ndarray, labels: np.ndar
     parts = views.mi_parts()
     return {"sweep": s, "share_digit": p, "share_texture": rho, "mi": views.mutual_information(),
             "mi_digit": parts["digit"], "mi_texture": parts["texture"], "mi_kind": "exact",
-            "probe_accuracy": acc, "probe_accuracy_hidden": acc_h, "infonce": float(infonce.mean()),
+            "probe_accuracy": acc, "probe_accuracy_hidden": acc_h, "infonce": infonce,
             "ceiling": math.log(k), "K": k, "steps": cfg["steps"], "seed": seed}
 
 

@@ -1,5 +1,10 @@
 """Speed benchmark: mibound against a minimal hand-written PyTorch loop and torch-mist, in one run.
 
+A script of the source checkout, not part of the installed package::
+
+    python benchmarks/bench_speed.py --steps 200 --repeats 5 --memory-k 1024
+    mibound bench-speed --ensemble-workers 2     # the same, from a source checkout
+
 Everything is measured in ONE process, alternating the contenders in blocks of ``steps``
 optimiser steps, ``repeats`` times, so that every ratio compares timings taken a few seconds
 apart under the same machine load (the CPUs may be shared). Ratios are the median of the
@@ -30,30 +35,40 @@ Contenders
 Finally the separable half of the full Poole staircase (20,000 steps of 6 estimators) is put in
 FLOPs and in the time the same-run matmul rate would need, beside the times the measured rates
 give.
+
+The mibound side uses only the public API (:func:`mibound.training.train`,
+:class:`mibound.training.Loss`, :func:`mibound.ensemble.train_ensemble`, :mod:`mibound.critics`,
+:class:`mibound.data.CorrelatedGaussian`); every contender's held-out estimate is read out by the
+same :func:`heldout_infonce`. Weights are initialised from fixed seeds inside
+:func:`torch.random.fork_rng`, data come from :class:`torch.Generator` objects, and
+:func:`bench_speed` and :func:`time_staircase` restore torch's global RNG state when they return.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import functools
 import math
+import numbers
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TextIO
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO, TypeVar
 
 import torch
 from torch import nn
 
-from . import bounds
-from ._validation import check_float, check_int
-from .critics import ConcatCritic, SeparableCritic
-from .data.gaussian import CorrelatedGaussian
-from .ensemble import evaluate_ensemble, train_ensemble
-from .estimators import _torch_threads
-from .training import Loss, evaluate, train
+from mibound.critics import ConcatCritic, SeparableCritic, make_critic
+from mibound.data import CorrelatedGaussian
+from mibound.ensemble import train_ensemble
+from mibound.training import Loss, train
 
 __all__ = [
     "POOLE",
@@ -67,6 +82,11 @@ __all__ = [
     "time_staircase",
     "bench_speed",
     "BenchResult",
+    "infonce",
+    "heldout_infonce",
+    "build_parser",
+    "run",
+    "main",
 ]
 
 POOLE = dict(dim=20, batch_size=64, hidden_dim=256, layers=2, embed_dim=32, learning_rate=5e-4)
@@ -74,6 +94,83 @@ POOLE = dict(dim=20, batch_size=64, hidden_dim=256, layers=2, embed_dim=32, lear
 
 STAIRCASE_ESTIMATORS = ("infonce", "nwj", "js", "dv", "mine", "smile")
 """The six estimators of the separable half of the Poole staircase (20,000 steps each)."""
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers: argument checks, seeding without touching the caller's RNG, threads, readout
+# ---------------------------------------------------------------------------------------------
+def _check_int(value: object, name: str, minimum: int | None = None) -> int:
+    """``value`` as an int (bools refused), ``>= minimum``; ``TypeError`` / ``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_positive(value: object, name: str) -> float:
+    """``value`` as a finite float ``> 0``; ``TypeError`` / ``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return float(value)
+
+
+def _seeded(seed: int, build: Callable[[], T]) -> T:
+    """``build()`` with torch's global RNG seeded by ``seed``, the caller's RNG state restored after.
+
+    ``nn.Linear`` initialises its weights from the global RNG, so building the same modules in the
+    same order under the same seed gives the same weights (the minimal loop and
+    :class:`~mibound.critics.SeparableCritic` start identical).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _restores_global_rng(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` inside :func:`torch.random.fork_rng`: the caller's global RNG state is kept.
+
+    The benchmark draws its data from :class:`torch.Generator` objects and seeds weights with
+    :func:`_seeded`; this also covers what third-party code does to the global RNG (torch-mist
+    shuffles its data with it).
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> T:
+        with torch.random.fork_rng(devices=[]):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[int]:
+    """Set torch's intra-op threads to ``n`` inside the block, restore the previous value after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(old)
+
+
+def infonce(scores: torch.Tensor) -> torch.Tensor:
+    """InfoNCE of a ``(K, K)`` score matrix, positives on the diagonal (nats).
+
+    ``mean_i (S_ii - logsumexp_j S_ij) + log K``, always ``<= log K``.
+    """
+    k = scores.shape[-1]
+    return (scores.diagonal(dim1=-2, dim2=-1) - torch.logsumexp(scores, dim=-1)).mean(-1) + math.log(k)
+
+
+@torch.no_grad()
+def heldout_infonce(score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                    batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Mean :func:`infonce` of ``score(x, y)`` over held-out batches (nats), the readout of every contender."""
+    return float(torch.stack([infonce(score(x, y)).double() for x, y in batches]).mean())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,8 +215,9 @@ def concat_step_flops(dim_x: int, dim_y: int, k: int, hidden_dim: int = 256, lay
 
 def matmul_gflops(n: int = 1024, repeats: int = 3, dtype: torch.dtype = torch.float32) -> float:
     """The best of ``repeats`` timings of one ``n x n`` by ``n x n`` product, in GFLOP/s."""
-    a = torch.randn(n, n, dtype=dtype)
-    b = torch.randn(n, n, dtype=dtype)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, dtype=dtype, generator=gen)
+    b = torch.randn(n, n, dtype=dtype, generator=gen)
     c = torch.empty(n, n, dtype=dtype)
     torch.mm(a, b, out=c)
     best = math.inf
@@ -153,46 +251,50 @@ def tune_malloc(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2**30) -
         libc.mallopt(m_trim_threshold, int(trim_threshold)))
 
 
-_MEMORY_PROBE = r"""
-import json, resource, sys, time, torch
-torch.set_num_threads(int(sys.argv[4]))
-from mibound.critics import ConcatCritic
-k, hidden, chunk = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-critic = ConcatCritic(20, 20, hidden_dim=hidden, chunk_size=None if chunk == "auto" else int(chunk))
-x, y = torch.randn(k, 20), torch.randn(k, 20)
-try:  # current resident set (the peak so far may be higher, from imports)
-    before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 1024
-except OSError:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
-critic(x, y).logsumexp(1).mean().backward()
-seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_rss_mib": peak / 1024, "baseline_rss_mib": before / 1024, "seconds": seconds}))
-"""
+MEMORY_PROBE = Path(__file__).resolve().with_name("concat_memory_probe.py")
+"""The script :func:`concat_memory` runs in a fresh process."""
 
 
 def concat_memory(k: int = 1024, hidden_dim: int = 256, chunk_size: int | None = None, threads: int = 1,
                   timeout: float = 600.0) -> dict:
     """Peak resident memory of one concat-critic forward+backward, measured in a fresh subprocess.
 
-    Returns ``peak_rss_mib`` (the subprocess's peak RSS, torch included), ``baseline_rss_mib``
-    (its resident memory just before the step), their difference ``step_mib`` (an upper bound on
-    what the step added), ``seconds`` of the step, and the
-    memory the ``K^2`` activations would take unchunked (``unchunked_activations_mib``).
+    The subprocess runs :data:`MEMORY_PROBE` (``concat_memory_probe.py`` beside this file).
+
+    Parameters
+    ----------
+    k : int, default 1024
+        Pairs per batch.
+    hidden_dim : int, default 256
+    chunk_size : int, optional
+        The critic's ``chunk_size`` (default: its automatic choice).
+    threads : int, default 1
+        torch intra-op threads of the subprocess.
+    timeout : float, default 600
+        Seconds before the subprocess is killed.
+
+    Returns
+    -------
+    dict
+        ``peak_rss_mib`` (the subprocess's peak RSS, torch included), ``baseline_rss_mib`` (its
+        resident memory just before the step), their difference ``step_mib`` (an upper bound on
+        what the step added), ``seconds`` of the step, the memory the ``K^2`` activations would
+        take unchunked (``unchunked_activations_mib``), and ``k``, ``hidden_dim``, ``threads``.
     """
     import json
-    import os
-    import subprocess
-    from pathlib import Path
 
-    check_int(k, "k", minimum=2)
-    check_int(hidden_dim, "hidden_dim", minimum=1)
-    check_int(threads, "threads", minimum=1)
-    root = str(Path(__file__).resolve().parent.parent)
+    _check_int(k, "k", minimum=2)
+    _check_int(hidden_dim, "hidden_dim", minimum=1)
+    _check_int(threads, "threads", minimum=1)
+    if chunk_size is not None:
+        _check_int(chunk_size, "chunk_size", minimum=1)
+    # the probe imports the mibound this process uses (the checkout's, or an installed one)
+    import mibound
+
+    root = str(Path(mibound.__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(k), str(hidden_dim),
+    proc = subprocess.run([sys.executable, str(MEMORY_PROBE), str(k), str(hidden_dim),
                            "auto" if chunk_size is None else str(chunk_size), str(threads)],
                           capture_output=True, text=True, timeout=timeout, env=env, check=False)
     if proc.returncode != 0:
@@ -204,13 +306,26 @@ def concat_memory(k: int = 1024, hidden_dim: int = 256, chunk_size: int | None =
     return info
 
 
+@_restores_global_rng
 def time_staircase(steps: int = 20_000, estimators: tuple[str, ...] = STAIRCASE_ESTIMATORS, workers: int = 2,
                    compute_dtype: torch.dtype = torch.float32, seed: int = 0, progress: bool = False) -> dict:
     """Train the separable half of the Poole staircase as one ensemble and time it (no files).
 
-    The same runs as ``mibound experiment staircase`` (FULL levels 2..10 nats, ``d = 20``,
-    ``K = 64``, steps split evenly over the five levels, every estimator on the same batches, seeds
-    ``seed + 1000 i``), trained by :func:`~mibound.ensemble.train_ensemble`.
+    The setting of ``mibound experiment staircase`` (its ``FULL`` levels 2..10 nats, ``d = 20``,
+    ``K = 64``, learning rate; steps split evenly over the five levels, every estimator on the same
+    batches, weights seeded by ``seed + 1000 i``), trained by
+    :func:`~mibound.ensemble.train_ensemble`. torch's global RNG state is the same on return.
+
+    Parameters
+    ----------
+    steps : int, default 20000
+        Steps per estimator (rounded down to a multiple of the five levels).
+    estimators : tuple of str, default :data:`STAIRCASE_ESTIMATORS`
+    workers : int, default 2
+        Worker threads of the ensemble.
+    compute_dtype : torch.dtype, default torch.float32
+    seed : int, default 0
+    progress : bool, default False
 
     Returns
     -------
@@ -218,24 +333,22 @@ def time_staircase(steps: int = 20_000, estimators: tuple[str, ...] = STAIRCASE_
         ``seconds``, ``steps``, ``estimators``, ``workers``, ``dtype`` and ``final`` (each
         estimator's mean reported value over the last 10% of steps of the top level, nats).
     """
-    from .critics import make_critic
-    from .experiments.staircase import FULL, _StepStream
+    from mibound.experiments.staircase import FULL
 
-    check_int(steps, "steps", minimum=5)
-    levels = FULL["levels"]
+    _check_int(steps, "steps", minimum=5)
+    _check_int(workers, "workers", minimum=1)
+    levels, dim, k = FULL["levels"], FULL["dim"], FULL["batch_size"]
     spl = steps // len(levels)
     total = spl * len(levels)
-    critics, losses = [], []
-    for i, est in enumerate(estimators):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + 1000 * i)
-            critics.append(make_critic("separable", FULL["dim"], FULL["dim"]))
-            losses.append(Loss(est, FULL["dim"]))
-    stream = _StepStream(FULL["dim"], levels, spl, FULL["batch_size"], seed + 1)
+    built = [_seeded(seed + 1000 * i, lambda est=est: (make_critic("separable", dim, dim), Loss(est, dim)))
+             for i, est in enumerate(estimators)]
+    critics, losses = [c for c, _ in built], [loss for _, loss in built]
+    samplers = [CorrelatedGaussian.from_mi(m, dim) for m in levels]
+    gen = torch.Generator().manual_seed(seed + 1)
     r = len(estimators)
 
-    def batch(step):
-        x, y = stream(step)
+    def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = samplers[step // spl].sample_torch(k, gen)  # the level is set by the step
         return x.expand(r, -1, -1), y.expand(r, -1, -1)
 
     t = time.perf_counter()
@@ -253,6 +366,7 @@ def time_staircase(steps: int = 20_000, estimators: tuple[str, ...] = STAIRCASE_
 # contenders
 # ---------------------------------------------------------------------------------------------
 def _poole_mlp(dim_in: int, hidden: int, layers: int, out: int) -> nn.Sequential:
+    """``dim_in -> hidden (ReLU) x layers -> out``, built in the order :func:`mibound.critics.mlp` builds."""
     mods: list[nn.Module] = []
     d = dim_in
     for _ in range(layers):
@@ -262,17 +376,35 @@ def _poole_mlp(dim_in: int, hidden: int, layers: int, out: int) -> nn.Sequential
     return nn.Sequential(*mods)
 
 
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
 class _Minimal:
-    """The hand-written loop: two MLPs, ``S = g(x) h(y)^T``, InfoNCE, Adam (fresh per block)."""
+    """The hand-written loop: two MLPs, ``S = g(x) h(y)^T``, InfoNCE, Adam (fresh per block).
+
+    Parameters
+    ----------
+    sampler : CorrelatedGaussian
+    cfg : dict
+        :data:`POOLE`-style settings.
+    seed : int
+        Weights from ``seed`` (in the order :class:`~mibound.critics.SeparableCritic` builds them:
+        the same initial weights), batches from a generator seeded ``seed + 1``.
+    fused : bool, default False
+        ``Adam(fused=True)``.
+    """
 
     def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int, fused: bool = False):
-        torch.manual_seed(seed)  # same construction order as SeparableCritic: identical weights
-        self.g = _poole_mlp(sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"])
-        self.h = _poole_mlp(sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"])
+        def nets() -> tuple[nn.Sequential, nn.Sequential]:
+            return (_poole_mlp(sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"]),
+                    _poole_mlp(sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"]))
+
+        self.g, self.h = _seeded(seed, nets)
         self.rho, self.d, self.k, self.lr, self.fused = sampler.rho, sampler.dim, cfg["batch_size"], cfg["learning_rate"], fused
         self.gen = torch.Generator().manual_seed(seed + 1)
 
     def block(self, steps: int) -> None:
+        """``steps`` optimiser steps with a fresh Adam."""
         params = list(self.g.parameters()) + list(self.h.parameters())
         opt = torch.optim.Adam(params, lr=self.lr, fused=True) if self.fused else torch.optim.Adam(params, lr=self.lr)
         s = math.sqrt(1.0 - self.rho**2)
@@ -285,81 +417,112 @@ class _Minimal:
             loss.backward()
             opt.step()
 
-    @torch.no_grad()
-    def estimate(self, batches) -> float:
-        return float(torch.stack([bounds.infonce(self.g(x) @ self.h(y).T) for x, y in batches]).mean())
+    def estimate(self, batches: Batches) -> float:
+        """Held-out InfoNCE (nats)."""
+        return heldout_infonce(lambda x, y: self.g(x) @ self.h(y).T, batches)
 
 
 class _Single:
-    """mibound's own path: ``train(SeparableCritic, Loss("infonce"), sampler stream)``."""
+    """mibound's own path: ``train(SeparableCritic, Loss("infonce"), sampler stream)``.
+
+    Parameters as :class:`_Minimal` (same seeds: the same initial weights and batches).
+    """
 
     def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int):
-        torch.manual_seed(seed)
-        self.critic = SeparableCritic(sampler.dim, sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"])
-        self.loss = Loss("infonce", sampler.dim)
+        self.critic, self.loss = _seeded(seed, lambda: (
+            SeparableCritic(sampler.dim, sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"]),
+            Loss("infonce", sampler.dim)))
         self.sampler, self.k, self.lr = sampler, cfg["batch_size"], cfg["learning_rate"]
         self.gen = torch.Generator().manual_seed(seed + 1)
 
     def block(self, steps: int) -> None:
+        """``steps`` steps of :func:`mibound.training.train` (which makes a fresh Adam)."""
         train(self.critic, self.loss, lambda step: self.sampler.sample_torch(self.k, self.gen), steps,
               learning_rate=self.lr, progress=False)
 
-    def estimate(self, batches) -> float:
-        return float(evaluate(self.critic, self.loss, batches).mean())
+    def estimate(self, batches: Batches) -> float:
+        """Held-out InfoNCE (nats)."""
+        return heldout_infonce(self.critic, batches)
 
 
 class _Ensemble:
-    """``train_ensemble`` of ``R`` InfoNCE runs with different seeds, one vectorised sampler."""
+    """``train_ensemble`` of ``R`` InfoNCE runs with different seeds, one vectorised sampler.
+
+    Parameters
+    ----------
+    sampler : CorrelatedGaussian
+    cfg : dict
+    seed : int
+        Run ``r``'s weights from ``seed + r``; batches from a generator seeded ``seed + 10000``.
+    runs : int
+    workers : int
+        ``train_ensemble(workers=...)``.
+    estimators : tuple of str, default ("infonce",)
+        Run ``r`` trains ``estimators[r % len(estimators)]``.
+    dtype : torch.dtype, default torch.float32
+        ``compute_dtype`` of the ensemble.
+    """
 
     def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int, runs: int, workers: int,
                  estimators: tuple[str, ...] = ("infonce",), dtype: torch.dtype = torch.float32):
         self.dtype = dtype
-        self.critics, self.losses = [], []
-        for r in range(runs):
-            torch.manual_seed(seed + r)
-            self.critics.append(SeparableCritic(sampler.dim, sampler.dim, cfg["hidden_dim"], cfg["layers"],
-                                                cfg["embed_dim"]))
-            self.losses.append(Loss(estimators[r % len(estimators)], sampler.dim))
+        def build(r: int) -> tuple[SeparableCritic, Loss]:  # a TUBA loss has weights too: seeded with its run
+            return (SeparableCritic(sampler.dim, sampler.dim, cfg["hidden_dim"], cfg["layers"], cfg["embed_dim"]),
+                    Loss(estimators[r % len(estimators)], sampler.dim))
+
+        built = [_seeded(seed + r, lambda r=r: build(r)) for r in range(runs)]
+        self.critics, self.losses = [c for c, _ in built], [loss for _, loss in built]
         self.sampler, self.k, self.lr, self.runs, self.workers = sampler, cfg["batch_size"], cfg["learning_rate"], runs, workers
         self.gen = torch.Generator().manual_seed(seed + 10_000)
 
-    def batch(self, step: int):
-        x, y = self.sampler.sample_torch(self.runs * self.k, self.gen)  # one call for all runs
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x (R, K, d), y (R, K, d))``: fresh pairs for every run, drawn in one call."""
+        x, y = self.sampler.sample_torch(self.runs * self.k, self.gen)
         return x.view(self.runs, self.k, -1), y.view(self.runs, self.k, -1)
 
     def block(self, steps: int) -> None:
+        """``steps`` steps of :func:`mibound.ensemble.train_ensemble` (critics trained in place)."""
         train_ensemble(self.critics, self.losses, self.batch, steps, learning_rate=self.lr, progress=False,
                        workers=self.workers, num_threads=1, compute_dtype=self.dtype)
 
-    def estimates(self, batches) -> torch.Tensor:
-        return evaluate_ensemble(self.critics, self.losses, batches).mean(1)
+    def estimates(self, batches: Batches) -> torch.Tensor:
+        """Each run's held-out InfoNCE (nats), shape ``(R,)``, every run on the same batches."""
+        batches = list(batches)
+        return torch.tensor([heldout_infonce(c, batches) for c in self.critics], dtype=torch.float64)
 
 
 class _TorchMist:
-    """torch-mist 0.2.17's training path for the same InfoNCE run (optional dependency)."""
+    """torch-mist 0.2.17's training path for the same InfoNCE run (optional dependency).
+
+    Parameters as :class:`_Single`; the estimator's weights come from ``seed`` too (torch-mist
+    builds its own MLPs, so they differ from the other contenders').
+    """
 
     def __init__(self, sampler: CorrelatedGaussian, cfg: dict, seed: int):
-        from torch_mist.estimators import infonce as mist_infonce  # noqa: F401 (import check)
+        from torch_mist.estimators import infonce as mist_infonce
 
-        torch.manual_seed(seed)
-        self.est = mist_infonce(x_dim=sampler.dim, y_dim=sampler.dim, hidden_dims=[cfg["hidden_dim"]] * cfg["layers"],
-                                critic_type="separable", k_dim=cfg["embed_dim"])
+        self.est = _seeded(seed, lambda: mist_infonce(
+            x_dim=sampler.dim, y_dim=sampler.dim, hidden_dims=[cfg["hidden_dim"]] * cfg["layers"],
+            critic_type="separable", k_dim=cfg["embed_dim"]))
         self.sampler, self.k, self.lr = sampler, cfg["batch_size"], cfg["learning_rate"]
         self.gen = torch.Generator().manual_seed(seed + 1)
 
-    def data(self, steps: int):
+    def data(self, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``steps * K`` fresh pairs, the data set of one block."""
         return self.sampler.sample_torch(steps * self.k, self.gen)
 
-    def block(self, steps: int, data) -> None:
+    def block(self, steps: int, data: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """``steps`` steps of ``train_mi_estimator`` (which shuffles with torch's global RNG;
+        :func:`bench_speed` restores that state when it returns)."""
         from torch_mist.utils.train import train_mi_estimator
 
         train_mi_estimator(self.est, train_data=data, batch_size=self.k, max_iterations=steps, valid_percentage=0,
                            optimizer_params={"lr": self.lr}, verbose=False, logger=False)
 
-    @torch.no_grad()
-    def estimate(self, batches) -> float:
+    def estimate(self, batches: Batches) -> float:
+        """Held-out InfoNCE (nats) of torch-mist's separable critic."""
         crit = self.est.critic
-        return float(torch.stack([bounds.infonce(crit.f_x(x) @ crit.f_y(y).T) for x, y in batches]).mean())
+        return heldout_infonce(lambda x, y: crit.f_x(x) @ crit.f_y(y).T, batches)
 
 
 def _torch_mist_available() -> tuple[bool, str]:
@@ -395,14 +558,16 @@ class BenchResult:
     staircase: list[dict] = field(default_factory=list)
 
 
-def _fmt_load(load) -> str:
+def _fmt_load(load: tuple[float, ...] | None) -> str:
     return "n/a" if load is None else "/".join(f"{v:.2f}" for v in load)
 
 
-def _median(xs) -> float:
+def _median(xs: Iterable[float]) -> float:
+    xs = list(xs)
     return float(statistics.median(xs)) if xs else math.nan
 
 
+@_restores_global_rng
 def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int = 1,
                 ensemble_workers: int = 2, mi: float = 2.0, concat_k: int = 64,
                 concat_steps: int = 4, matmul_n: int = 1024, eval_batches: int = 16, seed: int = 0,
@@ -450,19 +615,19 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
     -------
     BenchResult
     """
-    check_int(steps, "steps", minimum=1)
-    check_int(repeats, "repeats", minimum=1)
-    check_int(runs, "runs", minimum=1)
-    check_int(threads, "threads", minimum=1)
-    check_int(ensemble_workers, "ensemble_workers", minimum=1)
-    check_float(mi, "mi", minimum=0.0, exclusive_min=True)
-    check_int(concat_k, "concat_k", minimum=2)
-    check_int(concat_steps, "concat_steps", minimum=1)
-    check_int(matmul_n, "matmul_n", minimum=16)
-    check_int(eval_batches, "eval_batches", minimum=1)
-    check_int(staircase_steps, "staircase_steps", minimum=1)
+    _check_int(steps, "steps", minimum=1)
+    _check_int(repeats, "repeats", minimum=1)
+    _check_int(runs, "runs", minimum=1)
+    _check_int(threads, "threads", minimum=1)
+    _check_int(ensemble_workers, "ensemble_workers", minimum=1)
+    _check_positive(mi, "mi")
+    _check_int(concat_k, "concat_k", minimum=2)
+    _check_int(concat_steps, "concat_steps", minimum=1)
+    _check_int(matmul_n, "matmul_n", minimum=16)
+    _check_int(eval_batches, "eval_batches", minimum=1)
+    _check_int(staircase_steps, "staircase_steps", minimum=1)
     if memory_k is not None:
-        check_int(memory_k, "memory_k", minimum=2)
+        _check_int(memory_k, "memory_k", minimum=2)
     out = sys.stdout if out is None else out
     malloc_tuned = tune_malloc() if malloc else False
     _CPU.clear()
@@ -496,7 +661,7 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
         ensembles = {f"ensemble{w}": _Ensemble(sampler, cfg, seed, runs, w) for w in worker_counts}
         ensembles["ensemble-bf16"] = _Ensemble(sampler, cfg, seed, runs, max(worker_counts), dtype=torch.bfloat16)
         mist = _TorchMist(sampler, cfg, seed) if mist_ok else None
-        concat = ConcatCritic(d, d, cfg["hidden_dim"], cfg["layers"])
+        concat = _seeded(seed + 4, lambda: ConcatCritic(d, d, cfg["hidden_dim"], cfg["layers"]))
         cx, cy = sampler.sample_torch(concat_k, torch.Generator().manual_seed(seed + 3))
         concat_flops = concat_step_flops(d, d, concat_k, cfg["hidden_dim"], cfg["layers"])
 
@@ -545,7 +710,7 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 s16 = concat(cx, cy)
         concat_bf16_err = float((s16 - s32).abs().max())
-        concat_bf16_infonce = float((bounds.infonce(s16) - bounds.infonce(s32)).abs())
+        concat_bf16_infonce = float((infonce(s16) - infonce(s32)).abs())
         if mist is not None:
             est["torch-mist"] = mist.estimate(test)
 
@@ -646,3 +811,74 @@ def bench_speed(steps: int = 200, repeats: int = 5, runs: int = 8, threads: int 
             f"{run['seconds']:>8.0f} s")
         say(f"    final estimates at true MI {run['top_level_true_mi']:g} nats: {finals}")
     return res
+
+
+# ---------------------------------------------------------------------------------------------
+# command line (also run by ``mibound bench-speed`` from a source checkout)
+# ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``python benchmarks/bench_speed.py``, the same as ``mibound bench-speed``'s."""
+    parser = argparse.ArgumentParser(
+        prog="bench_speed.py", description="In one process, alternating the contenders, time the Poole configuration "
+        "(d=20, K=64, separable 2x256 critic, InfoNCE) for a fixed number of steps and print ms/step, ratios, "
+        "held-out estimates, the concat critic's GFLOP/s against a large matmul, and the FLOPs of the Poole "
+        "staircase. torch-mist is included when installed.")
+    parser.add_argument("--steps", type=int, default=200, help="steps per contender per repeat (default 200)")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating repeats (default 5)")
+    parser.add_argument("--runs", type=int, default=8, help="R, runs of the ensemble (default 8)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the single-run contenders (default 1)")
+    parser.add_argument("--ensemble-workers", type=int, default=2, help="worker threads of the ensemble, one "
+                        "intra-op thread each (default 2; the ensemble is also timed with 1)")
+    parser.add_argument("--mi", type=float, default=2.0, help="true MI of the Gaussian task, nats (default 2)")
+    parser.add_argument("--concat-k", type=int, default=64, help="K of the concat-critic FLOP-rate test (default 64)")
+    parser.add_argument("--memory-k", type=int, default=None, help="also measure the concat critic's peak memory "
+                        "at this K in a subprocess (e.g. 1024)")
+    parser.add_argument("--staircase", action="store_true", help="also train the separable half of the Poole "
+                        "staircase (6 estimators) as one ensemble and report its wall time (minutes)")
+    parser.add_argument("--staircase-steps", type=int, default=20000, help="steps per estimator of the staircase "
+                        "(default 20000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-torch-mist", action="store_true", help="skip torch-mist even if installed")
+    parser.add_argument("--no-tune-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run :func:`bench_speed` with parsed options (:func:`build_parser`'s, or ``mibound bench-speed``'s).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``steps``, ``repeats``, ``runs``, ``threads``, ``ensemble_workers``, ``mi``, ``concat_k``,
+        ``memory_k``, ``staircase``, ``staircase_steps``, ``seed``, ``no_torch_mist``,
+        ``no_tune_malloc`` and ``json`` (a path or ``None``).
+
+    Returns
+    -------
+    int
+        0; invalid settings raise ``ValueError`` / ``TypeError``.
+    """
+    result = bench_speed(steps=args.steps, repeats=args.repeats, runs=args.runs, threads=args.threads,
+                         ensemble_workers=args.ensemble_workers, mi=args.mi, concat_k=args.concat_k,
+                         seed=args.seed, torch_mist=not args.no_torch_mist, malloc=not args.no_tune_malloc,
+                         memory_k=args.memory_k, staircase=args.staircase, staircase_steps=args.staircase_steps)
+    if args.json:
+        from mibound.io import atomic_write_json
+
+        atomic_write_json(args.json, asdict(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python benchmarks/bench_speed.py [options]``: parse ``argv`` and :func:`run`; errors exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, TypeError, RuntimeError, OSError) as exc:
+        print(f"bench_speed.py: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
