@@ -29,7 +29,7 @@ __all__ = ["COLUMNS", "load_task_file", "task_files", "run_bench", "summarize"]
 
 #: The CSV columns, in order.
 COLUMNS = ("task", "estimator", "n", "dim_x", "dim_y", "true_mi", "estimate", "ci_low", "ci_high", "abs_error",
-           "rel_error", "seconds", "status")
+           "rel_error", "seconds", "status", "diagnostics")
 
 
 def task_files(directory) -> list[Path]:
@@ -72,7 +72,7 @@ def _status(exc: BaseException) -> str:
 
 def _row(task: str, estimator: str, **values: Any) -> dict[str, Any]:
     row = {c: np.nan for c in COLUMNS}
-    row.update(task=task, estimator=estimator, status="ok")
+    row.update(task=task, estimator=estimator, status="ok", diagnostics="")
     row.update(values)
     return row
 
@@ -98,6 +98,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for c in ("n", "dim_x", "dim_y"):  # integers, empty where a file could not be read
         frame[c] = pd.to_numeric(frame[c]).astype("Int64")
+    frame["diagnostics"] = frame["diagnostics"].fillna("").astype(str)
     return frame
 
 
@@ -135,7 +136,8 @@ def run_bench(directory, estimators: Iterable[str], out=None, *, options: Mappin
         Columns :data:`COLUMNS`; one row per (task, estimator). ``status`` is ``"ok"`` or
         ``"failed: <ErrorType>: <message>"``; ``abs_error = |estimate - true_mi|`` and
         ``rel_error = abs_error / |true_mi|`` (NaN without a true MI or when it is 0); ``seconds``
-        is the wall time of the estimator's ``fit``.
+        is the wall time of the estimator's ``fit``; ``diagnostics`` the result's diagnostic codes,
+        joined by ``;`` (empty when there are none).
     """
     names = []
     for e in estimators:
@@ -191,7 +193,8 @@ def run_bench(directory, estimators: Iterable[str], out=None, *, options: Mappin
                 seconds = time.perf_counter() - t0
                 abs_error, rel_error = _errors(res.estimate, true_mi)
                 rows.append(_row(task, name, **base, estimate=res.estimate, ci_low=res.ci[0], ci_high=res.ci[1],
-                                 abs_error=abs_error, rel_error=rel_error, seconds=seconds))
+                                 abs_error=abs_error, rel_error=rel_error, seconds=seconds,
+                                 diagnostics=";".join(d["code"] for d in res.diagnostics)))
         if out is not None:
             _write(_frame(rows), out)
     frame = _frame(rows)
