@@ -7,6 +7,7 @@ import pytest
 
 from mibound.experiments import EXPERIMENTS, staircase
 
+from ._gt_helpers import check_dpi_chain
 from .conftest import ExplodingCritic
 
 
@@ -225,3 +226,5 @@ def test_dpi_chain_quick(tmp_path):
     assert nonlinear["infonce_optimal"].isna().all() and nonlinear["infonce_trained"].notna().all()
     gaps = pd.read_csv(tmp_path / "dpi_gaps.csv")
     assert (gaps["encoder_loss"].dropna() >= -1e-9).all()
+    # the trained column too, row by row: trained <= optimal, I(z1;z2) <= I(v1;v2), up to 4 SEs
+    check_dpi_chain(csv, 2048 // 16)
