@@ -43,7 +43,8 @@ def test_npy_pair_and_neural_options(data, capsys):
 
 #: ``mibound estimate --json``: the same top-level keys for every estimator (EstimateResult.to_dict)
 JSON_KEYS = {"estimator", "estimate", "ci", "std", "ceiling", "true_mi", "is_bound", "n_train", "n_test",
-             "batch_size", "seed", "seconds", "history", "settings", "error", "gap_to_ceiling", "units"}
+             "batch_size", "seed", "seconds", "history", "settings", "diagnostics", "error", "gap_to_ceiling",
+             "units"}
 #: a neural estimator records every hyper-parameter, the thread count and the versions
 NEURAL_SETTINGS = {"estimator", "critic", "batch_size", "steps", "learning_rate", "test_fraction", "seed", "clip",
                    "ema_rate", "eval_batches", "log_every", "lr_schedule", "critic_options", "num_threads",

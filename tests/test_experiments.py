@@ -228,3 +228,14 @@ def test_dpi_chain_quick(tmp_path):
     assert (gaps["encoder_loss"].dropna() >= -1e-9).all()
     # the trained column too, row by row: trained <= optimal, I(z1;z2) <= I(v1;v2), up to 4 SEs
     check_dpi_chain(csv, 2048 // 16)
+
+
+def test_run_table_removes_a_killed_writers_temporary_file(tmp_path):
+    from mibound.experiments._common import RunTable
+
+    stale = tmp_path / ".runs.csv.ab12cd.tmp"
+    stale.write_text("half a table")
+    other = tmp_path / ".other.csv.ab12cd.tmp"
+    other.write_text("someone else's")
+    RunTable(tmp_path / "runs.csv", key=["seed"], resume=True)
+    assert not stale.exists() and other.exists()
