@@ -39,8 +39,8 @@ def test_every_estimator_trains_and_learns(name):
     assert vals.shape == (8,)
     mean, se = float(vals.mean()), float(vals.std()) / math.sqrt(8)  # this run's evaluation SE (~0.03)
     # Two-sided: within 4 combined SEs (evaluation SE and seed-to-seed training spread) of the value
-    # the loop reaches, e.g. infonce 0.906 +- 0.18, tuba 0.823 +- 0.30; every seed of the 12 measured
-    # lies within 2.3 of these SEs. A broken loss that learns nothing (~0) or a sign error fails it.
+    # the loop reaches, e.g. infonce 0.906 +- 0.18, tuba 0.823 +- 0.30; no seed of the 12 measured was
+    # more than 1.9 of these SEs away. A broken loss that learns nothing (~0) or a sign error fails it.
     expected, spread = TRAINED_AT_1_NAT[name]
     assert abs(mean - expected) < 4 * math.hypot(se, spread), (name, mean, se)
     # no readout may overshoot the true 1 nat beyond the noise: the bounds sit below it, and the
