@@ -28,14 +28,18 @@ def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
 
 
 def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{path}: empty CSV file") from None
-        header = [h.strip() for h in header]
-        rows = [r for r in reader if r]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise ValueError(f"{path}: empty CSV file") from None
+            header = [h.strip() for h in header]
+            rows = [r for r in reader if r]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at position "
+                         f"{exc.start}); save the CSV as UTF-8") from None
     if not rows:
         raise ValueError(f"{path}: CSV has a header but no rows")
 

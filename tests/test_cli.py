@@ -41,6 +41,43 @@ def test_npy_pair_and_neural_options(data, capsys):
     assert out["settings"]["steps"] == 30
 
 
+#: ``mibound estimate --json``: the same top-level keys for every estimator (EstimateResult.to_dict)
+JSON_KEYS = {"estimator", "estimate", "ci", "std", "ceiling", "true_mi", "is_bound", "n_train", "n_test",
+             "batch_size", "seed", "seconds", "history", "settings", "diagnostics", "error", "gap_to_ceiling",
+             "units"}
+#: a neural estimator records every hyper-parameter, the thread count and the versions
+NEURAL_SETTINGS = {"estimator", "critic", "batch_size", "steps", "learning_rate", "test_fraction", "seed", "clip",
+                   "ema_rate", "eval_batches", "log_every", "lr_schedule", "critic_options", "num_threads",
+                   "versions"}
+VERSIONS = {"mibound", "torch", "numpy", "scipy"}
+
+
+def test_json_key_set_of_a_neural_estimator(data, capsys):
+    out = run_json(capsys, "estimate", str(data / "pair.npz"), "--estimator", "nwj", "--steps", "25",
+                   "--batch-size", "16", "--seed", "2", "--quiet", "--json")
+    assert set(out) == JSON_KEYS
+    assert set(out["settings"]) == NEURAL_SETTINGS and set(out["settings"]["versions"]) == VERSIONS
+    assert set(out["history"]) == {"step", "train_estimate", "loss"}
+    assert out["history"]["step"] == [24]  # log_every 100 > steps: only the last step is logged
+    s = out["settings"]
+    assert (s["estimator"], s["critic"], s["batch_size"], s["steps"], s["seed"]) == ("nwj", "separable", 16, 25, 2)
+    assert (out["estimator"], out["batch_size"], out["seed"], out["units"]) == ("nwj", 16, 2, "nats")
+    assert out["n_train"] == 1600 and out["n_test"] == 400  # 2000 pairs, 20% held out: 25 batches of 16
+    assert out["true_mi"] == 1.0 and out["error"] == pytest.approx(out["estimate"] - 1.0)
+    assert out["ceiling"] is None and out["gap_to_ceiling"] is None and out["is_bound"] is True
+    assert len(out["ci"]) == 2 and out["ci"][0] < out["estimate"] < out["ci"][1]
+
+
+@pytest.mark.parametrize("estimator,settings", [("gaussian", {"bias_correction", "n_subsamples", "seed", "versions"}),
+                                                ("ksg", {"k", "standardize", "workers", "versions"})])
+def test_json_key_set_of_a_non_neural_estimator(data, capsys, estimator, settings):
+    out = run_json(capsys, "estimate", str(data / "pair.npz"), "--estimator", estimator, "--json")
+    assert set(out) == JSON_KEYS
+    assert set(out["settings"]) == settings and set(out["settings"]["versions"]) == VERSIONS
+    assert out["history"] == {} and out["batch_size"] is None and out["ceiling"] is None
+    assert out["estimator"] == estimator and out["units"] == "nats" and out["n_test"] == 2000
+
+
 def test_csv_columns_by_name_and_index(data, capsys):
     out = run_json(capsys, "estimate", str(data / "pair.csv"), "--x-cols", "a,b", "--y-cols", "2,3",
                    "--estimator", "ksg", "--json")

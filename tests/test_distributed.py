@@ -133,7 +133,14 @@ def test_torchrun_cli_on_memory_mapped_files(tmp_path):
     s = r["settings"]
     assert (s["world_size"], s["local_batch_size"], s["data"], s["backend"]) == (2, 16, "mmap", "gloo")
     assert r["n_train"] == 2400 and r["n_test"] == 600 - 600 % 32  # held-out: 300 rows per process
-    assert math.isfinite(r["estimate"]) and r["estimate"] < math.log(32)
+    # 20 steps of the default critic take it from ~0 to about 0.59 of the 1 nat. Over --seed 0-7
+    # (seed 0 is this run) the estimate averaged 0.586 with a seed-to-seed sd of 0.035, of which
+    # the held-out SE (18 batches of 32: ~0.025) explains all but 0.025; every seed lay within 1.8
+    # combined SEs. Band: 4 combined SEs of this run around 0.586, about [0.45, 0.73].
+    se = r["std"] / math.sqrt(r["n_test"] // r["batch_size"])
+    assert 0.015 < se < 0.04, se
+    assert abs(r["estimate"] - 0.586) < 4 * math.hypot(se, 0.025), (r["estimate"], se)
+    assert r["estimate"] < 1.0 + 3 * se  # InfoNCE: a lower bound (up to noise)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 
 from mibound.experiments import EXPERIMENTS, staircase
 
+from ._gt_helpers import check_dpi_chain
 from .conftest import ExplodingCritic
 
 
@@ -44,8 +45,55 @@ def test_summary_table(stair):
     out, _ = stair
     s = pd.read_csv(out / "staircase_summary.csv")
     assert set(s.columns) == {"estimator", "critic", "true_mi", "mean", "bias", "variance", "mse"}
-    row = s.iloc[0]
-    assert row["mse"] == pytest.approx(row["bias"] ** 2 + row["variance"])
+    assert len(s) == 3 * 2  # (infonce, smile, optimal) x 2 levels
+    # the written table is summarize() of the written steps, over the second half of each level
+    csv = pd.read_csv(out / "staircase.csv")
+    for _, row in s.iterrows():
+        g = csv[(csv["estimator"] == row["estimator"]) & (csv["critic"] == row["critic"])
+                & (csv["true_mi"] == row["true_mi"])]
+        tail = g[g["step"] % 40 >= 20]["estimate"].to_numpy()
+        assert len(tail) == 20
+        # staircase.csv holds the float32 estimates in their shortest decimal form (9 digits)
+        assert row["mean"] == pytest.approx(tail.mean(), rel=1e-7)
+        assert row["variance"] == pytest.approx(tail.var(ddof=1), rel=1e-5)
+
+
+#: A hand-made staircase: 2 levels of 4 steps (the summary reads steps 2-3 and 6-7 of each run).
+_TINY_STAIRCASE = """step,estimator,critic,true_mi,estimate
+0,a,sep,2.0,100.0
+1,a,sep,2.0,-100.0
+2,a,sep,2.0,1.0
+3,a,sep,2.0,2.0
+4,a,sep,4.0,50.0
+5,a,sep,4.0,50.0
+6,a,sep,4.0,4.0
+7,a,sep,4.0,6.0
+0,b,opt,2.0,9.0
+1,b,opt,2.0,9.0
+2,b,opt,2.0,2.0
+3,b,opt,2.0,2.0
+4,b,opt,4.0,0.0
+5,b,opt,4.0,0.0
+6,b,opt,4.0,3.0
+7,b,opt,4.0,3.0
+"""
+
+
+def test_summary_of_a_hand_made_staircase():
+    """Numbers worked out by hand. a at 2 nats: steps 2-3 are 1, 2 -> mean 1.5, bias -0.5, sample
+    variance ((1 - 1.5)^2 + (2 - 1.5)^2) / 1 = 0.5, MSE 0.25 + 0.5 = 0.75; a at 4: 4, 6 -> mean 5,
+    bias 1, variance 2, MSE 3; b at 2: exact (all 0); b at 4: 3, 3 -> bias -1, variance 0, MSE 1."""
+    import io
+
+    s = staircase.summarize(pd.read_csv(io.StringIO(_TINY_STAIRCASE)), steps_per_level=4)
+    assert list(s.columns) == ["estimator", "critic", "true_mi", "mean", "bias", "variance", "mse"]
+    assert s[["estimator", "critic", "true_mi"]].values.tolist() == [
+        ["a", "sep", 2.0], ["a", "sep", 4.0], ["b", "opt", 2.0], ["b", "opt", 4.0]]
+    np.testing.assert_allclose(s[["mean", "bias", "variance", "mse"]].to_numpy(dtype=float), [
+        [1.5, -0.5, 0.5, 0.75],
+        [5.0, 1.0, 2.0, 3.0],
+        [2.0, 0.0, 0.0, 0.0],
+        [3.0, -1.0, 0.0, 1.0]], rtol=0, atol=1e-12)
 
 
 def test_resume_skips_finished_runs(stair, tmp_path):
@@ -178,3 +226,16 @@ def test_dpi_chain_quick(tmp_path):
     assert nonlinear["infonce_optimal"].isna().all() and nonlinear["infonce_trained"].notna().all()
     gaps = pd.read_csv(tmp_path / "dpi_gaps.csv")
     assert (gaps["encoder_loss"].dropna() >= -1e-9).all()
+    # the trained column too, row by row: trained <= optimal, I(z1;z2) <= I(v1;v2), up to 4 SEs
+    check_dpi_chain(csv, 2048 // 16)
+
+
+def test_run_table_removes_a_killed_writers_temporary_file(tmp_path):
+    from mibound.experiments._common import RunTable
+
+    stale = tmp_path / ".runs.csv.ab12cd.tmp"
+    stale.write_text("half a table")
+    other = tmp_path / ".other.csv.ab12cd.tmp"
+    other.write_text("someone else's")
+    RunTable(tmp_path / "runs.csv", key=["seed"], resume=True)
+    assert not stale.exists() and other.exists()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,6 +146,58 @@ def test_fuzz_cli_files_end_in_clean_error_or_result(tmp_path, capsys, kind, pay
     else:
         assert code == 2
         assert err.startswith("mibound: error:") and err.count("\n") == 1
+        assert_user_facing(err)
+
+
+#: The families of messages a user may see for a bad input file (mibound.io, mibound._validation,
+#: the Gaussian plug-in). The CLI turns every ValueError/TypeError/RuntimeError/OSError into exit 2,
+#: so the exit status alone cannot tell a clean refusal from an internal error: the text must match.
+_PATH = r"\S+\.(?:npz|npy|csv)"
+USER_FACING = [re.compile(p) for p in (
+    rf"^{_PATH}: (?:no such file|empty file|empty CSV file|CSV has a header but no rows)$",
+    rf"^{_PATH}: is a directory, expected",
+    rf"^{_PATH}: not a readable \.(?:npz|npy) file \(",
+    rf"^{_PATH}: holds an object array; refusing to unpickle it",
+    rf"^{_PATH}: missing array\(s\) \[.*\]; the file has \[",
+    rf"^{_PATH}: true_mi must be a finite scalar, got shape",
+    rf"^{_PATH}: --[xy]-cols column .* not found; columns are \[",
+    rf"^{_PATH}: row \d+ has \d+ fields, header has \d+$",
+    rf"^{_PATH}: row \d+, column .*: .* is not a number$",
+    rf"^{_PATH}: unsupported file type",
+    r"^[xy] is None; expected an array",
+    r"^[xy] \(\w+\) has non-numeric columns",
+    r"^[xy] is ragged or not array-like",
+    r"^[xy] is an object array",
+    r"^[xy] has (?:complex|bytes|string|void/structured|datetime|timedelta) dtype \S+; expected real numbers$",
+    r"^[xy] has dtype \S+; expected real numbers$",
+    r"^[xy] is a scalar; expected an array of shape",
+    r"^[xy] has \d+ dimensions \(shape \(.*\)\); expected 1-D or 2-D",
+    r"^[xy] is empty \(shape \(.*\)\); expected at least one sample",
+    r"^[xy] contains \d+ NaN and \d+ inf values \(first at row \d+, column \d+\)",
+    r"^[xy] has values up to \S+ in magnitude \(limit",
+    r"^[xy] has \d+ constant \(zero-variance\) column",
+    r"^x and y must have the same number of samples \(rows\), got \d+ and \d+$",
+    r"^the Gaussian plug-in needs n > dx \+ dy \+ 1 = \d+ samples, got \d+$",
+    r"^the sample covariance is singular",
+    r": not a UTF-8 text file \(byte 0x[0-9a-f]{2} at position \d+\); save the CSV as UTF-8$",
+)]
+#: Text of Python's own errors: an internal TypeError/AttributeError/... that reached the user.
+INTERNAL = ("object of type", "unsupported operand", "has no attribute", "takes", "positional argument",
+            "NoneType", "not subscriptable", "not iterable", "index out of", "Traceback", "referenced before")
+
+
+def assert_user_facing(err: str) -> None:
+    """``err`` is one ``mibound: error: MESSAGE`` line whose MESSAGE is a known user-facing family."""
+    msg = err.removeprefix("mibound: error: ").rstrip("\n")
+    assert not any(bad in msg for bad in INTERNAL), msg
+    assert any(p.search(msg) for p in USER_FACING), f"not a known user-facing message: {msg!r}"
+
+
+def test_non_utf8_csv_names_the_file(tmp_path, capsys):
+    (tmp_path / "latin1.csv").write_bytes("a,b\n1,\xe9\n".encode("latin-1"))
+    assert main(["estimate", str(tmp_path / "latin1.csv"), "--x-cols", "a", "--y-cols", "b"]) == 2
+    err = capsys.readouterr().err
+    assert "latin1.csv" in err and "UTF-8" in err.upper()
 
 
 STRUCTURED_BAD = {
@@ -163,14 +216,40 @@ STRUCTURED_BAD = {
 }
 
 
+#: The message each STRUCTURED_BAD file must end in (the same for both estimators: the file and
+#: the data are checked before any estimator runs). ``{f}`` is the file's path.
+STRUCTURED_BAD_MESSAGES = {
+    "nan": r"x contains 600 NaN and 0 inf values \(first at row 0, column 0\); remove or impute them",
+    "inf": r"x contains 0 NaN and 1 inf values \(first at row 299, column 0\)",
+    "mismatch": r"x and y must have the same number of samples \(rows\), got 300 and 299",
+    "rank3": r"x has 3 dimensions \(shape \(300, 2, 2\)\); expected 1-D or 2-D",
+    "strings": r"x has string dtype <U1; expected real numbers",
+    "complex": r"x has complex dtype complex128; expected real numbers",
+    "empty": r"x is empty \(shape \(0, 2\)\)",
+    "constant": r"x has 1 constant \(zero-variance\) column\(s\), e\.g\. column 1",
+    "huge": r"x has values up to 3\.9e\+30 in magnitude \(limit 1e\+15\); rescale the data",
+    "scalar": r"x is a scalar; expected an array of shape \(n_samples, n_features\)",
+    "missing_y": r"{f}: missing array\(s\) \['y'\]; the file has \['x'\]",
+    "bad_true_mi": r"{f}: true_mi must be a finite scalar, got shape \(3,\) dtype float64",
+}
+
+
+def test_every_structured_case_has_a_message():
+    assert set(STRUCTURED_BAD_MESSAGES) == set(STRUCTURED_BAD)
+
+
 @pytest.mark.parametrize("case", sorted(STRUCTURED_BAD))
 @pytest.mark.parametrize("estimator", ["gaussian", "infonce"])
 def test_structured_bad_npz(tmp_path, capsys, case, estimator):
-    np.savez(tmp_path / "bad.npz", **STRUCTURED_BAD[case](np.random.default_rng(0)))
-    assert main(["estimate", str(tmp_path / "bad.npz"), "--estimator", estimator, "--steps", "1"] if estimator
-                == "infonce" else ["estimate", str(tmp_path / "bad.npz"), "--estimator", estimator]) == 2
+    path = tmp_path / "bad.npz"
+    np.savez(path, **STRUCTURED_BAD[case](np.random.default_rng(0)))
+    assert main(["estimate", str(path), "--estimator", estimator, "--steps", "1"] if estimator
+                == "infonce" else ["estimate", str(path), "--estimator", estimator]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mibound: error:") and err.count("\n") == 1 and "Traceback" not in err
+    want = "^mibound: error: " + STRUCTURED_BAD_MESSAGES[case].replace("{f}", re.escape(str(path)))
+    assert re.match(want, err), (case, err)
+    assert_user_facing(err)
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -219,10 +298,12 @@ def test_killed_experiment_keeps_finished_rows_and_resumes(tmp_path):
     finished = partial.groupby("estimator").size()
     assert (finished == 300).all()  # every run in the file is complete: no half-written rows
     assert len(finished) < 5, "the kill came too late to test anything"
-    assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
+    # a kill that lands inside a rewrite leaves the writer's temporary file (nothing can prevent that
+    # under SIGKILL); the resumed run removes it
     r = subprocess.run([sys.executable, "-c", _RUN, str(out), "150", "--resume"], env=env, cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+    assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
     full = pd.read_csv(csv)
     assert full.groupby(["estimator", "critic"]).size().to_dict() == {
         ("infonce", "separable"): 300, ("smile", "separable"): 300, ("nwj", "separable"): 300,

@@ -23,12 +23,16 @@ class RunTable:
 
     An interrupted experiment leaves every finished run in the file; with ``resume=True`` the
     runs already present (by their ``key`` columns) are reported by :meth:`done` so they can be
-    skipped.
+    skipped. A kill in the middle of a rewrite can leave the writer's temporary file
+    (``.NAME.*.tmp``) beside the table; opening the table removes it.
     """
 
     def __init__(self, path: Path, key: Iterable[str], resume: bool = False):
         self.path = Path(path)
         self.key = list(key)
+        # a run killed (SIGKILL) in the middle of a rewrite leaves its writer's temporary file behind
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         if resume and self.path.exists() and self.path.stat().st_size:
             self.frame = pd.read_csv(self.path)
         else:
