@@ -22,7 +22,8 @@ def _split_cols(text: str | None) -> list[str] | None:
 
 def _neural_options(args) -> dict:
     """The neural-estimator flags that were given (the rest keep the estimator's defaults)."""
-    options = {k: getattr(args, k) for k in ("critic", "batch_size", "steps", "learning_rate")
+    options = {k: getattr(args, k) for k in ("critic", "batch_size", "steps", "learning_rate", "validation_fraction",
+                                             "eval_batch_size", "preprocess")
                if getattr(args, k, None) is not None}
     if args.threads is not None:
         options["num_threads"] = args.threads
@@ -43,8 +44,8 @@ def _cmd_estimate(args) -> int:
     if not neural and (args.distributed or args.device == "cuda"):
         raise _UsageError(f"--distributed and --device cuda apply to neural estimators, not {args.estimator!r}")
     if not neural and set(options) - {"num_threads"}:
-        raise _UsageError(f"--critic, --batch-size, --steps and --learning-rate apply to neural estimators, "
-                          f"not {args.estimator!r}")
+        raise _UsageError(f"--critic, --batch-size, --steps, --learning-rate, --validation-fraction, "
+                          f"--eval-batch-size and --preprocess apply to neural estimators, not {args.estimator!r}")
     x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
                               x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
     if neural and (args.distributed or args.device != "cpu"):
@@ -193,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
                      f"{nd['batch_size']}); with --distributed, pairs per process")
     est.add_argument("--learning-rate", type=float, default=None,
                      help=f"Adam learning rate (default {nd['learning_rate']:g})")
+    est.add_argument("--validation-fraction", type=float, default=None, help="share of the rows for choosing the "
+                     f"critic's checkpoint (default {nd['validation_fraction']}; 0: the last step's critic)")
+    est.add_argument("--eval-batch-size", type=int, default=None, help="K of the held-out readout (default: as "
+                     "large as gives four test batches, at most 1024)")
+    est.add_argument("--preprocess", default=None, help=f"robust, standardize or none (default {nd['preprocess']}): "
+                     "a per-column increasing map fitted on training rows, which leaves the MI unchanged")
     est.add_argument("--seed", type=int, default=0)
     est.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     est.add_argument("--x-cols", default=None, help="CSV: comma-separated names or 0-based indices of x")

@@ -461,11 +461,12 @@ class DistributedNeuralEstimator(NeuralEstimator):
                  learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
                  critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
-                 lr_schedule: str = "cosine", device: str = "auto", backend: str | None = None):
-        super().__init__(estimator=estimator, critic=critic, batch_size=batch_size, steps=steps,
-                         learning_rate=learning_rate, test_fraction=test_fraction, seed=seed, progress=progress,
-                         critic_options=critic_options, clip=clip, ema_rate=ema_rate, eval_batches=eval_batches,
-                         log_every=log_every, num_threads=num_threads, lr_schedule=lr_schedule)
+                 lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
+                 min_steps: int = 300, eval_batch_size: int | None = None, preprocess: str = "robust",
+                 weight_decay: float = 0.0, device: str = "auto", backend: str | None = None):
+        # scikit-learn reads the parameters from this signature, so it repeats NeuralEstimator's
+        # (tests/test_engine.py checks that the defaults agree)
+        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__", "device", "backend")})
         self.device = device
         self.backend = backend
 

@@ -48,7 +48,8 @@ JSON_KEYS = {"estimator", "estimate", "ci", "std", "ceiling", "true_mi", "is_bou
 #: a neural estimator records every hyper-parameter, the thread count and the versions
 NEURAL_SETTINGS = {"estimator", "critic", "batch_size", "steps", "learning_rate", "test_fraction", "seed", "clip",
                    "ema_rate", "eval_batches", "log_every", "lr_schedule", "critic_options", "num_threads",
-                   "versions"}
+                   "validation_fraction", "patience", "min_steps", "eval_batch_size", "preprocess", "weight_decay",
+                   "selection", "versions"}
 VERSIONS = {"mibound", "torch", "numpy", "scipy"}
 
 
@@ -62,7 +63,8 @@ def test_json_key_set_of_a_neural_estimator(data, capsys):
     s = out["settings"]
     assert (s["estimator"], s["critic"], s["batch_size"], s["steps"], s["seed"]) == ("nwj", "separable", 16, 25, 2)
     assert (out["estimator"], out["batch_size"], out["seed"], out["units"]) == ("nwj", 16, 2, "nats")
-    assert out["n_train"] == 1600 and out["n_test"] == 400  # 2000 pairs, 20% held out: 25 batches of 16
+    # 2000 pairs: 70% train, 10% validation, 20% test, read in 4 batches of K = 100
+    assert out["n_train"] == 1400 and out["n_test"] == 400 and s["eval_batch_size"] == 100
     assert out["true_mi"] == 1.0 and out["error"] == pytest.approx(out["estimate"] - 1.0)
     assert out["ceiling"] is None and out["gap_to_ceiling"] is None and out["is_bound"] is True
     assert len(out["ci"]) == 2 and out["ci"][0] < out["estimate"] < out["ci"][1]

@@ -122,7 +122,9 @@ def test_torchrun_cli_on_memory_mapped_files(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "mibound", "estimate", str(tmp_path / "x.npy"),
            str(tmp_path / "y.npy"), "--mmap", "--distributed", "--device", "cpu", "--steps", "20",
-           "--batch-size", "16", "--json"]
+           "--batch-size", "16", "--json",
+           # the protocol the band below was measured under: no validation split, readout at the training K
+           "--validation-fraction", "0", "--eval-batch-size", "16", "--preprocess", "none"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SPAWN_TIMEOUT, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -196,8 +198,10 @@ def test_without_torchrun_runs_one_process_on_memory_maps(tmp_path, monkeypatch)
                                   critic_options=dict(hidden_dim=8, layers=1))
     s = res.settings
     assert (s["world_size"], s["backend"], s["data"], s["device"]) == (1, None, "mmap", "cpu")
-    assert res.batch_size == 32 and res.ceiling == pytest.approx(math.log(32))
-    assert res.n_train == 800 and res.n_test == 192  # 200 held-out rows -> 6 batches of 32
+    # 1000 rows: 700 train, 100 validation, 200 test read in 4 batches of K = 50 (the readout K grows with
+    # the test rows; the training K stays 32)
+    assert res.batch_size == 32 and s["eval_batch_size"] == 50 and res.ceiling == pytest.approx(math.log(50))
+    assert res.n_train == 700 and res.n_test == 200
 
 
 def test_init_without_torchrun_is_a_single_process(monkeypatch):

@@ -118,11 +118,13 @@ def test_training_never_reads_a_held_out_row(tmp_path, mmap):
         np.save(tmp_path / "y.npy", y)
         x, y = np.load(tmp_path / "x.npy", mmap_mode="r"), np.load(tmp_path / "y.npy", mmap_mode="r")
     critic = RowRecorder()
-    est = mibound.NeuralEstimator(critic=critic, batch_size=20, steps=120, seed=3, progress=False, log_every=40)
+    est = mibound.NeuralEstimator(critic=critic, batch_size=20, steps=120, seed=3, progress=False, log_every=40,
+                                  preprocess="none", patience=None)  # column 0 must stay the row number
     est.fit(x, y)
-    plan = FitPlan(900, 20, seed=3)
-    train_rows, test_rows = set(plan.part_rows("train").tolist()), set(plan.part_rows("test").tolist())
-    assert critic.seen[True] and critic.seen[True] <= train_rows  # 120 steps: more than one epoch of 36
-    assert len(critic.seen[True]) > 0.9 * len(train_rows)
-    assert critic.seen[False] == test_rows  # every held-out row is read, in test batches only
-    assert est.result_.n_test == len(test_rows) == 180
+    plan = FitPlan(900, 20, seed=3, validation_fraction=0.1)
+    rows = {p: set(plan.part_rows(p).tolist()) for p in ("train", "validation", "test")}
+    assert critic.seen[True] and critic.seen[True] <= rows["train"]  # 120 steps: more than one epoch of 31
+    assert len(critic.seen[True]) > 0.9 * len(rows["train"])
+    # evaluation mode reads every validation and test row (and a few training batches for the gap)
+    assert rows["validation"] | rows["test"] <= critic.seen[False] <= rows["validation"] | rows["test"] | rows["train"]
+    assert est.result_.n_test == len(rows["test"]) == 180

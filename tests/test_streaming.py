@@ -203,7 +203,7 @@ def test_neural_estimator_streams_memory_maps_and_agrees_with_memory(tmp_path):
     np.save(tmp_path / "y.npy", y)
     xm, ym = np.load(tmp_path / "x.npy", mmap_mode="r"), np.load(tmp_path / "y.npy", mmap_mode="r")
     opts = dict(critic=GaussianOptimalCritic.correlated(g.rho, 3), batch_size=32, steps=1, log_every=1, progress=False,
-                num_threads=1)
+                num_threads=1, validation_fraction=0.0, eval_batch_size=32, preprocess="none")
     streamed = mibound.NeuralEstimator(**opts).fit(xm, ym).result_
     memory = mibound.NeuralEstimator(**opts).fit(x, y).result_
     assert streamed.settings["data"] == "stream" and "data" not in memory.settings
@@ -225,6 +225,7 @@ def test_neural_estimator_trains_from_a_memory_map(tmp_path):
     np.save(tmp_path / "y.npy", y)
     xm, ym = np.load(tmp_path / "x.npy", mmap_mode="r"), np.load(tmp_path / "y.npy", mmap_mode="r")
     est = mibound.NeuralEstimator(batch_size=32, steps=150, learning_rate=3e-3, progress=False, num_threads=1,
+                                  validation_fraction=0.0, eval_batch_size=32, preprocess="none",
                                   log_every=10, critic_options=dict(hidden_dim=32, layers=1)).fit(xm, ym, true_mi=1.0)
     res = est.result_
     assert res.settings["data"] == "stream" and (res.n_train, res.n_test) == (6400, 1600)
