@@ -1,0 +1,83 @@
+"""Honest model selection: validation picks the checkpoint, the test rows only report; readout K; diagnostics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import mibound
+from mibound.diagnostics import codes_of
+from mibound.estimators import neural_diagnostics
+from mibound.plan import FitPlan
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = mibound.CorrelatedGaussian.from_mi(1.0, 3).sample(3000, seed=4)
+    return x, y
+
+
+OPTS = dict(batch_size=32, steps=400, log_every=25, patience=100, min_steps=50, seed=5, progress=False,
+            critic_options={"hidden_dim": 32, "layers": 1}, learning_rate=2e-3)
+
+
+def test_poisoned_test_rows_change_nothing_but_the_reported_value(data):
+    x, y = data
+    clean = mibound.NeuralEstimator(**OPTS).fit(x, y)
+    test_rows = FitPlan(len(x), 32, seed=5, validation_fraction=0.1).part_rows("test")
+    y_bad = y.copy()
+    y_bad[test_rows] = y[np.random.default_rng(0).permutation(test_rows)]  # same marginals, no dependence left
+    poisoned = mibound.NeuralEstimator(**OPTS).fit(x, y_bad)
+    a, b = clean.result_.settings["selection"], poisoned.result_.settings["selection"]
+    assert a["selected_step"] == b["selected_step"] and a["steps_run"] == b["steps_run"]
+    assert a["validation_value"] == b["validation_value"]
+    assert clean.history_ == poisoned.history_ and clean.selection_history_ == poisoned.selection_history_
+    assert clean.result_.estimate > 0.6 and poisoned.result_.estimate < 0.0  # only the report saw the poison
+
+
+def test_selection_record_and_early_stop(data):
+    x, y = data
+    res = mibound.NeuralEstimator(**OPTS).fit(x, y).result_
+    sel = res.settings["selection"]
+    assert set(sel) == {"steps_run", "selected_step", "validation_value", "train_value", "test_value"}
+    assert 0 < sel["selected_step"] <= sel["steps_run"] <= 400 and sel["selected_step"] % 25 == 0
+    assert sel["test_value"] == pytest.approx(res.estimate)
+    off = mibound.NeuralEstimator(**{**OPTS, "validation_fraction": 0.0}).fit(x, y).result_
+    assert off.settings["selection"]["selected_step"] is None and off.settings["selection"]["steps_run"] == 400
+    assert off.n_train == 2400 and res.n_train == 2100  # the validation rows come out of training
+
+
+def test_readout_k_lifts_the_ceiling_where_the_mi_is_high():
+    """The same optimal critic read at K = 32 and at the automatic K: InfoNCE is only as tight as its K."""
+    g = mibound.CorrelatedGaussian.from_mi(5.0, 3)
+    x, y = g.sample(8000, seed=0)
+    critic = mibound.GaussianOptimalCritic.correlated(g.rho, 3)
+    small = mibound.NeuralEstimator(critic=critic, batch_size=32, steps=1, progress=False, preprocess="none",
+                                    eval_batch_size=32).fit(x, y).result_
+    auto = mibound.NeuralEstimator(critic=critic, batch_size=32, steps=1, progress=False,
+                                   preprocess="none").fit(x, y).result_
+    assert auto.settings["eval_batch_size"] == 400 and auto.ceiling == pytest.approx(math.log(400))
+    assert small.ceiling == pytest.approx(math.log(32))
+    assert small.estimate < math.log(32) < 4.0 < auto.estimate < 5.0
+    assert "saturated" in codes_of(small.diagnostics) and "saturated" not in codes_of(auto.diagnostics)
+
+
+def _result(estimate, ceiling=None, train_value=None):
+    return mibound.EstimateResult("infonce", estimate, (estimate, estimate), 0.0, ceiling=ceiling, batch_size=64,
+                                  settings={"selection": {"train_value": train_value}, "eval_batch_size": 64})
+
+
+@pytest.mark.parametrize("estimate,values,ceiling,train,codes", [
+    (1.0, [0.98, 1.0, 1.02, 1.0], math.log(64), 1.05, []),                     # clean
+    (4.05, [4.04, 4.05, 4.06, 4.05], math.log(64), 4.06, ["saturated"]),
+    (0.8, [0.79, 0.8, 0.81, 0.8], None, 2.5, ["generalisation_gap"]),
+    (5.3, [0.9, 1.0, 1.1, 18.2], None, 5.0, ["unstable_readout"]),              # one batch dominates
+    (-0.4, [-0.41, -0.4, -0.39, -0.4], None, 0.1, ["generalisation_gap", "negative_estimate"]),
+])
+def test_neural_diagnostics_fire_on_crafted_cases_and_stay_silent_on_a_clean_one(estimate, values, ceiling, train,
+                                                                                   codes):
+    got = neural_diagnostics(_result(estimate, ceiling, train), np.asarray(values))
+    assert codes_of(got) == codes
+    assert all(set(d) == {"code", "message"} and d["message"] for d in got)
