@@ -363,7 +363,7 @@ def _builtin_suite() -> None:
        lambda: DiscreteJoint([[0.4, 0.1], [0.1, 0.4]]), "discrete")
     _t("discrete-symmetric-k4-err0.1", "x uniform on 4 values, y = x with probability 0.9 else another value",
        lambda: DiscreteJoint.symmetric_channel(4, 0.1), "discrete")
-    _t("discrete-symmetric-k8-err0.2-onehot", "8-value symmetric channel (error 0.2), both views one-hot (8+8 dims)",
+    _t("discrete-symmetric-k8-err0.2-onehot", "8-value symmetric channel (error 0.2), both views one-hot without category 0 (7+7 dims)",
        lambda: DiscreteJoint.symmetric_channel(8, 0.2, one_hot=True), "discrete", "onehot")
     _t("mixed-noisy-uniform4-noise0.5", "x uniform on {0, 1, 2, 3}, y = x + N(0, 0.5^2)",
        lambda: NoisyDiscrete([0, 1, 2, 3], noise_sd=0.5), "mixed")

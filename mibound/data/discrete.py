@@ -2,7 +2,8 @@
 
 - :class:`DiscreteJoint`: both views categorical, drawn from one joint probability table ``P``;
   ``I = sum_ij P_ij log(P_ij / (P_i. P_.j))`` exactly. Categories are coded as numbers (``values``)
-  or one-hot vectors (an injective coding, so the MI is the same).
+  or as one-hot vectors without the first category (dummy coding: injective, so the MI is the same,
+  and free of the all-columns-sum-to-one collinearity that makes covariance estimators singular).
 - :class:`NoisyDiscrete` (mixed): ``x`` discrete, ``y = x + sigma * eps`` per coordinate;
   ``I = h(y) - 1/2 log(2 pi e sigma^2)`` with ``h(y)`` the entropy of a 1-D Gaussian mixture,
   integrated on a fine grid (exponentially accurate for smooth densities; error below 1e-10).
@@ -66,7 +67,8 @@ class DiscreteJoint(Sampler):
     values_x, values_y : sequence of float, optional
         The number coding each category (distinct; default ``0, 1, ..., k - 1``).
     one_hot : bool, default False
-        Code each view as a one-hot vector (``dim_x = kx``, ``dim_y = ky``) instead of one number.
+        Code each view as a one-hot vector without the first category (``dim_x = kx - 1``,
+        ``dim_y = ky - 1``; category 0 is all zeros) instead of one number.
     """
 
     def __init__(self, table, values_x=None, values_y=None, one_hot: bool = False):
@@ -81,7 +83,7 @@ class DiscreteJoint(Sampler):
         self.values_x = self._values(values_x, kx, "values_x")
         self.values_y = self._values(values_y, ky, "values_y")
         self.one_hot = bool(one_hot)
-        self.dim_x, self.dim_y = (kx, ky) if self.one_hot else (1, 1)
+        self.dim_x, self.dim_y = (kx - 1, ky - 1) if self.one_hot else (1, 1)
 
     @staticmethod
     def _values(values, k, name):
@@ -113,8 +115,8 @@ class DiscreteJoint(Sampler):
         flat = torch.multinomial(torch.tensor(self.table.reshape(-1)), n, replacement=True, generator=generator)
         i, j = flat // ky, flat % ky
         if self.one_hot:
-            x = torch.nn.functional.one_hot(i, kx).to(dtype)
-            y = torch.nn.functional.one_hot(j, ky).to(dtype)
+            x = torch.nn.functional.one_hot(i, kx)[:, 1:].to(dtype)
+            y = torch.nn.functional.one_hot(j, ky)[:, 1:].to(dtype)
         else:
             x = torch.tensor(self.values_x)[i][:, None].to(dtype)
             y = torch.tensor(self.values_y)[j][:, None].to(dtype)
