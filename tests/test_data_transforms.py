@@ -83,3 +83,59 @@ def test_bad_transforms_are_rejected():
         Transformed("not a sampler")
     with pytest.raises(ValueError, match="dim must be >= 2"):
         Spiral(1)
+
+
+# --- wiggly, mixture-quantile ("bimodal") and sine-shear maps ------------------------------------------
+from scipy import stats  # noqa: E402
+
+from mibound.data import MixtureQuantile, SineShear, Wiggly  # noqa: E402
+
+NEW_MAPS = [Wiggly(), Wiggly((-0.35, 0.15, 0.03), (0.5, 1.3, 4.1), (0.0, 3.5, -2.5)), MixtureQuantile(),
+            MixtureQuantile((0.2, 0.5, 0.3), (-1.0, 3.0, 10.0), (0.1, 1.0, 3.0))]
+
+
+@pytest.mark.parametrize("f", [*NEW_MAPS, SineShear(2, 5.0, 3.0, scale=(0.1, 0.5), shift=(-0.8, 0.0)),
+                               SineShear(4, -2.0, 1.5)], ids=repr)
+def test_new_maps_invert(f):
+    d = getattr(f, "dim", 3)
+    t = 3 * torch.randn(2000, d, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    np.testing.assert_allclose(f.inverse(f(t)).numpy(), t.numpy(), atol=1e-9)
+
+
+def test_new_elementwise_maps_are_strictly_increasing_far_into_the_tails():
+    t = torch.linspace(-30, 30, 12_001, dtype=torch.float64)[:, None]
+    for f in NEW_MAPS:
+        assert torch.all(torch.diff(f(t)[:, 0]) > 0), f
+    assert make_transform("wiggly", 2).__class__ is Wiggly and make_transform("bimodal", 1).__class__ is MixtureQuantile
+
+
+def test_mixture_quantile_maps_a_standard_normal_onto_the_mixture():
+    f = MixtureQuantile((0.3, 0.7), (0.0, 5.0), (1.0, 2.0))
+    z = torch.randn(20_000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = f(z).numpy()[:, 0]
+    cdf = lambda v: 0.3 * stats.norm.cdf(v) + 0.7 * stats.norm.cdf(v, 5.0, 2.0)  # noqa: E731
+    assert stats.kstest(out, cdf).pvalue > 1e-3
+    # the map is F^-1(Phi(z)) exactly: F(out) = Phi(z)
+    np.testing.assert_allclose(cdf(out), stats.norm.cdf(z.numpy()[:, 0]), rtol=1e-10, atol=1e-14)
+
+
+def test_new_maps_keep_the_mi_and_reject_bad_parameters():
+    base = CorrelatedPairs.from_mi(0.5, 1)
+    s = Transformed(base, Wiggly(), MixtureQuantile())
+    assert s.mutual_information() == base.mutual_information() and s.mi_standard_error() == 0.0
+    with pytest.raises(ValueError, match="must be < 1 for a strictly increasing"):
+        Wiggly((0.5, 0.5), (1.0, 1.0), (0.0, 0.0))
+    with pytest.raises(ValueError, match="same non-zero length"):
+        Wiggly((0.1,), (1.0, 2.0), (0.0,))
+    with pytest.raises(ValueError, match="frequencies finite and > 0"):
+        Wiggly((0.1,), (-1.0,), (0.0,))
+    with pytest.raises(ValueError, match="weights and sds must be > 0"):
+        MixtureQuantile((0.5, 0.5), (0.0, 1.0), (1.0, 0.0))
+    with pytest.raises(ValueError, match="same non-zero length"):
+        MixtureQuantile((1.0,), (0.0, 1.0), (1.0,))
+    with pytest.raises(ValueError, match="scale and shift need 2 entries"):
+        SineShear(2, scale=(1.0,))
+    with pytest.raises(ValueError, match="non-zero"):
+        SineShear(2, scale=(1.0, 0.0))
+    with pytest.raises(ValueError, match="cannot act on 3-dimensional"):
+        Transformed(CorrelatedPairs([0.5] * 3), SineShear(2))

@@ -6,7 +6,7 @@ import pytest
 
 import mibound.tasks as tasks
 from mibound.cli import main
-from mibound.data import CorrelatedPairs, Sampler
+from mibound.data import CorrelatedPairs, Sampler, student_t_correction
 
 
 def test_registry_has_at_least_40_tasks_with_stable_unique_ids():
@@ -22,15 +22,56 @@ def test_registry_has_at_least_40_tasks_with_stable_unique_ids():
         assert fixed in ids
 
 
-def test_every_task_has_exact_positive_mi_and_consistent_shapes():
+def test_every_task_has_a_stated_mi_and_consistent_shapes():
     for t in tasks.list():
-        mi = t.mutual_information()
-        assert math.isfinite(mi) and mi > 0, t.id
+        mi, se = t.mutual_information(), t.mi_standard_error()
+        assert math.isfinite(mi) and mi >= 0, t.id
+        assert (mi == 0) == (t.family == "independent"), t.id  # zero MI exactly where meant
+        assert 0 <= se < 0.01, t.id
+        assert (se > 0) == (t.family == "mixture"), t.id  # only the mixtures are Monte-Carlo values
         assert isinstance(t.sampler, Sampler)
         x, y = t.sample(3, seed=1, flat=True)
         assert x.shape == (3, t.dim_x) and y.shape == (3, t.dim_y), t.id
         assert np.isfinite(x).all() and np.isfinite(y).all(), t.id
         assert t.id in repr(t) and "nats" in repr(t)
+
+
+def test_the_suite_covers_the_benchmark_families():
+    all_tasks = tasks.list()
+    assert 90 <= len(all_tasks) <= 115
+    assert all(t.family in tasks.FAMILIES for t in all_tasks)
+    counts = {f: len([t for t in all_tasks if t.family == f]) for f in tasks.FAMILIES}
+    assert all(c >= 2 for c in counts.values()), counts
+    ids = tasks.ids()
+    # Student-t: dof 1, 2, 3, 5 in 1+1, 2+2, 3+3 and 5+5 dims, MI from the closed form
+    for d in (1, 2, 3, 5):
+        for df in (1, 2, 3, 5):
+            t = tasks.get(f"student-t-d{d}-df{df}-rho0")
+            assert t.mutual_information() == pytest.approx(student_t_correction(df, d, d), rel=1e-12)
+    # Gaussian interactions up to 50 + 50 dims at about 1 nat, sparse and dense
+    for tid in ("gaussian-sparse-25x25-k2-mi1", "gaussian-sparse-50x50-k2-mi1", "gaussian-dense-25x25-a0.5-mi1",
+                "gaussian-dense-50x50-a0.5-mi1"):
+        assert tasks.get(tid).mutual_information() == pytest.approx(1.0, rel=1e-9)
+    assert tasks.get("gaussian-sparse-50x50-k2-mi1").dim_x == 50
+    assert max(t.mutual_information() for t in all_tasks if t.family == "high-mi") == pytest.approx(20.0)
+    for tag in ("wiggly", "bimodal", "spiral", "uniform-margins", "half-cube", "heavy-tails", "discretised",
+                "onehot", "inliers", "concentric", "sparse", "dense"):
+        assert tasks.ids(tag), tag
+    for tid in ("mixture-x-corr0.9", "mixture-ai", "mixture-galaxy-speed0.5-dist3", "mixture-waves-k12-amp5-freq3",
+                "shells-2x2-mi1", "discrete-bool-phi0.6", "mixed-binned-w1", "additive-uniform-eps0.1",
+                "independent-gaussian-1x1", "highmi-pairs-d50-mi20"):
+        assert tid in ids
+
+
+def test_export_of_the_whole_suite(tmp_path):
+    paths = tasks.export_tasks(tmp_path, n=40, seed=0)
+    assert len(paths) == len(tasks.list())
+    for path, t in zip(paths, tasks.list()):
+        with np.load(path, allow_pickle=False) as d:
+            assert d["x"].shape == (40, t.dim_x) and d["y"].shape == (40, t.dim_y), t.id
+            assert float(d["true_mi"]) == t.mutual_information()
+            assert float(d["true_mi_se"]) == t.mi_standard_error()
+            assert str(d["tags"]).split(",")[0] == t.family and str(d["tags"]).split(",") == list(t.tags)
 
 
 def test_get_list_by_tag_and_errors():

@@ -7,8 +7,14 @@ from .gaussian import CorrelatedGaussian
 from .gaussian_families import CorrelatedPairs, DenseInteraction, JointGaussian, SparseInteraction
 from .images import ChannelSplitViews, GaussianRandomFieldCrops, RenderedLatents, grf_kernel, grf_spectrum, mi_vs_offset
 from .student_t import MultivariateStudentT, student_t_correction, student_t_mi
-from .transforms import (ELEMENTWISE, Asinh, Cube, HalfCube, NormalCDF, RandomLinear, Spiral, Transform, Transformed,
-                         make_transform)
+from .transforms import (ELEMENTWISE, Asinh, Cube, HalfCube, MixtureQuantile, NormalCDF, RandomLinear, SineShear,
+                         Spiral, Transform, Transformed, Wiggly, make_transform)
+from .mixtures import (GaussianMixture, ai_mixture, concentric_mixture, galaxy_mixture, inliers_mixture, waves_mixture,
+                       x_mixture)
+from .shells import ConcentricShells
+from .discrete import BinnedGaussian, DiscreteJoint, NoisyDiscrete, discrete_mi, entropy
+from .additive import AdditiveUniformNoise, additive_uniform_mi
+from .independent import Independent
 
 __all__ = [
     "Sampler",
@@ -28,6 +34,9 @@ __all__ = [
     "NormalCDF",
     "RandomLinear",
     "Spiral",
+    "Wiggly",
+    "MixtureQuantile",
+    "SineShear",
     "ELEMENTWISE",
     "make_transform",
     "GaussianRandomFieldCrops",
@@ -39,4 +48,20 @@ __all__ = [
     "DigitTextureViews",
     "class_sharing_mi",
     "EncodedViews",
+    "GaussianMixture",
+    "x_mixture",
+    "ai_mixture",
+    "galaxy_mixture",
+    "waves_mixture",
+    "concentric_mixture",
+    "inliers_mixture",
+    "ConcentricShells",
+    "DiscreteJoint",
+    "NoisyDiscrete",
+    "BinnedGaussian",
+    "discrete_mi",
+    "entropy",
+    "AdditiveUniformNoise",
+    "additive_uniform_mi",
+    "Independent",
 ]

@@ -49,6 +49,14 @@ class Sampler:
         """Exact ``I(x; y)`` in nats, computed in float64 from one joint description."""
         raise NotImplementedError
 
+    def mi_standard_error(self) -> float:
+        """Standard error (nats) of :meth:`mutual_information`: ``0.0`` for closed forms and quadratures.
+
+        Samplers whose MI is a seeded Monte-Carlo average (e.g. :class:`~mibound.data.GaussianMixture`)
+        return its standard error here; wrappers pass on the one of the sampler they wrap.
+        """
+        return 0.0
+
     def _sample_torch(self, n: int, generator: torch.Generator, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
