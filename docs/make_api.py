@@ -13,7 +13,7 @@ from pathlib import Path
 
 MODULES = [
     "mibound", "mibound.analytic", "mibound.bounds", "mibound.critics", "mibound.training",
-    "mibound.estimators", "mibound.nonparametric", "mibound.results", "mibound.api", "mibound.io",
+    "mibound.estimators", "mibound.nonparametric", "mibound.columns", "mibound.results", "mibound.api", "mibound.io",
     "mibound.data", "mibound.encoders", "mibound.tasks", "mibound.bench", "mibound.ensemble", "mibound.speed",
     "mibound.distributed", "mibound.streaming", "mibound.plotting", "mibound.experiments",
 ]
