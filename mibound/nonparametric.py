@@ -25,7 +25,7 @@ from scipy.stats import rankdata
 
 from ._validation import check_int, check_pair
 
-__all__ = ["gaussian_plugin_mi", "logdet_bias", "copula_normalize", "gcmi_mi", "ksg_mi", "KSG_METHODS"]
+__all__ = ["gaussian_plugin_mi", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi", "ksg_mi", "KSG_METHODS"]
 
 
 def logdet_bias(p: int, n: int) -> float:
@@ -100,6 +100,59 @@ def copula_normalize(a: np.ndarray) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"copula_normalize expects a 2-D array (n, d), got shape {a.shape}")
     return ndtri(rankdata(a, method="average", axis=0) / (a.shape[0] + 1))
+
+
+class SubsetRanks:
+    """Normal scores of any subset of rows of ``a`` from one sort: what half-sampling gcmi needs.
+
+    ``SubsetRanks(a).normal_scores(idx)`` equals ``copula_normalize(a[idx])`` exactly (the same
+    average ranks, hence the same floats) for any distinct row indices ``idx``, in ``O(n d)``
+    per subset instead of a sort: the ranks within a subset are running counts of its members
+    in the full sample's sorted order, averaged over each group of tied values, and their normal
+    scores are looked up in a table per subset size.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, d)
+    """
+
+    def __init__(self, a: np.ndarray):
+        a = np.asarray(a)
+        if a.ndim != 2:
+            raise ValueError(f"SubsetRanks expects a 2-D array (n, d), got shape {a.shape}")
+        n, d = a.shape
+        at = np.ascontiguousarray(a.T)  # one contiguous row per column
+        order = np.argsort(at, axis=1, kind="stable")
+        s = np.take_along_axis(at, order, axis=1)
+        new = np.ones((d, n), dtype=bool)
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+        last = np.ones((d, n), dtype=bool)
+        last[:, :-1] = new[:, 1:]
+        pos = np.arange(n)
+        offset = (np.arange(d) * n)[:, None]
+        # flat indices into (d, n) arrays: sorted position -> row, and each position's first / last tied position
+        self._order = (order + offset).ravel()
+        self._first = (np.maximum.accumulate(np.where(new, pos, 0), axis=1) + offset).ravel()
+        self._last = (np.minimum.accumulate(np.where(last, pos, n - 1)[:, ::-1], axis=1)[:, ::-1] + offset).ravel()
+        self._rows = order.ravel()
+        self._tables: dict[int, np.ndarray] = {}
+        self.n, self.d = n, d
+
+    def normal_scores(self, idx=None) -> np.ndarray:
+        """``copula_normalize(a[idx])`` (``idx=None``: all rows), rows in the order of ``idx``."""
+        n, d = self.n, self.d
+        idx = np.arange(n) if idx is None else np.asarray(idx)
+        member = np.zeros(n, dtype=np.int64)
+        member[idx] = 1
+        inside = member[self._rows].reshape(d, n)  # membership in sorted order, per column
+        count = np.cumsum(inside, axis=1).ravel()
+        before = count - inside.ravel()
+        twice = np.empty(d * n, dtype=np.int64)  # twice the average rank: an integer in [2, 2m]
+        twice[self._order] = before[self._first] + 1 + count[self._last]
+        m = idx.size
+        if m not in self._tables:  # the normal score of every possible rank of a subset of m rows
+            self._tables[m] = ndtri(np.arange(2 * m + 1) * 0.5 / (m + 1))
+        return self._tables[m][twice.reshape(d, n)[:, idx].T]
 
 
 def gcmi_mi(x, y, bias_correction: bool = True) -> float:

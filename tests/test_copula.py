@@ -15,7 +15,7 @@ from mibound.cli import main
 from mibound.columns import DISCRETE_MAX_VALUES, column_report
 from mibound.data import MultivariateStudentT
 from mibound.diagnostics import codes_of
-from mibound.nonparametric import copula_normalize, gaussian_plugin_mi, gcmi_mi, logdet_bias
+from mibound.nonparametric import SubsetRanks, copula_normalize, gaussian_plugin_mi, gcmi_mi, logdet_bias
 
 from .conftest import random_spd
 
@@ -75,6 +75,31 @@ def test_copula_normalize_gives_normal_scores_with_average_ranks():
     want_0 = stats.norm.ppf(np.array([3, 1, 2, 4]) / 5)
     want_1 = stats.norm.ppf(np.array([2, 2, 4, 2]) / 5)  # three ties share rank (1 + 2 + 3) / 3
     np.testing.assert_allclose(got, np.c_[want_0, want_1], rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 80), d=st.integers(1, 3), values=st.integers(1, 6),
+       subsets=st.integers(1, 3))
+def test_subset_ranks_equal_copula_normalize_of_the_subset_property(seed, n, d, values, subsets):
+    """The half-sampling shortcut of gcmi: the same normal scores, bit for bit, with any ties."""
+    rng = np.random.default_rng(seed)
+    a = np.c_[rng.integers(0, values, (n, d)), rng.standard_normal((n, 1))]
+    ranks = SubsetRanks(a)
+    np.testing.assert_array_equal(ranks.normal_scores(), copula_normalize(a))
+    for _ in range(subsets):
+        idx = rng.choice(n, rng.integers(1, n + 1), replace=False)
+        np.testing.assert_array_equal(ranks.normal_scores(idx), copula_normalize(a[idx]))
+
+
+def test_gcmi_half_samples_match_the_direct_computation(rng):
+    x = np.round(rng.standard_normal((600, 2)), 1)
+    y = x[:, :1] + rng.standard_normal((600, 1))
+    fast = GaussianCopulaEstimator(n_subsamples=30, seed=4).fit(x, y).result_
+    slow = GaussianCopulaEstimator(n_subsamples=30, seed=4)
+    slow._subset_statistic = lambda a, b: (lambda idx: gcmi_mi(a[idx], b[idx]))
+    slow = slow.fit(x, y).result_
+    assert fast.estimate == slow.estimate
+    assert fast.ci == pytest.approx(slow.ci, rel=1e-12) and fast.std == pytest.approx(slow.std, rel=1e-10)
 
 
 def test_gcmi_exact_for_monotone_transforms_where_gaussian_plugin_is_not():
@@ -166,6 +191,7 @@ def test_gcmi_on_booleans_reports_ties_and_is_not_the_discrete_mi():
     (lambda r: gcmi_mi(np.full((20, 1), np.nan), r.standard_normal(20)), ValueError, "NaN"),
     (lambda r: gcmi_mi(np.array([["a"]] * 20), r.standard_normal(20)), TypeError, "string"),
     (lambda r: copula_normalize(r.standard_normal((4, 2, 2))), ValueError, "2-D array"),
+    (lambda r: SubsetRanks(r.standard_normal(4)), ValueError, "2-D array"),
     (lambda r: GaussianCopulaEstimator(n_subsamples=-1).fit(r.standard_normal(50), r.standard_normal(50)),
      ValueError, "n_subsamples must be >= 0"),
     (lambda r: GaussianCopulaEstimator(seed=-2).fit(r.standard_normal(50), r.standard_normal(50)),
