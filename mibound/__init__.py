@@ -9,7 +9,7 @@ from .analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from
 from .api import estimate_mi
 from .critics import BilinearCritic, ConcatCritic, GaussianOptimalCritic, SeparableCritic, make_critic
 from .data import CorrelatedGaussian, Sampler
-from .estimators import ESTIMATORS, GaussianEstimator, KSGEstimator, NeuralEstimator, make_estimator
+from .estimators import ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator, make_estimator
 from .results import EstimateResult, TrainingDiverged
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "make_critic",
     "NeuralEstimator",
     "GaussianEstimator",
+    "GaussianCopulaEstimator",
     "KSGEstimator",
     "ESTIMATORS",
     "make_estimator",

@@ -1,6 +1,6 @@
-"""Non-neural estimators: the Gaussian plug-in (CCA) estimator and KSG.
+"""Non-neural estimators: the Gaussian plug-in (CCA) estimator, Gaussian-copula MI and KSG.
 
-Both are pure functions of numpy arrays ``x (n, dx)`` and ``y (n, dy)`` returning nats.
+All are pure functions of numpy arrays ``x (n, dx)`` and ``y (n, dy)`` returning nats.
 
 References
 ----------
@@ -8,6 +8,9 @@ Kraskov, Stoegbauer & Grassberger (2004), "Estimating mutual information", Phys.
 066138 (estimator 1, eq. 8).
 Goodman (1963) / Muirhead (1982), Thm. 3.2.15: ``E[log det W] = log det S + p log 2 +
 sum_i psi((m - i + 1)/2)`` for ``W ~ Wishart_p(S, m)`` — the plug-in's bias correction.
+Ince, Giordano, Kayser, Rousselet, Gross & Schyns (2017), "A statistical framework for
+neuroimaging data analysis based on mutual information estimated via a Gaussian copula",
+Hum. Brain Mapp. 38, 1541-1573 (GCMI).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import os
 
 import numpy as np
 from scipy.spatial import cKDTree
-from scipy.special import digamma
+from scipy.special import digamma, ndtri
+from scipy.stats import rankdata
 
-from ._validation import check_int
+from ._validation import check_int, check_pair
 
-__all__ = ["gaussian_plugin_mi", "logdet_bias", "ksg_mi", "KSG_METHODS"]
+__all__ = ["gaussian_plugin_mi", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi", "ksg_mi", "KSG_METHODS"]
 
 
 def logdet_bias(p: int, n: int) -> float:
@@ -75,6 +79,127 @@ def gaussian_plugin_mi(x: np.ndarray, y: np.ndarray, bias_correction: bool = Tru
         ld_y -= logdet_bias(dy, n)
         ld -= logdet_bias(dx + dy, n)
     return 0.5 * (ld_x + ld_y - ld)
+
+
+def copula_normalize(a: np.ndarray) -> np.ndarray:
+    """Normal scores of every column: ``ndtri(rank / (n + 1))``, ranks ``1..n``, ties given their average rank.
+
+    The result has (nearly) standard normal marginals and the same empirical copula as ``a``;
+    it depends on ``a`` only through the ranks of each column, so it is unchanged by any strictly
+    increasing map of any column.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, d)
+
+    Returns
+    -------
+    ndarray, shape (n, d), float64
+    """
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"copula_normalize expects a 2-D array (n, d), got shape {a.shape}")
+    return ndtri(rankdata(a, method="average", axis=0) / (a.shape[0] + 1))
+
+
+class SubsetRanks:
+    """Normal scores of any subset of rows of ``a`` from one sort: what half-sampling gcmi needs.
+
+    ``SubsetRanks(a).normal_scores(idx)`` equals ``copula_normalize(a[idx])`` exactly (the same
+    average ranks, hence the same floats) for any distinct row indices ``idx``, in ``O(n d)``
+    per subset instead of a sort: the ranks within a subset are running counts of its members
+    in the full sample's sorted order, averaged over each group of tied values, and their normal
+    scores are looked up in a table per subset size.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, d)
+    """
+
+    def __init__(self, a: np.ndarray):
+        a = np.asarray(a)
+        if a.ndim != 2:
+            raise ValueError(f"SubsetRanks expects a 2-D array (n, d), got shape {a.shape}")
+        n, d = a.shape
+        at = np.ascontiguousarray(a.T)  # one contiguous row per column
+        order = np.argsort(at, axis=1, kind="stable")
+        s = np.take_along_axis(at, order, axis=1)
+        new = np.ones((d, n), dtype=bool)
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+        last = np.ones((d, n), dtype=bool)
+        last[:, :-1] = new[:, 1:]
+        pos = np.arange(n)
+        offset = (np.arange(d) * n)[:, None]
+        # flat indices into (d, n) arrays: sorted position -> row, and each position's first / last tied position
+        self._order = (order + offset).ravel()
+        self._first = (np.maximum.accumulate(np.where(new, pos, 0), axis=1) + offset).ravel()
+        self._last = (np.minimum.accumulate(np.where(last, pos, n - 1)[:, ::-1], axis=1)[:, ::-1] + offset).ravel()
+        self._rows = order.ravel()
+        self._tables: dict[int, np.ndarray] = {}
+        self.n, self.d = n, d
+
+    def normal_scores(self, idx=None) -> np.ndarray:
+        """``copula_normalize(a[idx])`` (``idx=None``: all rows), rows in the order of ``idx``."""
+        n, d = self.n, self.d
+        idx = np.arange(n) if idx is None else np.asarray(idx)
+        member = np.zeros(n, dtype=np.int64)
+        member[idx] = 1
+        inside = member[self._rows].reshape(d, n)  # membership in sorted order, per column
+        count = np.cumsum(inside, axis=1).ravel()
+        before = count - inside.ravel()
+        twice = np.empty(d * n, dtype=np.int64)  # twice the average rank: an integer in [2, 2m]
+        twice[self._order] = before[self._first] + 1 + count[self._last]
+        m = idx.size
+        if m not in self._tables:  # the normal score of every possible rank of a subset of m rows
+            self._tables[m] = ndtri(np.arange(2 * m + 1) * 0.5 / (m + 1))
+        return self._tables[m][twice.reshape(d, n)[:, idx].T]
+
+
+def gcmi_mi(x, y, bias_correction: bool = True) -> float:
+    """Gaussian-copula MI (Ince et al. 2017): the Gaussian plug-in on the columns' normal scores.
+
+    Each column of ``x`` and ``y`` is replaced by its normal scores (:func:`copula_normalize`),
+    then :func:`gaussian_plugin_mi` (with its Wishart bias correction) is applied. MI is invariant
+    under strictly monotone maps of single columns, and so is this estimate: it is *identical*
+    for ``x`` and ``exp(x)``, ``x**3`` or ``arcsinh(x)`` column by column.
+
+    What it estimates: the MI of the Gaussian copula with the normal scores' correlation.
+
+    - **Exact** (consistent) when the data are a strictly monotone per-column transform of jointly
+      Gaussian data (a Gaussian copula with any continuous marginals), in any dimension.
+    - **A lower bound** in population when ``x`` or ``y`` has a single column and the marginals
+      are continuous. Ince et al. give the lower-bound property from the maximum entropy of the
+      Gaussian at fixed covariance; precisely, with ``u, v`` the normal scores,
+      ``I(x;y) - I_G = E_u KL(p(v|u) || g(v|u)) - D(v)`` where ``g`` is the Gaussian with the
+      same joint covariance and ``D(v) >= 0`` is the negentropy of ``v``. For one column of ``y``,
+      ``v`` is exactly standard normal and ``D(v) = 0``, so ``I_G <= I(x;y)`` (symmetrically for
+      one column of ``x``; also whenever the copula within ``x`` or within ``y`` is Gaussian).
+    - **Not a bound** when both ``x`` and ``y`` have several columns with a non-Gaussian
+      copula inside them: for ``x = (z, s z)`` with a random sign ``s`` and ``y = x + 0.3 n``
+      (Gaussian ``z, n``; every marginal Gaussian) GCMI tends to ``log(1 + 1/0.09) = 2.49``
+      nats while the true MI is 2.02 nats.
+    - **Not the discrete MI**, nor a bound on it, for columns with ties: tied values share one
+      normal score (average rank) and the copula of a discrete variable is not unique. Two
+      booleans that agree 90% of the time have 0.37 nats; GCMI gives ``-1/2 log(1 - 0.8^2) =
+      0.51``.
+
+    A finite-sample estimate, not a bound: it can be slightly negative for independent data.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, dx) or (n,)
+    y : array_like, shape (n, dy) or (n,)
+    bias_correction : bool, default True
+        Correct each log-determinant by its Wishart expectation (:func:`logdet_bias`), as Ince et
+        al. do.
+
+    Returns
+    -------
+    float
+        Nats.
+    """
+    x, y = check_pair(x, y)
+    return gaussian_plugin_mi(copula_normalize(x), copula_normalize(y), bias_correction)
 
 
 def _standardize(a: np.ndarray) -> np.ndarray:

@@ -129,10 +129,13 @@ def test_defaults_have_one_source():
 # ---------------------------------------------------------------------------------------------
 # scikit-learn conformance
 # ---------------------------------------------------------------------------------------------
-CLASSES = [NeuralEstimator, DistributedNeuralEstimator, mibound.GaussianEstimator, mibound.KSGEstimator]
+CLASSES = [NeuralEstimator, DistributedNeuralEstimator, mibound.GaussianEstimator, mibound.GaussianCopulaEstimator,
+           mibound.KSGEstimator]
 CHANGES = {NeuralEstimator: dict(estimator="smile", steps=10, clip=2.0),
            DistributedNeuralEstimator: dict(batch_size=8, device="cpu"),
-           mibound.GaussianEstimator: dict(n_subsamples=5, seed=3), mibound.KSGEstimator: dict(k=5)}
+           mibound.GaussianEstimator: dict(n_subsamples=5, seed=3),
+           mibound.GaussianCopulaEstimator: dict(n_subsamples=5, seed=3),
+           mibound.KSGEstimator: dict(k=5)}
 
 
 @pytest.mark.parametrize("cls", CLASSES)
