@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .estimators import DEFAULT_ESTIMATOR, is_neural, make_estimator, takes
+from .estimators import DEFAULT_ESTIMATOR, make_estimator, takes
 from .results import EstimateResult
 
 __all__ = ["estimate_mi"]
@@ -19,9 +19,11 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
         numpy array, torch tensor, pandas frame/series or nested list; 1-D input is one column.
     y : array_like, shape (n, dy) or (n,)
         Paired with ``x`` row by row.
-    estimator : str, default "infonce"
-        ``infonce``, ``nwj``, ``dv``, ``mine``, ``tuba``, ``js``, ``smile`` (neural, trained on a
-        split and read out on held-out data), ``gaussian`` (plug-in / CCA) or ``ksg``.
+    estimator : str, default "auto"
+        ``auto`` (:mod:`mibound.auto`: a panel chosen on validation rows, the choice reported on
+        test rows, with the panel and the reason in ``settings``), ``infonce``, ``nwj``, ``dv``,
+        ``mine``, ``tuba``, ``js``, ``smile`` (neural, trained on a split and read out on held-out
+        data), ``gaussian`` (plug-in / CCA), ``gcmi`` (Gaussian copula), ``ksg`` or ``discrete``.
     critic : str or nn.Module, optional
         ``separable`` (the default), ``bilinear``, ``concat``, or a module (neural estimators only).
     batch_size : int, optional
@@ -53,7 +55,7 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
     """
     neural_only = {k: v for k, v in (("critic", critic), ("batch_size", batch_size), ("steps", steps))
                    if v is not None}
-    if is_neural(estimator):
+    if takes(estimator, "steps"):  # neural estimators and auto (for its neural member)
         estimator_options.update(neural_only, progress=progress)
     elif neural_only:
         raise ValueError(f"{', '.join(sorted(neural_only))} only apply to neural estimators, not "

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_choice, check_pair
-from .estimators import ESTIMATORS, is_neural, make_estimator, takes
+from .estimators import ESTIMATORS, make_estimator, takes
 from .io import atomic_write_text, load_pair
 
 __all__ = ["COLUMNS", "load_task_file", "task_files", "run_bench", "summarize"]
@@ -87,7 +87,7 @@ def _errors(estimate: float, true_mi: float | None) -> tuple[float, float]:
 
 def _make(name: str, options: Mapping[str, Mapping[str, Any]], seed: int):
     opts = dict(options.get(name, {}))
-    if is_neural(name):
+    if takes(name, "progress"):
         opts.setdefault("progress", False)
     if takes(name, "seed"):
         opts.setdefault("seed", seed)

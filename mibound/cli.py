@@ -32,7 +32,7 @@ def _neural_options(args) -> dict:
 
 def _cmd_estimate(args) -> int:
     from .api import estimate_mi
-    from .estimators import is_neural
+    from .estimators import is_neural, takes
     from .io import load_pair
 
     if len(args.files) > 2:
@@ -43,9 +43,14 @@ def _cmd_estimate(args) -> int:
     options = _neural_options(args)
     if not neural and (args.distributed or args.device == "cuda"):
         raise _UsageError(f"--distributed and --device cuda apply to neural estimators, not {args.estimator!r}")
-    if not neural and set(options) - {"num_threads"}:
-        raise _UsageError(f"--critic, --batch-size, --steps, --learning-rate, --validation-fraction, "
-                          f"--eval-batch-size and --preprocess apply to neural estimators, not {args.estimator!r}")
+    flags = {"critic": "--critic", "batch_size": "--batch-size", "steps": "--steps", "learning_rate": "--learning-rate",
+             "validation_fraction": "--validation-fraction", "eval_batch_size": "--eval-batch-size",
+             "preprocess": "--preprocess", "num_threads": "--threads"}
+    refused = [flags[k] for k in options if not takes(args.estimator, k) and k != "num_threads"]
+    if refused:
+        raise _UsageError(f"{', '.join(refused)} apply to neural estimators (and auto's critic), not "
+                          f"{args.estimator!r}")
+    options = {k: v for k, v in options.items() if takes(args.estimator, k)}
     x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
                               x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
     if neural and (args.distributed or args.device != "cpu"):
@@ -53,8 +58,6 @@ def _cmd_estimate(args) -> int:
 
         if args.distributed or resolve_device(args.device).type == "cuda":
             return _estimate_scaled(args, x, y, true_mi, options)
-    if not neural:
-        options.pop("num_threads", None)
     result = estimate_mi(x, y, estimator=args.estimator, seed=args.seed, true_mi=true_mi,
                          progress=not (args.quiet or args.json), **options)
     if args.json:

@@ -33,7 +33,8 @@ from .critics import CRITICS, make_critic
 from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
 from .columns import column_report
-from .nonparametric import SubsetRanks, gaussian_plugin_mi, gcmi_mi, ksg_mi
+from .nonparametric import SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi, ksg_mi
+from .auto import AutoEstimator
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from .diagnostics import diagnostic
 from .plan import FitPlan
@@ -45,7 +46,7 @@ __all__ = ["NeuralEstimator", "GaussianEstimator", "GaussianCopulaEstimator", "K
            "make_estimator", "is_neural", "takes", "neural_defaults"]
 
 #: The estimator of :func:`mibound.estimate_mi`, ``mibound estimate`` and ``mibound bench`` when none is named.
-DEFAULT_ESTIMATOR = "infonce"
+DEFAULT_ESTIMATOR = "auto"
 
 _torch_threads = torch_threads  # older name
 
@@ -527,6 +528,35 @@ class GaussianCopulaEstimator(_HalfSampled):
             "gcmi is neither the MI of discrete variables nor a bound on it")
 
 
+class DiscreteEstimator(_HalfSampled):
+    """Plug-in MI of discrete data from the joint table of distinct rows (:func:`~mibound.nonparametric.discrete_mi`).
+
+    For columns that take few values (booleans, counts, categories coded as numbers): Miller-Madow
+    corrected entropies of ``x``, ``y`` and ``(x, y)``. The interval is half-sampling as in
+    :class:`GaussianEstimator`. Not for continuous data (a diagnostic says so when a column takes
+    more than :data:`mibound.columns.DISCRETE_MAX_VALUES` values).
+
+    Parameters
+    ----------
+    bias_correction : bool, default True
+        Miller-Madow correction.
+    n_subsamples : int, default 100
+    seed : int, default 0
+    """
+
+    name = "discrete"
+
+    def _statistic(self, x, y) -> float:
+        return discrete_mi(x, y, bool(self.bias_correction))
+
+    def _diagnostics(self, report) -> list[dict[str, str]]:
+        cont = [c.name for c in report.columns if not c.discrete]
+        if not cont:
+            return []
+        return [diagnostic("few_samples", f"columns {', '.join(cont[:6])} take many distinct values: the plug-in "
+                           "on the joint table needs far more samples than cells; use gcmi or ksg")]
+
+
 class KSGEstimator(_Base):
     """Kraskov-Stoegbauer-Grassberger estimator 1 on k-d trees (see :func:`~mibound.nonparametric.ksg_mi`).
 
@@ -566,8 +596,9 @@ class KSGEstimator(_Base):
 
 
 #: Every estimator name and its class (the neural names from :data:`mibound.objectives.OBJECTIVES`).
-ESTIMATORS: dict[str, type] = {**{name: NeuralEstimator for name in NEURAL_ESTIMATORS},
-                               "gaussian": GaussianEstimator, "gcmi": GaussianCopulaEstimator, "ksg": KSGEstimator}
+ESTIMATORS: dict[str, type] = {"auto": AutoEstimator, **{name: NeuralEstimator for name in NEURAL_ESTIMATORS},
+                               "gaussian": GaussianEstimator, "gcmi": GaussianCopulaEstimator, "ksg": KSGEstimator,
+                               "discrete": DiscreteEstimator}
 
 
 def _parameters(cls: type) -> list[str]:

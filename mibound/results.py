@@ -164,6 +164,9 @@ class EstimateResult:
                             and self.gap_to_ceiling < 0.1 * self.ceiling else ""))
         if self.true_mi is not None:
             lines.append(f"true MI        {f(self.true_mi)} {unit}   error {f(self.error)}")
+        choice = self.settings.get("choice")
+        if choice:
+            lines.append(f"chosen         {choice['estimator']}: {choice['reason']}")
         for d in self.diagnostics:
             lines.append(f"diagnostic     [{d['code']}] {d['message']}")
         lines.append(f"samples        train {self.n_train}, held-out {self.n_test}; seed {self.seed}; "

@@ -1,0 +1,195 @@
+"""``estimator="auto"``: look at the data, run a small panel, report ONE estimate and say why.
+
+Protocol
+--------
+The rows are split once by a :class:`~mibound.plan.FitPlan` (seeded; by default 40% train, 20%
+validation, 40% test). Every candidate of the panel is computed on the validation rows, and the
+choice among them looks at those values only; the reported estimate and its interval are the
+chosen candidate's on the test rows, which no choice has seen (the neural member also picks its
+checkpoint on the validation rows, trains on the training rows, and is read on the test rows).
+
+The panel
+---------
+* ``discrete`` (:class:`~mibound.estimators.DiscreteEstimator`) when every column takes few values;
+* ``gcmi`` (Gaussian copula) always: exact for any monotone per-column transform of Gaussian
+  data, in any dimension, and of low variance;
+* ``ksg`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate in low dimension and fails in
+  high dimension), with its tie handling;
+* ``infonce`` (a critic, checkpoint chosen on validation rows, read at a large ``K``): a lower
+  bound in expectation, whatever the shape of the dependence, up to ``log K``.
+
+The choice
+----------
+Data whose every column takes few values, with a joint table of at most one cell per five
+validation rows, report ``discrete``. Otherwise the largest validation value wins, except that a candidate earlier in the order ``discrete,
+gcmi, ksg, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
+less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
+what the critic finds) reports ``gcmi``; dependence that the copula misses reports ``ksg`` in low
+dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
+validation value, test estimate and interval; ``settings["choice"]`` the chosen name and the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ._base import _Base, _versions
+from ._validation import check_float, check_int, check_pair, check_seed
+from .columns import DISCRETE_MAX_VALUES, column_report
+from .diagnostics import diagnostic
+from .plan import FitPlan
+from .results import EstimateResult
+
+__all__ = ["AutoEstimator", "ORDER"]
+
+#: The preference order of the panel (earlier wins within the margin).
+ORDER = ("discrete", "gcmi", "ksg", "infonce")
+
+
+class AutoEstimator(_Base):
+    """Choose and run an estimator from the data; one :class:`~mibound.results.EstimateResult` with its panel.
+
+    Parameters
+    ----------
+    critic, batch_size, steps
+        Of the neural member (see :class:`~mibound.estimators.NeuralEstimator`).
+    seed : int, default 0
+        Seeds the split and every member.
+    progress : bool, default True
+    test_fraction, validation_fraction : float, default 0.4 and 0.2
+        The split (see the module docstring).
+    ksg_max_dim : int, default 6
+        KSG joins the panel when ``dim_x + dim_y`` is at most this.
+    neural : bool, default True
+        Whether the critic joins the panel (``False``: only the fast non-neural members).
+    num_threads : int, optional
+        torch intra-op threads of the neural member.
+    """
+
+    kind = "auto"
+    name = "auto"
+
+    def __init__(self, critic="separable", batch_size: int = 64, steps: int = 2000, seed: int = 0,
+                 progress: bool = True, test_fraction: float = 0.4, validation_fraction: float = 0.2,
+                 ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = None):
+        self.critic = critic
+        self.batch_size = batch_size
+        self.steps = steps
+        self.seed = seed
+        self.progress = progress
+        self.test_fraction = test_fraction
+        self.validation_fraction = validation_fraction
+        self.ksg_max_dim = ksg_max_dim
+        self.neural = neural
+        self.num_threads = num_threads
+
+    def _panel(self, report, dx: int, dy: int, n_train: int) -> list[str]:
+        names = []
+        if all(c.discrete for c in report.columns):
+            names.append("discrete")
+        names.append("gcmi")
+        if dx + dy <= self.ksg_max_dim:
+            names.append("ksg")
+        if self.neural and n_train >= 2 * self.batch_size:
+            names.append("infonce")
+        return names
+
+    def fit(self, x, y, true_mi: float | None = None) -> "AutoEstimator":
+        """Run the panel on the validation rows, choose, report the choice on the test rows; returns ``self``."""
+        from .estimators import make_estimator
+
+        t0 = time.perf_counter()
+        seed = check_seed(self.seed)
+        check_int(self.ksg_max_dim, "ksg_max_dim", minimum=0)
+        check_float(self.test_fraction, "test_fraction", minimum=0.0, maximum=1.0, exclusive_min=True,
+                    exclusive_max=True)
+        check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, exclusive_min=True,
+                    exclusive_max=True)
+        x, y = check_pair(x, y)
+        n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
+        plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
+                       self.validation_fraction)
+        val_rows, test_rows = plan.part_rows("validation"), plan.part_rows("test")
+        if min(len(val_rows), len(test_rows)) < dx + dy + 3:
+            raise ValueError(f"too few samples for auto: n={n} gives {len(val_rows)} validation and {len(test_rows)} "
+                             f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
+                             "estimator")
+        report = column_report(x, y)
+        names = self._panel(report, dx, dy, plan.sizes["train"])
+        panel: dict[str, dict[str, Any]] = {}
+        results = {}
+        for name in names:
+            try:
+                if name == "infonce":
+                    est = make_estimator("infonce", critic=self.critic, batch_size=self.batch_size, steps=self.steps,
+                                         seed=seed, progress=self.progress, test_fraction=self.test_fraction,
+                                         validation_fraction=self.validation_fraction, num_threads=self.num_threads)
+                    res = est.fit(x, y).result_  # the same plan: train / validation / test rows as here
+                    val = res.settings["selection"]["validation_value"]
+                else:
+                    opts = {"seed": seed} if name != "ksg" else {}
+                    val = make_estimator(name, **opts).fit(x[val_rows], y[val_rows]).result_.estimate
+                    res = make_estimator(name, **opts).fit(x[test_rows], y[test_rows]).result_
+            except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so
+                panel[name] = {"validation": None, "estimate": None, "ci": None, "error": " ".join(str(exc).split())}
+                continue
+            results[name] = res
+            panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
+                           "diagnostics": [d["code"] for d in res.diagnostics]}
+        if not results:
+            raise RuntimeError(f"no estimator of the auto panel could run: {panel}")
+        cells = len(np.unique(np.c_[x[val_rows], y[val_rows]], axis=0)) if "discrete" in results else None
+        if cells is not None and cells <= len(val_rows) / 5:
+            chosen = "discrete"
+            reason = (f"every column takes at most {DISCRETE_MAX_VALUES} values and the joint table has {cells} cells "
+                      f"for {len(val_rows)} validation rows: the plug-in on the table (continuous estimators "
+                      "misread ties)")
+        else:
+            chosen, reason = _choose({k: panel[k]["validation"] for k in results})
+        res = results[chosen]
+        diagnostics = [d for d in res.diagnostics]
+        for d in report.diagnostics("handled by the chosen estimator as it documents") if chosen != "discrete" else []:
+            if d["code"] not in {e["code"] for e in diagnostics}:
+                diagnostics.append(d)
+        if _disagree(results, chosen):
+            spread = ", ".join(f"{k} {r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for k, r in results.items())
+            diagnostics.append(diagnostic("disagreement", f"the panel disagrees beyond its test intervals ({spread}); "
+                                          f"{chosen} was chosen on validation rows"))
+        self.result_ = EstimateResult(
+            estimator="auto", estimate=res.estimate, ci=res.ci, std=res.std, ceiling=res.ceiling,
+            true_mi=None if true_mi is None else float(true_mi), is_bound=res.is_bound, n_train=res.n_train,
+            n_test=res.n_test, batch_size=res.batch_size, seed=seed, seconds=time.perf_counter() - t0,
+            history=res.history, diagnostics=diagnostics,
+            settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
+                      "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
+        return self
+
+
+def _disagree(results: dict[str, EstimateResult], chosen: str) -> bool:
+    """Whether the panel contradicts itself: two estimates whose intervals do not overlap, or a lower
+    bound whose interval lies above the reported estimate's (a bound below an estimate is no conflict)."""
+    c = results[chosen]
+    if any(r.is_bound and r.ci[0] > c.ci[1] for k, r in results.items() if k != chosen):
+        return True
+    est = [r for r in results.values() if not r.is_bound]
+    return len(est) > 1 and max(r.ci[0] for r in est) > min(r.ci[1] for r in est)
+
+
+def _choose(validation: dict[str, float]) -> tuple[str, str]:
+    """The panel's choice from its validation values (see the module docstring) and the reason, in words."""
+    best_name = max(validation, key=validation.get)
+    best = validation[best_name]
+    margin = 0.05 + 0.05 * abs(best)
+    for name in ORDER:
+        if name in validation and validation[name] >= best - margin:
+            if name == best_name:
+                why = "the largest validation value"
+            else:
+                why = (f"within {margin:.3f} nats of the largest validation value ({best_name} {best:.3f}) and "
+                       "earlier in the order discrete, gcmi, ksg, infonce (less variance, no ceiling)")
+            detail = ", ".join(f"{k} {v:.3f}" for k, v in validation.items())
+            return name, f"{why}; validation values: {detail}"
+    return best_name, "the largest validation value"  # pragma: no cover  (best_name is in ORDER)

@@ -1,0 +1,104 @@
+"""estimator="auto": the panel, the documented choice on validation rows, one result type for any input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mibound
+from mibound.auto import AutoEstimator, _choose
+from mibound.diagnostics import codes_of
+from mibound.plan import FitPlan
+
+FAST = dict(neural=False, progress=False)
+
+
+def test_gaussian_data_report_the_copula():
+    x, y = mibound.CorrelatedGaussian.from_mi(1.0, 4).sample(4000, seed=1)
+    res = mibound.estimate_mi(x, y, neural=False, progress=False, true_mi=1.0)
+    assert res.estimator == "auto" and res.settings["choice"]["estimator"] == "gcmi"
+    assert set(res.settings["panel"]) == {"gcmi"}  # 4 + 4 dims: above ksg_max_dim
+    assert abs(res.error) < 4 * res.std + 0.03
+    assert res.n_test == 1600 and "chosen         gcmi" in res.summary()
+
+
+def test_dependence_the_copula_misses_reports_ksg_in_low_dimension():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 1))
+    y = x**2 + 0.1 * rng.normal(size=(3000, 1))  # no rank correlation, strong dependence
+    res = AutoEstimator(**FAST).fit(x, y).result_
+    panel = res.settings["panel"]
+    assert res.settings["choice"]["estimator"] == "ksg"
+    assert panel["gcmi"]["validation"] < 0.2 < 1.0 < panel["ksg"]["validation"]
+    assert res.estimate > 1.0
+
+
+def test_discrete_columns_report_the_joint_table():
+    rng = np.random.default_rng(2)
+    a = rng.random(4000) < 0.5
+    b = np.where(rng.random(4000) < 0.9, a, ~a)  # a binary symmetric channel, flip probability 0.1
+    exact = np.log(2) - (-(0.9 * np.log(0.9) + 0.1 * np.log(0.1)))
+    res = AutoEstimator(**FAST).fit(a.astype(float), b.astype(float)).result_
+    assert res.settings["choice"]["estimator"] == "discrete"
+    assert abs(res.estimate - exact) < 4 * res.std + 0.01 and res.estimate > 0
+    assert "discrete_columns" in codes_of(res.diagnostics) or res.settings["choice"]["estimator"] == "discrete"
+
+
+def test_choice_rule_prefers_the_earlier_within_the_margin():
+    assert _choose({"gcmi": 1.0, "ksg": 1.04, "infonce": 0.9})[0] == "gcmi"
+    assert _choose({"gcmi": 0.2, "ksg": 1.0, "infonce": 0.9})[0] == "ksg"
+    assert _choose({"gcmi": 0.2, "ksg": 0.3, "infonce": 0.9})[0] == "infonce"
+    name, reason = _choose({"gcmi": 1.0, "infonce": 1.2})
+    assert name == "infonce" and "largest validation value" in reason
+
+
+def test_the_choice_never_sees_the_test_rows():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 1))
+    y = x**2 + 0.1 * rng.normal(size=(3000, 1))
+    clean = AutoEstimator(**FAST).fit(x, y).result_
+    test_rows = FitPlan(3000, 64, 0, 0.4, 0.2).part_rows("test")
+    y_bad = y.copy()
+    y_bad[test_rows] = y[rng.permutation(test_rows)]  # the test rows lose their dependence
+    bad = AutoEstimator(**FAST).fit(x, y_bad).result_
+    assert clean.settings["choice"] == bad.settings["choice"]
+    assert {k: v["validation"] for k, v in clean.settings["panel"].items()} == \
+        {k: v["validation"] for k, v in bad.settings["panel"].items()}
+    assert bad.estimate < 0.2 < 1.0 < clean.estimate
+
+
+def test_the_neural_member_joins_and_is_read_on_the_same_split():
+    x, y = mibound.CorrelatedGaussian.from_mi(0.5, 1).sample(2000, seed=4)
+    res = AutoEstimator(steps=150, batch_size=32, progress=False).fit(x, y).result_
+    assert set(res.settings["panel"]) == {"gcmi", "ksg", "infonce"}
+    inf = res.settings["panel"]["infonce"]
+    assert inf["validation"] is not None and inf["ci"][0] <= inf["estimate"] <= inf["ci"][1]
+
+
+def test_too_few_rows_are_refused_with_a_way_out():
+    x, y = mibound.CorrelatedGaussian.from_mi(0.5, 5).sample(40, seed=0)
+    with pytest.raises(ValueError, match="too few samples for auto.*name an estimator"):
+        AutoEstimator(**FAST).fit(x, y)
+
+
+KEYS = set(mibound.EstimateResult("a", 0.0, (0.0, 0.0), 0.0).to_dict())
+
+
+@given(n=st.integers(150, 400), dx=st.integers(1, 3), dy=st.integers(1, 3), dep=st.floats(0.0, 2.0),
+       discrete=st.booleans(), seed=st.integers(0, 1000))
+@settings(max_examples=25)
+def test_one_result_type_with_the_same_keys_for_any_input(n, dx, dy, dep, discrete, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dx))
+    y = dep * x[:, :1] + rng.normal(size=(n, dy))
+    if discrete:
+        x, y = np.round(x), np.round(y)
+        x[0, :] += 0.5  # no constant column however the rounding falls
+        y[0, :] += 0.5
+    res = AutoEstimator(**FAST, seed=seed).fit(x, y).result_
+    d = res.to_dict()
+    assert set(d) == KEYS and d["estimator"] == "auto"
+    assert res.settings["choice"]["estimator"] in res.settings["panel"]
+    assert np.isfinite(res.estimate) and res.ci[0] <= res.estimate <= res.ci[1]
