@@ -99,7 +99,7 @@ class AutoEstimator(_Base):
 
     def fit(self, x, y, true_mi: float | None = None) -> "AutoEstimator":
         """Run the panel on the validation rows, choose, report the choice on the test rows; returns ``self``."""
-        from .estimators import make_estimator
+        from .estimators import is_neural, make_estimator, takes
 
         t0 = time.perf_counter()
         seed = check_seed(self.seed)
@@ -123,14 +123,14 @@ class AutoEstimator(_Base):
         results = {}
         for name in names:
             try:
-                if name == "infonce":
-                    est = make_estimator("infonce", critic=self.critic, batch_size=self.batch_size, steps=self.steps,
+                if is_neural(name):  # trains on the training rows, chooses its checkpoint on the validation rows
+                    est = make_estimator(name, critic=self.critic, batch_size=self.batch_size, steps=self.steps,
                                          seed=seed, progress=self.progress, test_fraction=self.test_fraction,
                                          validation_fraction=self.validation_fraction, num_threads=self.num_threads)
                     res = est.fit(x, y).result_  # the same plan: train / validation / test rows as here
                     val = res.settings["selection"]["validation_value"]
                 else:
-                    opts = {"seed": seed} if name != "ksg" else {}
+                    opts = {"seed": seed} if takes(name, "seed") else {}
                     val = make_estimator(name, **opts).fit(x[val_rows], y[val_rows]).result_.estimate
                     res = make_estimator(name, **opts).fit(x[test_rows], y[test_rows]).result_
             except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so

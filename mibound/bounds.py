@@ -42,6 +42,7 @@ __all__ = [
     "js_nwj_readout",
     "smile",
     "mine_surrogate",
+    "interpolated_infonce",
     "log_mean_exp_offdiag",
 ]
 
@@ -206,6 +207,41 @@ def smile(scores: torch.Tensor, clip: float | None = 5.0) -> torch.Tensor:
     _check_scores(scores)
     clipped = scores if clip is None else scores.clamp(-clip, clip)
     return _diag(scores).mean(-1) - log_mean_exp_offdiag(clipped)
+
+
+def interpolated_infonce(scores: torch.Tensor, log_baseline: torch.Tensor | None = None,
+                         alpha: float = 0.01) -> torch.Tensor:
+    """The alpha-interpolated bound ``I_alpha`` between InfoNCE and TUBA (Poole et al. 2019, eq. 13).
+
+    ``1 + mean_i(S_ii - log d_i) - mean_{i != j} exp(S_ij - log d'_j)`` with the denominators
+    ``d = alpha m(y) + (1 - alpha) a(y)``: ``m(y_i) = mean_k exp(S_ki)`` over the batch (the
+    positive included) for the joint term, and its leave-one-out mean over ``k != j`` for the
+    negatives (as in Poole et al.'s code), ``a(y) = exp(log_baseline)``. ``alpha = 1`` gives
+    InfoNCE read by columns (``infonce(S.T)``); ``alpha = 0`` gives :func:`tuba`. Small ``alpha``
+    trades InfoNCE's ``log K`` ceiling for some of TUBA's variance.
+
+    Parameters
+    ----------
+    scores : Tensor, shape (K, K) or (..., K, K)
+    log_baseline : Tensor, shape (K,) or (..., K), optional
+        ``log a(y_j)``; zero when omitted.
+    alpha : float in [0, 1], default 0.01
+    """
+    k = _check_scores(scores)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    b = torch.zeros(scores.shape[:-2] + (k,), dtype=scores.dtype, device=scores.device) if log_baseline is None \
+        else log_baseline
+    la = math.log(alpha) if alpha > 0 else float("-inf")
+    lb = math.log1p(-alpha) if alpha < 1 else float("-inf")
+    log_m = torch.logsumexp(scores, dim=-2) - math.log(k)  # column means, (..., K)
+    off = scores.masked_fill(_diag_mask(k, scores.device), float("-inf"))
+    log_m_loo = torch.logsumexp(off, dim=-2) - math.log(k - 1)
+    log_d = torch.logaddexp(la + log_m, lb + b)
+    log_d_loo = torch.logaddexp(la + log_m_loo, lb + b)
+    joint = (_diag(scores) - log_d).mean(-1)
+    marginal = torch.exp(log_mean_exp_offdiag(scores - log_d_loo.unsqueeze(-2)))
+    return 1.0 + joint - marginal
 
 
 def mine_surrogate(scores: torch.Tensor, log_ema: torch.Tensor) -> torch.Tensor:

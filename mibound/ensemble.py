@@ -203,7 +203,7 @@ def stack_batches(streams: Sequence[Callable[[int], "tuple[torch.Tensor, torch.T
 
 
 def _loss_key(loss: Loss) -> tuple:
-    return (loss.name, loss.clip, loss.ema_rate)
+    return (loss.name, loss.clip, loss.ema_rate, loss.alpha)
 
 
 def _check_batch(x: torch.Tensor, y: torch.Tensor, runs: int) -> None:

@@ -56,7 +56,7 @@ class NeuralEstimator(_Base):
 
     Parameters
     ----------
-    estimator : {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile"}, default "infonce"
+    estimator : {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "alpha_infonce"}, default "infonce"
         A key of :data:`mibound.objectives.OBJECTIVES`.
     critic : {"separable", "bilinear", "concat"} or nn.Module, default "separable"
         A name, or a ready module mapping ``(x (K, dx), y (K, dy))`` to scores ``(K, K)`` (e.g.
@@ -111,6 +111,8 @@ class NeuralEstimator(_Base):
         heavy tails from dominating the scores. Arrays only; samplers are used as they are.
     weight_decay : float, default 0.0
         Decoupled weight decay (AdamW) of the critic.
+    alpha : float, default 0.01
+        ``alpha_infonce``'s interpolation between InfoNCE (1) and TUBA (0) (Poole et al. 2019).
 
     Attributes
     ----------
@@ -128,7 +130,7 @@ class NeuralEstimator(_Base):
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
                  min_steps: int = 300, eval_batch_size: int | None = None, preprocess: str = "robust",
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, alpha: float = 0.01):
         self.estimator = estimator
         self.critic = critic
         self.batch_size = batch_size
@@ -150,6 +152,7 @@ class NeuralEstimator(_Base):
         self.eval_batch_size = eval_batch_size
         self.preprocess = preprocess
         self.weight_decay = weight_decay
+        self.alpha = alpha
 
     # -- validation -------------------------------------------------------------------------
     def _checked_params(self) -> dict[str, Any]:
@@ -175,6 +178,7 @@ class NeuralEstimator(_Base):
                                                                                 "eval_batch_size", minimum=2),
             preprocess=check_choice(self.preprocess, PREPROCESS, "preprocess"),
             weight_decay=check_float(self.weight_decay, "weight_decay", minimum=0.0),
+            alpha=check_float(self.alpha, "alpha", minimum=0.0, maximum=1.0),
         )
         if self.num_threads is not None:
             check_int(self.num_threads, "num_threads", minimum=1)
@@ -196,7 +200,7 @@ class NeuralEstimator(_Base):
                 critic = self.critic
             else:
                 critic = make_critic(p["critic"], dim_x, dim_y, **(self.critic_options or {}))
-            loss = Loss(p["estimator"], dim_y, clip=p["clip"], ema_rate=p["ema_rate"])
+            loss = Loss(p["estimator"], dim_y, clip=p["clip"], ema_rate=p["ema_rate"], alpha=p["alpha"])
         return critic, loss
 
     # -- the process context and the strategy (overridden for distributed fits) ----------------

@@ -108,6 +108,9 @@ OBJECTIVES: dict[str, Objective] = {
                     "trains the f-GAN JS surrogate, reports NWJ on the critic plus one"),
     "smile": Objective("smile", lambda s, l, y: bounds.smile(s, l.clip), _js, None, False,
                        "trains the f-GAN JS surrogate, reports DV with clipped partition (tau=5)"),
+    "alpha_infonce": Objective("alpha_infonce", lambda s, l, y: bounds.interpolated_infonce(s, l.log_baseline(y), l.alpha),
+                               None, None, True, "Poole et al.'s I_alpha between InfoNCE and TUBA (alpha=0.01), "
+                               "critic and baseline trained on the bound", baseline=True),
 }
 
 #: The names of the neural estimators, in registry order.
@@ -134,15 +137,18 @@ class Loss(nn.Module):
     clip : float, default 5.0
         SMILE's clipping threshold ``tau``.
     ema_rate : float, default 0.01
-        MINE's moving-average rate ``alpha``.
+        MINE's moving-average rate.
+    alpha : float, default 0.01
+        The interpolation of ``alpha_infonce``.
     """
 
-    def __init__(self, name: str, dim_y: int, clip: float | None = 5.0, ema_rate: float = 0.01):
+    def __init__(self, name: str, dim_y: int, clip: float | None = 5.0, ema_rate: float = 0.01, alpha: float = 0.01):
         super().__init__()
         self.name = check_choice(name, OBJECTIVES, "neural estimator")
         self.objective = OBJECTIVES[self.name]
         self.clip = clip
         self.ema_rate = ema_rate
+        self.alpha = alpha
         self.baseline = mlp(dim_y, [64], 1) if self.objective.baseline else None
         self.register_buffer("log_ema", torch.tensor(float("nan")))
 

@@ -156,6 +156,38 @@ def test_tuba_baseline_shape_checked():
 
 
 def test_objectives_table_is_complete():
-    assert set(bounds.OBJECTIVES) == {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile"}
+    assert set(bounds.OBJECTIVES) == {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "alpha_infonce"}
     assert bounds.OBJECTIVES["infonce"].ceiling(64) == pytest.approx(math.log(64))
     assert all(o.ceiling is None for n, o in bounds.OBJECTIVES.items() if n != "infonce")
+
+
+def test_interpolated_bound_is_infonce_at_one_and_tuba_at_zero():
+    torch.manual_seed(0)
+    s = torch.randn(3, 16, 16, dtype=torch.float64)
+    b = torch.randn(3, 16, dtype=torch.float64)
+    torch.testing.assert_close(bounds.interpolated_infonce(s, b, alpha=1.0), bounds.infonce(s.transpose(-1, -2)))
+    torch.testing.assert_close(bounds.interpolated_infonce(s, b, alpha=0.0), bounds.tuba(s, b))
+    mid = bounds.interpolated_infonce(s, b, alpha=0.3)
+    assert mid.shape == (3,) and torch.isfinite(mid).all()
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        bounds.interpolated_infonce(s, b, alpha=1.5)
+
+
+def test_interpolated_bound_passes_log_k_with_the_optimal_critic():
+    """The staircase's known behaviour: at 6 nats InfoNCE stays under log K = 4.16 even with the optimal
+    critic, while I_alpha (alpha = 0.01, baseline a = 1: the critic is already the log density ratio) is not
+    capped there."""
+    import mibound
+    from mibound.critics import GaussianOptimalCritic
+
+    g = mibound.CorrelatedGaussian.from_mi(6.0, 5)
+    critic = GaussianOptimalCritic.correlated(g.rho, 5)
+    gen = torch.Generator().manual_seed(0)
+    vals = {"infonce": [], "alpha": []}
+    for _ in range(200):
+        x, y = g.sample_torch(64, gen)
+        s = critic(x, y).double()
+        vals["infonce"].append(float(bounds.infonce(s)))
+        vals["alpha"].append(float(bounds.interpolated_infonce(s, None, 0.01)))
+    inf, alp = np.mean(vals["infonce"]), np.mean(vals["alpha"])
+    assert inf < math.log(64) < alp < 6.0 + 3 * np.std(vals["alpha"]) / np.sqrt(200)

@@ -91,10 +91,11 @@ def test_single_fit_and_ensemble_of_one_agree():
 def test_registry_is_the_one_source_of_neural_names():
     assert NEURAL_ESTIMATORS == tuple(OBJECTIVES)
     assert [n for n in ESTIMATORS if is_neural(n)] == list(OBJECTIVES)
-    assert {n for n, o in OBJECTIVES.items() if o.baseline} == {"tuba"}
+    assert {n for n, o in OBJECTIVES.items() if o.baseline} == {"tuba", "alpha_infonce"}
     assert {n for n, o in OBJECTIVES.items() if o.rows is not None} == {"infonce"}
     assert {n for n, o in OBJECTIVES.items() if o.moving_average} == {"mine"}
     assert Loss("tuba", 3).baseline is not None and Loss("infonce", 3).baseline is None
+    assert Loss("alpha_infonce", 3, alpha=0.2).alpha == 0.2
 
 
 def test_no_estimator_name_is_compared_outside_the_registry():
