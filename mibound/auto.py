@@ -54,8 +54,8 @@ class AutoEstimator(_Base):
 
     Parameters
     ----------
-    critic, batch_size, steps
-        Of the neural member (see :class:`~mibound.estimators.NeuralEstimator`).
+    critic, batch_size, steps, learning_rate
+        Of the neural member (see :class:`~mibound.estimators.NeuralEstimator`); checked before any work.
     seed : int, default 0
         Seeds the split and every member.
     progress : bool, default True
@@ -65,8 +65,9 @@ class AutoEstimator(_Base):
         KSG joins the panel when ``dim_x + dim_y`` is at most this.
     neural : bool, default True
         Whether the critic joins the panel (``False``: only the fast non-neural members).
-    num_threads : int, optional
-        torch intra-op threads of the neural member.
+    num_threads : int or None, default 1
+        torch intra-op threads of the neural member (a small critic gains nothing from more, and
+        loses much when another process holds a core; ``None``: torch's setting).
     """
 
     kind = "auto"
@@ -74,10 +75,12 @@ class AutoEstimator(_Base):
 
     def __init__(self, critic="separable", batch_size: int = 64, steps: int = 2000, seed: int = 0,
                  progress: bool = True, test_fraction: float = 0.4, validation_fraction: float = 0.2,
-                 ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = None):
+                 ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = 1,
+                 learning_rate: float = 5e-4):
         self.critic = critic
         self.batch_size = batch_size
         self.steps = steps
+        self.learning_rate = learning_rate
         self.seed = seed
         self.progress = progress
         self.test_fraction = test_fraction
@@ -108,6 +111,13 @@ class AutoEstimator(_Base):
                     exclusive_max=True)
         check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, exclusive_min=True,
                     exclusive_max=True)
+        member = None
+        if self.neural:  # bad options of the neural member fail before any work
+            member = make_estimator("infonce", critic=self.critic, batch_size=self.batch_size, steps=self.steps,
+                                    learning_rate=self.learning_rate, seed=seed, progress=self.progress,
+                                    test_fraction=self.test_fraction, validation_fraction=self.validation_fraction,
+                                    num_threads=self.num_threads)
+            member._checked_params()
         x, y = check_pair(x, y)
         n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
         plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
@@ -124,10 +134,7 @@ class AutoEstimator(_Base):
         for name in names:
             try:
                 if is_neural(name):  # trains on the training rows, chooses its checkpoint on the validation rows
-                    est = make_estimator(name, critic=self.critic, batch_size=self.batch_size, steps=self.steps,
-                                         seed=seed, progress=self.progress, test_fraction=self.test_fraction,
-                                         validation_fraction=self.validation_fraction, num_threads=self.num_threads)
-                    res = est.fit(x, y).result_  # the same plan: train / validation / test rows as here
+                    res = member.fit(x, y).result_  # the same plan: train / validation / test rows as here
                     val = res.settings["selection"]["validation_value"]
                 else:
                     opts = {"seed": seed} if takes(name, "seed") else {}

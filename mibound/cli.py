@@ -32,13 +32,15 @@ def _neural_options(args) -> dict:
 
 def _cmd_estimate(args) -> int:
     from .api import estimate_mi
-    from .estimators import is_neural, takes
+    from .estimators import DEFAULT_ESTIMATOR, is_neural, takes
     from .io import load_pair
 
     if len(args.files) > 2:
         raise _UsageError(f"expected one .npz/.csv file or two .npy files, got {len(args.files)} files")
     if args.mmap and not (len(args.files) == 2 and all(f.lower().endswith(".npy") for f in args.files)):
         raise _UsageError("--mmap needs two .npy files (x then y); convert the data with numpy.save")
+    if args.estimator is None:  # auto reads everything into memory; scaled-out runs train one critic
+        args.estimator = "infonce" if (args.distributed or args.mmap) else DEFAULT_ESTIMATOR
     neural = is_neural(args.estimator)
     options = _neural_options(args)
     if not neural and (args.distributed or args.device == "cuda"):
@@ -48,8 +50,7 @@ def _cmd_estimate(args) -> int:
              "preprocess": "--preprocess", "num_threads": "--threads"}
     refused = [flags[k] for k in options if not takes(args.estimator, k) and k != "num_threads"]
     if refused:
-        raise _UsageError(f"{', '.join(refused)} apply to neural estimators (and auto's critic), not "
-                          f"{args.estimator!r}")
+        raise _UsageError(f"{', '.join(refused)} apply to neural estimators, not {args.estimator!r}")
     options = {k: v for k, v in options.items() if takes(args.estimator, k)}
     x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
                               x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
@@ -132,15 +133,15 @@ def _cmd_tasks(args) -> int:
 
 def _cmd_bench(args) -> int:
     from .bench import run_bench, summarize
-    from .estimators import is_neural, takes
+    from .estimators import takes
 
     names = [e.strip().lower() for e in args.estimator]
     options: dict[str, dict] = {}
     for name in names:
-        if is_neural(name):
-            options[name] = _neural_options(args)
-        elif takes(name, "n_subsamples"):
-            options[name] = {"n_subsamples": args.subsamples}
+        given = _neural_options(args)
+        options[name] = {k: v for k, v in given.items() if takes(name, k)}
+        if takes(name, "n_subsamples"):
+            options[name]["n_subsamples"] = args.subsamples
     frame = run_bench(args.dir, names, args.out, options=options, seed=args.seed, resume=args.resume,
                       progress=not args.quiet)
     summary = summarize(frame)
@@ -190,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Estimate I(x;y) in nats. FILE is a .npz with arrays x and y (a scalar "
                          "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols.")
     est.add_argument("files", nargs="+", metavar="FILE")
-    est.add_argument("--estimator", default=DEFAULT_ESTIMATOR, help=f"{names} (default {DEFAULT_ESTIMATOR})")
+    est.add_argument("--estimator", default=None, help=f"{names} (default {DEFAULT_ESTIMATOR}; infonce with "
+                     "--distributed or --mmap)")
     est.add_argument("--critic", default=None, help=f"separable, bilinear or concat (default {nd['critic']})")
     est.add_argument("--steps", type=int, default=None, help=f"training steps (default {nd['steps']})")
     est.add_argument("--batch-size", type=int, default=None, help=f"K, pairs per score matrix (default "

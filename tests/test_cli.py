@@ -49,7 +49,7 @@ JSON_KEYS = {"estimator", "estimate", "ci", "std", "ceiling", "true_mi", "is_bou
 NEURAL_SETTINGS = {"estimator", "critic", "batch_size", "steps", "learning_rate", "test_fraction", "seed", "clip",
                    "ema_rate", "eval_batches", "log_every", "lr_schedule", "critic_options", "num_threads",
                    "validation_fraction", "patience", "min_steps", "eval_batch_size", "preprocess", "weight_decay",
-                   "selection", "versions"}
+                   "alpha", "selection", "versions"}
 VERSIONS = {"mibound", "torch", "numpy", "scipy"}
 
 
@@ -100,7 +100,7 @@ def test_readable_summary(data, capsys):
     (["estimate", "{d}/x.npy"], "pass the y file"),
     (["estimate", "{d}/pair.npz", "--estimator", "ksg", "--steps", "5"], "apply to neural"),
     (["estimate", "{d}/pair.npz", "--batch-size", "1"], "batch_size must be >= 2"),
-    (["estimate", "{d}/pair.npz", "--batch-size", "1024"], "too few samples"),
+    (["estimate", "{d}/pair.npz", "--estimator", "infonce", "--batch-size", "1024"], "too few samples"),
     (["experiment", "stairs"], "did you mean 'staircase'"),
 ])
 def test_errors_are_one_line_exit_2(data, capsys, argv, match):

@@ -88,7 +88,7 @@ def test_optimal_critic_needs_no_training():
 
 def test_same_seed_same_numbers_different_seed_different(gauss_1nat):
     _, x, y = gauss_1nat
-    kw = dict(steps=50, progress=False, critic_options={"hidden_dim": 16})
+    kw = dict(estimator="infonce", steps=50, progress=False, critic_options={"hidden_dim": 16})
     a = estimate_mi(x, y, seed=3, **kw)
     b = estimate_mi(x, y, seed=3, **kw)
     c = estimate_mi(x, y, seed=4, **kw)
@@ -157,7 +157,7 @@ def test_bad_options(gauss_1nat, kwargs, exc, match):
     if kwargs.get("estimator") == "ksg":
         kwargs.pop("progress")
     with pytest.raises(exc, match=match):
-        estimate_mi(x, y, **kwargs)
+        estimate_mi(x, y, **{"estimator": "infonce", **kwargs})
 
 
 @pytest.mark.parametrize("x,y,exc,match", [
@@ -179,11 +179,11 @@ def test_bad_data(x, y, exc, match):
 def test_too_few_samples_for_batch_and_held_out_split(gauss_1nat):
     _, x, y = gauss_1nat
     with pytest.raises(ValueError, match=r"too few samples: got n=500.*needs at least 640"):
-        estimate_mi(x[:500], y[:500], batch_size=64, progress=False)
+        estimate_mi(x[:500], y[:500], "infonce", batch_size=64, progress=False)
 
 
 def test_make_estimator_routes_options():
     assert isinstance(make_estimator("nwj", steps=3), NeuralEstimator)
     assert make_estimator("ksg", k=5).k == 5
-    assert set(mibound.ESTIMATORS) == {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "gaussian", "gcmi",
-                                       "ksg"}
+    assert set(mibound.ESTIMATORS) == {"auto", "infonce", "nwj", "dv", "mine", "tuba", "js", "smile",
+                                       "alpha_infonce", "gaussian", "gcmi", "ksg", "discrete"}

@@ -42,7 +42,10 @@ def test_seed_does_not_leak_into_global_rng():
     before = torch.rand(1)
     torch.manual_seed(123)
     x, y = mibound.CorrelatedGaussian.from_mi(1.0, 2).sample(800, seed=0)
-    estimate_mi(x, y, steps=5, batch_size=16, progress=False, critic_options={"hidden_dim": 8})
+    estimate_mi(x, y, "infonce", steps=5, batch_size=16, progress=False, critic_options={"hidden_dim": 8})
+    assert torch.equal(torch.rand(1), before)
+    torch.manual_seed(123)
+    estimate_mi(x, y, steps=5, batch_size=16, progress=False)  # auto, with its neural member
     assert torch.equal(torch.rand(1), before)
 
 
