@@ -33,7 +33,7 @@ from .critics import CRITICS, make_critic
 from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
 from .columns import column_report
-from .nonparametric import SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi, ksg_mi
+from .nonparametric import KSG_TIES, KSG_TRANSFORMS, SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi, ksg_mi
 from .auto import AutoEstimator
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from .diagnostics import diagnostic
@@ -42,8 +42,8 @@ from .preprocess import PREPROCESS, fit_column_map
 from .results import EstimateResult, TrainingDiverged
 from .streaming import SamplerStream, ShardedBatchStream
 
-__all__ = ["NeuralEstimator", "GaussianEstimator", "GaussianCopulaEstimator", "KSGEstimator", "ESTIMATORS", "DEFAULT_ESTIMATOR",
-           "make_estimator", "is_neural", "takes", "neural_defaults"]
+__all__ = ["NeuralEstimator", "GaussianEstimator", "GaussianCopulaEstimator", "KSGEstimator", "ESTIMATORS",
+           "DEFAULT_ESTIMATOR", "make_estimator", "is_neural", "takes", "neural_defaults"]
 
 #: The estimator of :func:`mibound.estimate_mi`, ``mibound estimate`` and ``mibound bench`` when none is named.
 DEFAULT_ESTIMATOR = "auto"
@@ -565,36 +565,65 @@ class KSGEstimator(_Base):
     """Kraskov-Stoegbauer-Grassberger estimator 1 on k-d trees (see :func:`~mibound.nonparametric.ksg_mi`).
 
     The interval is ``estimate +- 1.96 * sd(terms) / sqrt(n)`` over the per-sample terms; the terms
-    are weakly dependent, so read it as approximate.
+    are weakly dependent, so read it as approximate (with jittered ties it can be too narrow:
+    see :func:`~mibound.nonparametric.ksg_mi`).
+
+    Tied values (discrete columns, repeated rows) are broken by default with noise below each
+    column's resolution, which leaves the MI unchanged (``ties="jitter"``; see
+    :func:`~mibound.nonparametric.ksg_mi`); without it KSG returns large negative values on such
+    data. Columns with material ties or few distinct values are reported in
+    ``result_.diagnostics`` (``ties``, ``discrete_columns``), with what was done.
 
     Parameters
     ----------
     k : int, default 3
     standardize : bool, default True
     workers : int, default -1
+    ties : {"jitter", "keep"}, default "jitter"
+    transform : {None, "rank", "normal"}, default None
+        Per-column rank (uniform) or normal-score transform before the estimate.
+    seed : int, default 0
+        Seeds the jitter (used only when some column has ties).
     """
 
     name = "ksg"
 
-    def __init__(self, k: int = 3, standardize: bool = True, workers: int = -1):
+    def __init__(self, k: int = 3, standardize: bool = True, workers: int = -1, ties: str = "jitter",
+                 transform: str | None = None, seed: int = 0):
         self.k = k
         self.standardize = standardize
         self.workers = workers
+        self.ties = ties
+        self.transform = transform
+        self.seed = seed
 
     def fit(self, x, y, true_mi: float | None = None) -> "KSGEstimator":
         """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set."""
         check_int(self.workers, "workers")
+        ties = check_choice(self.ties, KSG_TIES, "ties")
+        transform = None if self.transform is None else check_choice(self.transform, KSG_TRANSFORMS, "transform")
+        seed = check_seed(self.seed)
         t0 = time.perf_counter()
         x, y = check_pair(x, y)
         est, terms = ksg_mi(x, y, k=self.k, standardize=bool(self.standardize), workers=self.workers,
-                            return_terms=True)
+                            return_terms=True, ties=ties, transform=transform, seed=seed)
         sd = float(terms.std(ddof=1)) if terms.size > 1 else 0.0
         half = 1.96 * sd / math.sqrt(terms.size)
+        if ties == "jitter":
+            action = (f"ksg broke the ties with uniform noise on +-1/4 of each column's smallest gap between "
+                      f"distinct values (seed {seed}): values keep their order, so the MI is unchanged")
+            discrete = ("ksg estimates the MI of the discrete values themselves (a discretised continuous "
+                        "variable carries less MI than the original)")
+        else:
+            action = ("ksg used them as they are (ties='keep'): zero distances bias the neighbour counts and "
+                      "the estimate can be far below the true MI, even negative")
+            discrete = action
         self.result_ = EstimateResult(
             estimator=self.name, estimate=est, ci=(est - half, est + half), std=sd,
             true_mi=None if true_mi is None else float(true_mi), is_bound=False, n_train=0,
-            n_test=x.shape[0], seconds=time.perf_counter() - t0,
+            n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
             settings={**self.get_params(), "versions": _versions()},
+            diagnostics=column_report(x, y).diagnostics(action, discrete),
         )
         return self
 
@@ -615,7 +644,7 @@ def is_neural(name: str) -> bool:
 
 
 def takes(name: str, parameter: str) -> bool:
-    """Whether the estimator ``name`` has the hyper-parameter ``parameter`` (e.g. ``seed``: KSG has none)."""
+    """Whether the estimator ``name`` has the hyper-parameter ``parameter`` (e.g. ``n_subsamples``)."""
     return parameter in _parameters(ESTIMATORS[check_choice(name, ESTIMATORS, "estimator")])
 
 

@@ -23,10 +23,10 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma, ndtri
 from scipy.stats import rankdata
 
-from ._validation import check_int, check_pair
+from ._validation import check_int, check_pair, check_seed
 
-__all__ = ["gaussian_plugin_mi", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi", "ksg_mi", "KSG_METHODS",
-           "discrete_mi"]
+__all__ = ["gaussian_plugin_mi", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi", "ksg_mi", "jitter_ties",
+           "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
 
 
 def logdet_bias(p: int, n: int) -> float:
@@ -212,10 +212,71 @@ def _standardize(a: np.ndarray) -> np.ndarray:
 
 
 KSG_METHODS = ("auto", "tree", "bitset")
+#: How :func:`ksg_mi` treats tied values: ``"jitter"`` (break them, the default) or ``"keep"``.
+KSG_TIES = ("jitter", "keep")
+#: Per-column transforms :func:`ksg_mi` can apply first (``None``: none).
+KSG_TRANSFORMS = ("rank", "normal")
+
+
+#: Mixed into the jitter's seed, so that its stream is never the one that drew the data: data drawn with
+#: ``numpy.random.default_rng(0)`` and noise drawn from the same stream are dependent, and KSG then
+#: measures that dependence (two booleans with 0.37 nats gave 0.68).
+_JITTER_SALT = 0x6B7367746965  # "ksgtie"
+
+
+def jitter_rng(seed: int) -> np.random.Generator:
+    """The generator of :func:`jitter_ties` for ``seed``: ``default_rng([seed, salt])``, not ``default_rng(seed)``."""
+    return np.random.default_rng([check_seed(seed), _JITTER_SALT])
+
+
+def jitter_ties(a: np.ndarray, seed: "int | np.random.Generator" = 0,
+                prefix: str = "x") -> tuple[np.ndarray, list[str]]:
+    """Break the ties of every column that has them with noise below the column's resolution.
+
+    A column with repeated values gets independent uniform noise on ``+-r/4``, ``r`` its smallest
+    positive gap between distinct values (at least a few float64 ulps of its magnitude). Distinct
+    values stay in order and at least ``r/2`` apart, so the jittered column is an invertible
+    function of the value and the noise: ``I(x; y)`` of the jittered data equals that of the data,
+    exactly, whatever their distribution. Columns without ties are returned unchanged (and the
+    array itself when no column has ties).
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, d)
+    seed : int or numpy.random.Generator, default 0
+        Seeds the noise (an int through :func:`jitter_rng`), drawn column by column.
+    prefix : str, default "x"
+        Column names in the returned list (``"x[0]"``, ...).
+
+    Returns
+    -------
+    (ndarray of shape (n, d); list of str)
+        The data (float64 when jittered) and the names of the jittered columns.
+    """
+    from .columns import column_stats
+
+    a = np.asarray(a)
+    tied = [(j, c) for j, c in enumerate(column_stats(a, prefix))
+            if c.has_ties and not math.isnan(c.resolution)]  # constant columns are refused later
+    if not tied:
+        return a, []
+    rng = seed if isinstance(seed, np.random.Generator) else jitter_rng(seed)
+    a = np.array(a, dtype=np.float64)
+    for j, c in tied:
+        half = max(c.resolution / 4.0, 4.0 * float(np.spacing(np.abs(a[:, j]).max())))
+        a[:, j] += rng.uniform(-half, half, size=a.shape[0])
+    return a, [c.name for _, c in tied]
+
+
+def _transform(a: np.ndarray, transform: str) -> np.ndarray:
+    if transform == "normal":
+        return copula_normalize(a)
+    return (rankdata(a, method="average", axis=0) - 0.5) / a.shape[0]
 
 
 def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, workers: int = -1,
-           return_terms: bool = False, method: str = "auto", table_bytes: int = 512 * 2**20):
+           return_terms: bool = False, method: str = "auto", table_bytes: int = 512 * 2**20,
+           ties: str = "jitter", transform: str | None = None, seed: int = 0):
     """Kraskov-Stoegbauer-Grassberger estimator 1 (max-norm), multivariate ``x`` and ``y``.
 
     ``I = psi(k) + psi(n) - mean_i [psi(n_x(i) + 1) + psi(n_y(i) + 1)]`` where ``eps_i`` is the
@@ -234,6 +295,33 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, w
       same floating-point test a k-d tree makes. Far faster in 10 + 10 dimensions (``n = 10^5``
       in well under a minute on 2 cores); memory for its tables is ``table_bytes``.
 
+    **Ties.** KSG assumes a density. Repeated values make ``eps_i = 0`` (no point is strictly
+    within it) and the estimate collapses: two boolean columns gave about -6 nats at ``n = 5000``,
+    ten distinct rows repeated -3 nats. With ``ties="jitter"`` (the default) every column with
+    repeated values first gets uniform noise on ``+-1/4`` of its smallest gap between distinct
+    values (:func:`jitter_ties`, seeded by ``seed`` through :func:`jitter_rng`). That changes no
+    MI: distinct values keep their order, so each jittered column is an invertible function of
+    the value and independent noise. KSG then estimates the MI of the discrete (or mixed)
+    variables themselves: within each tie group the noise is a uniform density, and the counts
+    reproduce the discrete ``sum p(x, y) log(p(x, y) / p(x) p(y))`` (two booleans that agree 90%
+    of the time, ``n = 5000``: 0.376 nats, sd 0.007 over seeds, against an exact 0.368). The
+    noise adds variance of the order of the sampling error, which the interval of
+    :class:`~mibound.estimators.KSGEstimator` (from the per-sample terms) covers only in part
+    (over 40 data sets of ``n = 3000``: booleans, sd of the estimate 0.016 nats, interval's 0.016;
+    ten repeated rows, 0.013 against 0.009).
+    Columns without ties are untouched, so data without ties give bit-identical results with
+    either setting; float32 data repeat a few values by chance and those columns get noise far
+    below their resolution.
+
+    Why jitter and not the mixture estimator of Gao, Kannan, Oh & Viswanath (2017, "Estimating
+    mutual information for discrete-continuous mixtures", NeurIPS), which counts the points at
+    distance 0 as neighbours: on purely discrete data both agree, but on mixtures we measured the
+    jittered KSG closer to the truth (``n = 5000``, ``k = 3``: a Gaussian pair with 30% of one
+    column set to 0, true MI 0.358 nats: jitter 0.334, jitter with ``transform="rank"`` 0.360,
+    Gao et al. 0.229; the same pair rounded to half a standard deviation, discrete MI about 0.48:
+    jitter 0.478, Gao et al. 0.453), and jitter keeps KSG-1 itself (and both exact
+    implementations) on continuous data.
+
     Parameters
     ----------
     x : ndarray, shape (n, dx)
@@ -249,6 +337,17 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, w
         ``"auto"`` uses ``"bitset"`` when ``dx + dy >= 8`` and ``n >= 5000``, else ``"tree"``.
     table_bytes : int, default 512 MiB
         Memory budget of the bitset tables.
+    ties : {"jitter", "keep"}, default "jitter"
+        ``"keep"``: use tied values as they are (the estimate can then be far below zero).
+    transform : {None, "rank", "normal"}, default None
+        Replace every column by its ranks scaled to ``(0, 1)`` (``"rank"``: uniform marginals) or
+        by its normal scores (``"normal"``, :func:`copula_normalize`) before the estimate, after
+        tie handling (so jittered ties get distinct ranks). MI is invariant under such
+        per-column reparametrisations (Kraskov et al. 2004, Sec. II) but the KSG estimate is
+        not; with a transform it depends on the data only through the ranks of each column,
+        which tames heavy tails and very skewed marginals.
+    seed : int, default 0
+        Seeds the jitter (only used when some column has ties), through :func:`jitter_rng`.
 
     Returns
     -------
@@ -261,7 +360,17 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, w
         raise ValueError(f"KSG with k={k} needs more than k samples, got n={n}")
     if method not in KSG_METHODS:
         raise ValueError(f"method must be one of {KSG_METHODS}, got {method!r}")
+    if ties not in KSG_TIES:
+        raise ValueError(f"ties must be one of {KSG_TIES}, got {ties!r}")
+    if transform is not None and transform not in KSG_TRANSFORMS:
+        raise ValueError(f"transform must be None or one of {KSG_TRANSFORMS}, got {transform!r}")
     check_int(table_bytes, "table_bytes", minimum=1)
+    rng = jitter_rng(seed)
+    if ties == "jitter":
+        x, _ = jitter_ties(x, rng, "x")
+        y, _ = jitter_ties(y, rng, "y")
+    if transform is not None:
+        x, y = _transform(x, transform), _transform(y, transform)
     if standardize:
         x, y = _standardize(x), _standardize(y)
     x = np.ascontiguousarray(x, dtype=np.float64)

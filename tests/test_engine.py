@@ -137,7 +137,7 @@ CHANGES = {NeuralEstimator: dict(estimator="smile", steps=10, clip=2.0),
            DistributedNeuralEstimator: dict(batch_size=8, device="cpu"),
            mibound.GaussianEstimator: dict(n_subsamples=5, seed=3),
            mibound.GaussianCopulaEstimator: dict(n_subsamples=5, seed=3),
-           mibound.KSGEstimator: dict(k=5)}
+           mibound.KSGEstimator: dict(k=5, ties="keep")}
 
 
 @pytest.mark.parametrize("cls", CLASSES)

@@ -39,8 +39,9 @@ def _pair(n, dx, dy, seed, ties=False):
 def test_both_methods_equal_brute_force(n, dx, dy, k, ties):
     x, y = _pair(n, dx, dy, seed=n + dx, ties=ties)
     _, _, _, want = brute_ksg(x, y, k)
-    assert ksg_mi(x, y, k=k, standardize=False, method="tree") == want
-    assert ksg_mi(x, y, k=k, standardize=False, method="bitset") == want
+    # ties="keep": the counts on tied box edges are what is compared here (the default jitters them away)
+    assert ksg_mi(x, y, k=k, standardize=False, method="tree", ties="keep") == want
+    assert ksg_mi(x, y, k=k, standardize=False, method="bitset", ties="keep") == want
 
 
 @settings(max_examples=10, deadline=None)

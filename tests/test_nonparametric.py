@@ -78,7 +78,8 @@ def test_estimator_classes_fill_results():
     assert g.result_.ci[0] < 1.0 < g.result_.ci[1] + 0.05
     k = KSGEstimator(k=4).fit(x, y)
     assert k.result_.ci[0] < k.result_.estimate < k.result_.ci[1]
-    assert k.get_params() == {"k": 4, "standardize": True, "workers": -1}
+    assert k.get_params() == {"k": 4, "standardize": True, "workers": -1, "ties": "jitter", "transform": None,
+                              "seed": 0}
     assert "KSGEstimator(k=4" in repr(k)
 
 
