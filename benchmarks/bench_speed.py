@@ -67,6 +67,7 @@ from torch import nn
 
 from mibound.critics import ConcatCritic, SeparableCritic, make_critic
 from mibound.data import CorrelatedGaussian
+from mibound.engine import torch_threads as _torch_threads
 from mibound.ensemble import train_ensemble
 from mibound.training import Loss, train
 
@@ -144,18 +145,6 @@ def _restores_global_rng(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
 
     return wrapper
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[int]:
-    """Set torch's intra-op threads to ``n`` inside the block, restore the previous value after."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(old)
-
 
 def infonce(scores: torch.Tensor) -> torch.Tensor:
     """InfoNCE of a ``(K, K)`` score matrix, positives on the diagonal (nats).
