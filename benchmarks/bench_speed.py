@@ -47,7 +47,6 @@ same :func:`heldout_infonce`. Weights are initialised from fixed seeds inside
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import math
 import numbers
@@ -57,7 +56,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO, TypeVar
