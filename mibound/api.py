@@ -31,7 +31,7 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
     steps : int, optional
         Training steps (default 2000; neural estimators only).
     seed : int, default 0
-        Seeds every estimator that has randomness (KSG has none).
+        Seeds every estimator that takes a seed (the split, the critic, half-samples, KSG's tie jitter).
     progress : bool, default True
         Show a progress bar while training.
     true_mi : float, optional
