@@ -89,16 +89,23 @@ class AutoEstimator(_Base):
         self.neural = neural
         self.num_threads = num_threads
 
-    def _panel(self, report, dx: int, dy: int, n_train: int) -> list[str]:
-        names = []
+    def _panel(self, report, dx: int, dy: int, n_train: int, cond: float) -> tuple[list[str], dict[str, str]]:
+        """The members to run, and the members left out with the reason."""
+        names, skipped = [], {}
         if all(c.discrete for c in report.columns):
             names.append("discrete")
-        names.append("gcmi")
+        if cond <= MAX_CONDITION:
+            names.append("gcmi")
+        else:
+            skipped["gcmi"] = (f"the normal scores of a view are nearly collinear (condition number {cond:.3g} > "
+                               f"{MAX_CONDITION:.0e}): the Gaussian plug-in would measure rounding, not dependence")
         if dx + dy <= self.ksg_max_dim:
             names.append("ksg")
         if self.neural and n_train >= 2 * self.batch_size:
             names.append("infonce")
-        return names
+        if not names:  # nothing else can run: keep the copula, flagged by its entry in the panel
+            names.append("gcmi")
+        return names, skipped
 
     def fit(self, x, y, true_mi: float | None = None) -> "AutoEstimator":
         """Run the panel on the validation rows, choose, report the choice on the test rows; returns ``self``."""
@@ -128,8 +135,9 @@ class AutoEstimator(_Base):
                              f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
                              "estimator")
         report = column_report(x, y)
-        names = self._panel(report, dx, dy, plan.sizes["train"])
-        panel: dict[str, dict[str, Any]] = {}
+        names, skipped = self._panel(report, dx, dy, plan.sizes["train"], _view_condition(x[val_rows], y[val_rows]))
+        panel: dict[str, dict[str, Any]] = {k: {"validation": None, "estimate": None, "ci": None, "error": why}
+                                            for k, why in skipped.items()}
         results = {}
         for name in names:
             try:
@@ -173,6 +181,24 @@ class AutoEstimator(_Base):
             settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
                       "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
         return self
+
+
+#: ``gcmi`` leaves the panel when a view's normal scores have a correlation matrix this ill-conditioned
+#: (columns that are nearly functions of each other, e.g. pixels rendered from a few latents: the
+#: plug-in's log-determinants then measure rounding, not dependence)
+MAX_CONDITION = 1e6
+
+
+def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
+    """The larger condition number of the two views' normal-score correlation matrices."""
+    from .nonparametric import copula_normalize
+
+    out = 1.0
+    for a in (x, y):
+        if a.shape[1] > 1:
+            c = np.corrcoef(copula_normalize(a), rowvar=False)
+            out = max(out, float(np.linalg.cond(c)) if np.all(np.isfinite(c)) else float("inf"))
+    return out
 
 
 def _disagree(results: dict[str, EstimateResult], chosen: str) -> bool:

@@ -102,3 +102,14 @@ def test_one_result_type_with_the_same_keys_for_any_input(n, dx, dy, dep, discre
     assert set(d) == KEYS and d["estimator"] == "auto"
     assert res.settings["choice"]["estimator"] in res.settings["panel"]
     assert np.isfinite(res.estimate) and res.ci[0] <= res.estimate <= res.ci[1]
+
+
+def test_nearly_collinear_views_leave_the_copula_out():
+    """Pixels rendered from one latent: the copula's log-determinants would measure rounding."""
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(2000, 1))
+    x = np.c_[z, z + 1e-9 * rng.normal(size=(2000, 1)), rng.normal(size=(2000, 1))]
+    y = z + 0.5 * rng.normal(size=(2000, 1))
+    res = AutoEstimator(**FAST).fit(x, y).result_
+    assert "nearly collinear" in res.settings["panel"]["gcmi"]["error"]
+    assert res.settings["choice"]["estimator"] == "ksg"
