@@ -71,7 +71,8 @@ def test_json_key_set_of_a_neural_estimator(data, capsys):
 
 
 @pytest.mark.parametrize("estimator,settings", [("gaussian", {"bias_correction", "n_subsamples", "seed", "versions"}),
-                                                ("ksg", {"k", "standardize", "workers", "versions"})])
+                                                ("ksg", {"k", "standardize", "workers", "ties", "transform", "seed",
+                                                         "versions"})])
 def test_json_key_set_of_a_non_neural_estimator(data, capsys, estimator, settings):
     out = run_json(capsys, "estimate", str(data / "pair.npz"), "--estimator", estimator, "--json")
     assert set(out) == JSON_KEYS

@@ -23,7 +23,8 @@ def _stream(mi=1.0, dim=4, k=32, seed=0):
 #: current loop. The training spread is the seed-to-seed standard deviation left after removing the
 #: evaluation standard error (rms 0.03 nats): sqrt(var over seeds - mean SE^2), rounded up.
 TRAINED_AT_1_NAT = {"infonce": (0.906, 0.03), "nwj": (0.780, 0.06), "dv": (0.863, 0.035), "mine": (0.820, 0.035),
-                    "tuba": (0.823, 0.07), "js": (0.833, 0.04), "smile": (0.842, 0.035)}
+                    "tuba": (0.823, 0.07), "js": (0.833, 0.04), "smile": (0.842, 0.035),
+                    "alpha_infonce": (0.860, 0.05)}  # alpha_infonce: 8 seeds, sd 0.056, rms SE 0.031
 
 
 @pytest.mark.parametrize("name", NEURAL_ESTIMATORS)
