@@ -31,6 +31,7 @@ from ._validation import check_choice, check_float, check_int, check_pair, check
 from .critics import CRITICS, make_critic
 from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
+from .flow import DoEEstimator, FlowEstimator
 from .nonparametric import gaussian_plugin_mi, ksg_mi
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from .plan import FitPlan
@@ -378,7 +379,8 @@ class KSGEstimator(_Base):
 
 #: Every estimator name and its class (the neural names from :data:`mibound.objectives.OBJECTIVES`).
 ESTIMATORS: dict[str, type] = {**{name: NeuralEstimator for name in NEURAL_ESTIMATORS},
-                               "gaussian": GaussianEstimator, "ksg": KSGEstimator}
+                               "gaussian": GaussianEstimator, "ksg": KSGEstimator,
+                               "flow": FlowEstimator, "doe": DoEEstimator}
 
 
 def _parameters(cls: type) -> list[str]:

@@ -154,4 +154,5 @@ def test_too_few_samples_for_batch_and_held_out_split(gauss_1nat):
 def test_make_estimator_routes_options():
     assert isinstance(make_estimator("nwj", steps=3), NeuralEstimator)
     assert make_estimator("ksg", k=5).k == 5
-    assert set(mibound.ESTIMATORS) == {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "gaussian", "ksg"}
+    assert set(mibound.ESTIMATORS) == {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "gaussian", "ksg", "flow",
+                                       "doe"}
