@@ -38,9 +38,10 @@ class _Base(BaseEstimator):
 
     Attributes
     ----------
-    kind : {"neural", "nonparametric"}
+    kind : {"neural", "nonparametric", "density"}
         Class attribute: whether the estimator trains a critic (and takes ``critic``,
-        ``batch_size``, ``steps``).
+        ``batch_size``, ``steps``), trains nothing, or trains density models (:mod:`mibound.flow`:
+        its own ``steps``, ``batch_size``, ... but no critic).
     """
 
     kind = "nonparametric"

@@ -33,6 +33,7 @@ from .critics import CRITICS, make_critic
 from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
 from .columns import column_report
+from .flow import DoEEstimator, FlowEstimator
 from .nonparametric import KSG_TIES, KSG_TRANSFORMS, SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi, ksg_mi
 from .auto import AutoEstimator
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
@@ -631,7 +632,7 @@ class KSGEstimator(_Base):
 #: Every estimator name and its class (the neural names from :data:`mibound.objectives.OBJECTIVES`).
 ESTIMATORS: dict[str, type] = {"auto": AutoEstimator, **{name: NeuralEstimator for name in NEURAL_ESTIMATORS},
                                "gaussian": GaussianEstimator, "gcmi": GaussianCopulaEstimator, "ksg": KSGEstimator,
-                               "discrete": DiscreteEstimator}
+                               "discrete": DiscreteEstimator, "flow": FlowEstimator, "doe": DoEEstimator}
 
 
 def _parameters(cls: type) -> list[str]:

@@ -132,12 +132,14 @@ def test_defaults_have_one_source():
 # scikit-learn conformance
 # ---------------------------------------------------------------------------------------------
 CLASSES = [NeuralEstimator, DistributedNeuralEstimator, mibound.GaussianEstimator, mibound.GaussianCopulaEstimator,
-           mibound.KSGEstimator]
+           mibound.KSGEstimator, ESTIMATORS["discrete"], ESTIMATORS["auto"], ESTIMATORS["flow"], ESTIMATORS["doe"]]
 CHANGES = {NeuralEstimator: dict(estimator="smile", steps=10, clip=2.0),
            DistributedNeuralEstimator: dict(batch_size=8, device="cpu"),
            mibound.GaussianEstimator: dict(n_subsamples=5, seed=3),
            mibound.GaussianCopulaEstimator: dict(n_subsamples=5, seed=3),
-           mibound.KSGEstimator: dict(k=5, ties="keep")}
+           mibound.KSGEstimator: dict(k=5, ties="keep"), ESTIMATORS["discrete"]: dict(n_subsamples=7),
+           ESTIMATORS["auto"]: dict(neural=False, ksg_max_dim=3), ESTIMATORS["flow"]: dict(steps=11),
+           ESTIMATORS["doe"]: dict(seed=4)}
 
 
 @pytest.mark.parametrize("cls", CLASSES)
