@@ -218,7 +218,7 @@ class NeuralEstimator(_Base):
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, x, y, true_mi: float | None = None) -> "NeuralEstimator":
-        """Train on a random ``1 - test_fraction`` of the pairs, report on the rest.
+        """Train on the training rows, choose the critic on the validation rows, report on the test rows.
 
         Parameters
         ----------
