@@ -487,7 +487,9 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     for r, (e, p, (critic, loss), (_, test, true_mi)) in enumerate(zip(estimators, params, built, streams)):
         values = engine.evaluate(engine.SingleRun(critic, loss), test)[0].numpy()
         run_hist = {"step": hist[r]["step"], "value": hist[r]["value"][:, None], "loss": hist[r]["loss"][:, None]}
-        e._finish(p, critic, loss, run_hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k,
-                  true_mi=true_mi, t0=t0, settings={"num_threads": torch.get_num_threads(),
-                                                    "eval_batches": len(test), "ensemble_runs": len(estimators)})
+        k_eval = p["eval_batch_size"] or k  # the held-out batches' K, as fit_sampler reads them
+        e._finish(p, critic, loss, run_hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k_eval,
+                  true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+                  settings={"num_threads": torch.get_num_threads(), "eval_batches": len(test),
+                            "eval_batch_size": k_eval, "ensemble_runs": len(estimators)})
     return list(estimators)

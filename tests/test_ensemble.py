@@ -253,3 +253,17 @@ def test_fit_samplers_equals_one_by_one_fits():
         fit_samplers([mibound.NeuralEstimator(steps=3), mibound.NeuralEstimator(steps=4)], samplers)
     with pytest.raises(ValueError, match="one sampler per estimator"):
         fit_samplers([mibound.NeuralEstimator()], samplers)
+
+
+def test_fit_samplers_reports_the_ceiling_of_its_readout_k():
+    import mibound
+    from mibound.ensemble import fit_samplers
+
+    g = mibound.CorrelatedGaussian.from_mi(1.0, 2)
+    ests = [mibound.NeuralEstimator(steps=5, batch_size=16, eval_batch_size=48, eval_batches=4, seed=s,
+                                    progress=False, critic_options={"hidden_dim": 8, "layers": 1}) for s in (0, 1)]
+    for e in fit_samplers(ests, [g, g], progress=False):
+        one = mibound.NeuralEstimator(**e.get_params()).fit_sampler(g).result_
+        assert e.result_.ceiling == pytest.approx(math.log(48)) == one.ceiling
+        assert e.result_.n_test == one.n_test == 4 * 48
+        assert e.result_.estimate == pytest.approx(one.estimate, abs=1e-4)
