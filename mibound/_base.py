@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -11,7 +13,7 @@ from sklearn.base import BaseEstimator
 
 from .results import NotFittedError
 
-__all__ = ["_Base", "_mean_ci", "_versions"]
+__all__ = ["_Base", "_mean_ci", "_versions", "half_sample_interval"]
 
 
 def _versions() -> dict[str, str]:
@@ -55,3 +57,32 @@ class _Base(BaseEstimator):
         """The fitted estimate (nats); :class:`~mibound.results.NotFittedError` before ``fit``."""
         self._check_fitted()
         return self.result_.estimate
+
+
+def half_sample_interval(estimate: float, statistic: Callable[[np.ndarray], float], n: int, n_subsamples: int,
+                         seed: int, min_half: int) -> tuple[tuple[float, float], float]:
+    """95% interval of ``estimate`` by half-sampling: ``statistic(idx)`` on ``n_subsamples`` random halves.
+
+    Halves are drawn without replacement (``n // 2`` of the ``n`` rows, ``numpy.random.default_rng(seed)``),
+    so their spread matches the standard error at the full size (finite-population correction; see
+    :class:`~mibound.estimators.GaussianEstimator`). Halves of at most ``min_half`` rows are not
+    drawn, and a half whose statistic raises ``ValueError`` (degenerate) is skipped.
+
+    Returns
+    -------
+    ci : (float, float)
+        ``estimate -+ 1.96 sd``, or ``(estimate, estimate)`` with fewer than two halves.
+    sd : float
+        Standard deviation of the half-sample statistics (0 without an interval).
+    """
+    halves = []
+    if n_subsamples and n // 2 > min_half:
+        rng = np.random.default_rng(seed)
+        for _ in range(n_subsamples):
+            idx = rng.choice(n, n // 2, replace=False)
+            with contextlib.suppress(ValueError):  # a degenerate half is skipped
+                halves.append(statistic(idx))
+    if len(halves) > 1:
+        sd = float(np.std(halves, ddof=1))
+        return (estimate - 1.96 * sd, estimate + 1.96 * sd), sd
+    return (estimate, estimate), 0.0

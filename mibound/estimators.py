@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from . import engine
-from ._base import _Base, _mean_ci, _versions
+from ._base import _Base, _mean_ci, _versions, half_sample_interval
 from ._validation import check_choice, check_float, check_int, check_pair, check_seed
 from .critics import CRITICS, make_critic
 from .data.base import Sampler
@@ -428,20 +428,8 @@ class _HalfSampled(_Base):
         t0 = time.perf_counter()
         x, y = check_pair(x, y)
         est = self._statistic(x, y)
-        halves = []
-        n = x.shape[0]
-        if self.n_subsamples and n // 2 > x.shape[1] + y.shape[1] + 1:
-            rng = np.random.default_rng(seed)
-            statistic = self._subset_statistic(x, y)
-            for _ in range(self.n_subsamples):
-                idx = rng.choice(n, n // 2, replace=False)
-                with contextlib.suppress(ValueError):  # a degenerate half is skipped
-                    halves.append(statistic(idx))
-        if len(halves) > 1:
-            sd = float(np.std(halves, ddof=1))
-            ci = (est - 1.96 * sd, est + 1.96 * sd)
-        else:
-            ci, sd = (est, est), 0.0
+        ci, sd = half_sample_interval(est, self._subset_statistic(x, y), x.shape[0], self.n_subsamples, seed,
+                                      x.shape[1] + y.shape[1] + 1)
         self.result_ = EstimateResult(
             estimator=self.name, estimate=est, ci=ci, std=sd, true_mi=None if true_mi is None else float(true_mi),
             is_bound=False, n_train=0, n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,

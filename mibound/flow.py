@@ -60,7 +60,6 @@ its layers.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from typing import Any
@@ -71,7 +70,7 @@ from scipy.special import ndtri
 from torch import nn
 
 from . import engine
-from ._base import _Base, _mean_ci, _versions
+from ._base import _Base, _mean_ci, _versions, half_sample_interval
 from ._validation import check_choice, check_float, check_int, check_pair, check_seed
 from .engine import torch_threads
 from .nonparametric import gaussian_plugin_mi
@@ -608,18 +607,9 @@ class FlowEstimator(_DensityEstimator):
         with torch.no_grad():
             zx, zy, _ = runs.latents(x, y)
         zx, zy = zx.double().numpy(), zy.double().numpy()
-        n, d = zx.shape[0], zx.shape[1] + zy.shape[1]
-        halves = []
-        if p["n_subsamples"] and n // 2 > d + 1:
-            rng = np.random.default_rng(p["seed"])
-            for _ in range(p["n_subsamples"]):
-                idx = rng.choice(n, n // 2, replace=False)
-                with contextlib.suppress(ValueError):  # a degenerate half is skipped
-                    halves.append(gaussian_plugin_mi(zx[idx], zy[idx]))
-        if len(halves) > 1:
-            sd = float(np.std(halves, ddof=1))
-            return (estimate - 1.96 * sd, estimate + 1.96 * sd), sd, {"interval": "half-sampling of test latents"}
-        return (estimate, estimate), 0.0, {"interval": "none"}
+        ci, sd = half_sample_interval(estimate, lambda idx: gaussian_plugin_mi(zx[idx], zy[idx]), zx.shape[0],
+                                      p["n_subsamples"], p["seed"], zx.shape[1] + zy.shape[1] + 1)
+        return ci, sd, {"interval": "half-sampling of test latents" if sd else "none"}
 
 
 class DoEEstimator(_DensityEstimator):
