@@ -134,8 +134,10 @@ class AutoEstimator(_Base):
             raise ValueError(f"too few samples for auto: n={n} gives {len(val_rows)} validation and {len(test_rows)} "
                              f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
                              "estimator")
-        report = column_report(x, y)
-        names, skipped = self._panel(report, dx, dy, plan.sizes["train"], _view_condition(x[val_rows], y[val_rows]))
+        report = column_report(x, y)  # for the diagnostics of the reported estimate
+        seen = np.concatenate([plan.part_rows("train"), val_rows])  # every choice looks at these rows only
+        names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
+                                     _view_condition(x[val_rows], y[val_rows]))
         panel: dict[str, dict[str, Any]] = {k: {"validation": None, "estimate": None, "ci": None, "error": why}
                                             for k, why in skipped.items()}
         results = {}
