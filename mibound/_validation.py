@@ -12,7 +12,8 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["as_2d_array", "check_pair", "check_choice", "check_int", "check_float", "check_seed"]
+__all__ = ["as_2d_array", "check_pair", "check_choice", "check_int", "check_float", "check_seed", "IMAGE_LAYOUTS",
+           "image_shape", "flatten_views"]
 
 #: Values beyond this magnitude overflow float32 arithmetic inside the critics (1e30 squared is inf).
 MAX_ABS_VALUE = 1e15
@@ -83,6 +84,83 @@ def as_2d_array(data, name: str = "x", dtype=np.float64) -> np.ndarray:
             "rescale the data (MI is invariant to per-column scaling)"
         )
     return arr
+
+
+#: ``image_layout`` values: ``auto`` refuses arrays that look channel-last, ``channels_first`` trusts the input.
+IMAGE_LAYOUTS = ("auto", "channels_first")
+
+#: A trailing axis of at most this many entries after two larger ones reads as channel-last (``(n, H, W, C)``).
+MAX_CHANNELS_LAST = 4
+
+
+def image_shape(a, name: str = "x", layout: str = "auto") -> tuple[int, int, int] | None:
+    """The per-sample image shape ``(C, H, W)`` of an image array, or ``None`` for 1-D / 2-D data.
+
+    Reads ``a.shape`` only (memory maps are not read). ``(n, H, W)`` is one channel,
+    ``(n, C, H, W)`` is channel-first.
+
+    The channel-last rule: with ``layout="auto"``, a 4-D array ``(n, A, B, C)`` whose last axis is
+    small and whose two middle axes are not, ``C <= 4 < min(A, B)``, is taken for channel-last
+    ``(n, H, W, C)`` (RGB, RGBA, two-channel or one-channel images stored the numpy/PIL way) and
+    refused with the fix. Channel-first input with few channels ``(n, C <= 4, H, W)`` and feature
+    maps with small spatial sides ``(n, 16, 4, 4)`` pass. ``layout="channels_first"`` skips the
+    rule (for a true ``(n, C, H, W)`` with ``C > 4`` and ``W <= 4``).
+
+    Raises
+    ------
+    ValueError
+        Rank above 4, an empty image axis, or (``layout="auto"``) channel-last input.
+    """
+    layout = check_choice(layout, IMAGE_LAYOUTS, "image_layout")
+    shape = tuple(int(v) for v in getattr(a, "shape", np.shape(a)))
+    if len(shape) <= 2:
+        return None
+    if len(shape) > 4:
+        raise ValueError(f"{name} has {len(shape)} dimensions (shape {shape}); expected (n, d), images (n, H, W) "
+                         "or channel-first images (n, C, H, W)")
+    if min(shape[1:]) == 0:
+        raise ValueError(f"{name} is empty (shape {shape}); expected images with at least one pixel")
+    if len(shape) == 3:
+        return (1, shape[1], shape[2])
+    _, a1, a2, a3 = shape
+    if layout == "auto" and a3 <= MAX_CHANNELS_LAST < min(a1, a2):
+        raise ValueError(
+            f"{name} has shape {shape}, which looks channel-last (n, H, W, C) with C = {a3}; images must be "
+            f"channel-first (n, C, H, W): pass {name}.transpose(0, 3, 1, 2) (numpy), np.moveaxis({name}, -1, 1) "
+            f"or {name}.permute(0, 3, 1, 2) (torch). If {shape[1:]} really is (C, H, W), pass "
+            "image_layout='channels_first'")
+    return (a1, a2, a3)
+
+
+def flatten_views(x, y, layout: str = "auto"):
+    """Flatten image views to rows and keep their shapes: ``(x2, y2, (shape_x, shape_y))``.
+
+    Images ``(n, H, W)`` / ``(n, C, H, W)`` (see :func:`image_shape` for the layout rule)
+    become ``(n, C*H*W)`` rows in channel-first order, a view where the array allows it
+    (memory maps stay memory maps); the shape of a flat view is ``None``. Torch tensors and
+    nested lists of images are converted to numpy first; 1-D / 2-D data pass through unchanged
+    (checked later by :func:`check_pair`).
+
+    Returns
+    -------
+    x2, y2 : array_like
+        ``(n, d)`` for image views, the input itself otherwise.
+    shapes : (tuple or None, tuple or None)
+        ``(C, H, W)`` per image view.
+    """
+    out, shapes = [], []
+    for name, a in (("x", x), ("y", y)):
+        if hasattr(a, "detach") and hasattr(a, "cpu") and getattr(a, "ndim", 0) > 2:
+            a = a.detach().cpu().numpy()
+        elif isinstance(a, (list, tuple)):
+            try:
+                a = np.asarray(a)
+            except ValueError as exc:
+                raise ValueError(f"{name} is ragged or not array-like: {exc}") from None
+        shape = image_shape(a, name, layout) if hasattr(a, "shape") else None
+        shapes.append(shape)
+        out.append(a if shape is None else a.reshape(a.shape[0], -1))
+    return out[0], out[1], (shapes[0], shapes[1])
 
 
 def check_pair(x, y, *, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:

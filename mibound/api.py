@@ -15,9 +15,14 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
 
     Parameters
     ----------
-    x : array_like, shape (n, dx) or (n,)
+    x : array_like, shape (n, dx), (n,), or images (n, H, W) / (n, C, H, W)
         numpy array, torch tensor, pandas frame/series or nested list; 1-D input is one column.
-    y : array_like, shape (n, dy) or (n,)
+        Images are channel-first; a 4-D array that looks channel-last (``(n, H, W, C)`` with
+        ``C <= 4 < min(H, W)``) is refused with the fix (``x.transpose(0, 3, 1, 2)``) where the
+        layout matters (neural estimators and ``auto``; ``image_layout="channels_first"``
+        overrides the rule). Neural estimators read images with the conv critic; the others
+        flatten them, with the ``flattened_images`` diagnostic.
+    y : array_like, shape (n, dy), (n,), or images
         Paired with ``x`` row by row.
     estimator : str, default "auto"
         ``auto`` (:mod:`mibound.auto`: a panel chosen on validation rows, the choice reported on
@@ -25,7 +30,8 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
         ``mine``, ``tuba``, ``js``, ``smile`` (neural, trained on a split and read out on held-out
         data), ``gaussian`` (plug-in / CCA), ``gcmi`` (Gaussian copula), ``ksg`` or ``discrete``.
     critic : str or nn.Module, optional
-        ``separable`` (the default), ``bilinear``, ``concat``, or a module (neural estimators only).
+        ``auto`` (the default: ``conv`` for image views, ``separable`` otherwise), ``separable``,
+        ``bilinear``, ``concat``, ``conv``, or a module (neural estimators and ``auto`` only).
     batch_size : int, optional
         ``K`` (default 64); InfoNCE can never report more than ``log K`` (neural estimators only).
     steps : int, optional

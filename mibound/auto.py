@@ -27,6 +27,14 @@ less variance and no ceiling). So: Gaussian-like dependence (where the copula fi
 what the critic finds) reports ``gcmi``; dependence that the copula misses reports ``ksg`` in low
 dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
 validation value, test estimate and interval; ``settings["choice"]`` the chosen name and the reason.
+
+Images
+------
+Image views ``(n, H, W)`` / ``(n, C, H, W)`` (channel-first; channel-last input is refused with the
+fix, see ``image_layout``) go to the neural member as images, where ``critic="auto"`` means the
+convolutional critic (:class:`~mibound.critics.ConvCritic`); the other members see the flattened
+pixels (``C*H*W`` columns, so KSG never joins). A non-neural choice then carries the
+``flattened_images`` diagnostic (:func:`mibound.diagnostics.image_diagnostics`).
 """
 
 from __future__ import annotations
@@ -37,9 +45,9 @@ from typing import Any
 import numpy as np
 
 from ._base import _Base, _versions
-from ._validation import check_float, check_int, check_pair, check_seed
+from ._validation import check_float, check_int, check_pair, check_seed, flatten_views
 from .columns import DISCRETE_MAX_VALUES, column_report
-from .diagnostics import diagnostic
+from .diagnostics import diagnostic, image_diagnostics
 from .plan import FitPlan
 from .results import EstimateResult
 
@@ -54,8 +62,9 @@ class AutoEstimator(_Base):
 
     Parameters
     ----------
-    critic, batch_size, steps, learning_rate
-        Of the neural member (see :class:`~mibound.estimators.NeuralEstimator`); checked before any work.
+    critic, batch_size, steps, learning_rate, image_layout
+        Of the neural member (see :class:`~mibound.estimators.NeuralEstimator`); checked before any
+        work. ``critic="auto"``: the conv critic for image views, the separable MLP critic otherwise.
     seed : int, default 0
         Seeds the split and every member.
     progress : bool, default True
@@ -73,10 +82,10 @@ class AutoEstimator(_Base):
     kind = "auto"
     name = "auto"
 
-    def __init__(self, critic="separable", batch_size: int = 64, steps: int = 2000, seed: int = 0,
+    def __init__(self, critic="auto", batch_size: int = 64, steps: int = 2000, seed: int = 0,
                  progress: bool = True, test_fraction: float = 0.4, validation_fraction: float = 0.2,
                  ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = 1,
-                 learning_rate: float = 5e-4):
+                 learning_rate: float = 5e-4, image_layout: str = "auto"):
         self.critic = critic
         self.batch_size = batch_size
         self.steps = steps
@@ -88,6 +97,7 @@ class AutoEstimator(_Base):
         self.ksg_max_dim = ksg_max_dim
         self.neural = neural
         self.num_threads = num_threads
+        self.image_layout = image_layout
 
     def _panel(self, report, dx: int, dy: int, n_train: int, cond: float) -> tuple[list[str], dict[str, str]]:
         """The members to run, and the members left out with the reason."""
@@ -123,8 +133,10 @@ class AutoEstimator(_Base):
             member = make_estimator("infonce", critic=self.critic, batch_size=self.batch_size, steps=self.steps,
                                     learning_rate=self.learning_rate, seed=seed, progress=self.progress,
                                     test_fraction=self.test_fraction, validation_fraction=self.validation_fraction,
-                                    num_threads=self.num_threads)
+                                    num_threads=self.num_threads, image_layout=self.image_layout)
             member._checked_params()
+        # the layout matters only to the conv critic of the neural member; the others see flat pixels
+        x, y, shapes = flatten_views(x, y, self.image_layout if self.neural else "channels_first")
         x, y = check_pair(x, y)
         n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
         plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
@@ -144,7 +156,7 @@ class AutoEstimator(_Base):
         for name in names:
             try:
                 if is_neural(name):  # trains on the training rows, chooses its checkpoint on the validation rows
-                    res = member.fit(x, y).result_  # the same plan: train / validation / test rows as here
+                    res = member.fit(*_as_images(x, y, shapes)).result_  # the same plan: rows as here
                     val = res.settings["selection"]["validation_value"]
                 else:
                     opts = {"seed": seed} if takes(name, "seed") else {}
@@ -156,6 +168,8 @@ class AutoEstimator(_Base):
             results[name] = res
             panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
                            "diagnostics": [d["code"] for d in res.diagnostics]}
+            if "critic" in res.settings:  # the neural member: the critic "auto" resolved to
+                panel[name]["critic"] = res.settings["critic"]
         if not results:
             raise RuntimeError(f"no estimator of the auto panel could run: {panel}")
         cells = len(np.unique(np.c_[x[val_rows], y[val_rows]], axis=0)) if "discrete" in results else None
@@ -168,6 +182,9 @@ class AutoEstimator(_Base):
             chosen, reason = _choose({k: panel[k]["validation"] for k in results})
         res = results[chosen]
         diagnostics = [d for d in res.diagnostics]
+        if not is_neural(chosen):
+            diagnostics += [d for d in image_diagnostics(shapes, n, dx, dy, chosen)
+                            if d["code"] not in {e["code"] for e in diagnostics}]
         for d in report.diagnostics("handled by the chosen estimator as it documents") if chosen != "discrete" else []:
             if d["code"] not in {e["code"] for e in diagnostics}:
                 diagnostics.append(d)
@@ -183,6 +200,11 @@ class AutoEstimator(_Base):
             settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
                       "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
         return self
+
+
+def _as_images(x: np.ndarray, y: np.ndarray, shapes) -> tuple[np.ndarray, np.ndarray]:
+    """The flat checked rows back in their image shapes (views, no copies) for the neural member."""
+    return tuple(a if s is None else a.reshape(len(a), *s) for a, s in zip((x, y), shapes))
 
 
 #: ``gcmi`` leaves the panel when a view's normal scores have a correlation matrix this ill-conditioned

@@ -1,7 +1,7 @@
 """The suite runner: run estimators over a task folder and write one CSV row per (task, estimator).
 
-A task folder is a directory of ``.npz`` files with arrays ``x``, ``y`` (2-D, same ``n``) and a
-scalar ``true_mi`` in nats (see :mod:`mibound.tasks`); other keys and other files are ignored.
+A task folder is a directory of ``.npz`` files with arrays ``x``, ``y`` (2-D, or images
+``(n, H, W)`` / ``(n, C, H, W)``; same ``n``) and a scalar ``true_mi`` in nats (see :mod:`mibound.tasks`); other keys and other files are ignored.
 Folders produced by anyone in this format work: every file is validated, and a file that cannot
 be used (corrupt, object arrays, missing keys, wrong shapes, NaN) or an estimator that fails on
 it is recorded with ``status = "failed: <error>"`` while the run goes on.
@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ._validation import check_choice, check_pair
+from ._validation import check_choice, check_pair, flatten_views
 from .estimators import ESTIMATORS, make_estimator, takes
 from .io import atomic_write_text, load_pair
 
@@ -46,23 +46,27 @@ def task_files(directory) -> list[Path]:
 
 
 def load_task_file(path) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Read and validate one task file: ``x (n, dx)``, ``y (n, dy)`` float64 and ``true_mi`` (or ``None``).
+    """Read and validate one task file: ``x``, ``y`` float64 and ``true_mi`` (or ``None``).
+
+    ``x`` and ``y`` come back as stored: ``(n, d)``, or images ``(n, H, W)`` / ``(n, C, H, W)``
+    (channel-first; the layout rule of :func:`mibound._validation.image_shape`), which the
+    estimators take as images (the conv critic for neural ones, flattened pixels otherwise).
 
     Raises ``ValueError``/``TypeError`` naming the file and the problem: unreadable or corrupt
-    file, object (pickled) arrays, missing ``x``/``y``, arrays that are not 2-D, different ``n``,
-    non-numeric, NaN/inf values, or a ``true_mi`` that is not a finite scalar.
+    file, object (pickled) arrays, missing ``x``/``y``, arrays of rank 0 or above 4, channel-last
+    images, different ``n``, non-numeric, NaN/inf values, or a ``true_mi`` that is not a finite scalar.
     """
     path = Path(path)
     x, y, true_mi = load_pair(path)  # checks the zip archive, refuses object arrays
-    for name, a in (("x", x), ("y", y)):
-        if a.ndim != 2:
-            raise ValueError(f"{path.name}: {name} has shape {a.shape}; the task format needs 2-D arrays (n, d) "
-                             "(flatten images with a.reshape(len(a), -1))")
     try:
-        x, y = check_pair(x, y)
+        if x.ndim == 0 or y.ndim == 0:
+            raise ValueError(f"x has shape {x.shape} and y {y.shape}; the task format needs arrays (n, d) or "
+                             "images (n, H, W) / (n, C, H, W)")
+        flat_x, flat_y, shapes = flatten_views(x, y)
+        flat_x, flat_y = check_pair(flat_x, flat_y)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{path.name}: {exc}") from None
-    return x, y, true_mi
+    return tuple(a if s is None else a.reshape(len(a), *s) for a, s in zip((flat_x, flat_y), shapes)) + (true_mi,)
 
 
 def _status(exc: BaseException) -> str:
@@ -181,7 +185,7 @@ def run_bench(directory, estimators: Iterable[str], out=None, *, options: Mappin
         except Exception as exc:  # noqa: BLE001  (any unreadable file is recorded, the run goes on)
             rows += [_row(task, e, status=_status(exc)) for e in todo]
         else:
-            base = dict(n=x.shape[0], dim_x=x.shape[1], dim_y=y.shape[1],
+            base = dict(n=x.shape[0], dim_x=int(np.prod(x.shape[1:])), dim_y=int(np.prod(y.shape[1:])),
                         true_mi=np.nan if true_mi is None else true_mi)
             for name in todo:
                 t0 = time.perf_counter()

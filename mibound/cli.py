@@ -23,7 +23,7 @@ def _split_cols(text: str | None) -> list[str] | None:
 def _neural_options(args) -> dict:
     """The neural-estimator flags that were given (the rest keep the estimator's defaults)."""
     options = {k: getattr(args, k) for k in ("critic", "batch_size", "steps", "learning_rate", "validation_fraction",
-                                             "eval_batch_size", "preprocess")
+                                             "eval_batch_size", "preprocess", "image_layout")
                if getattr(args, k, None) is not None}
     if args.threads is not None:
         options["num_threads"] = args.threads
@@ -47,7 +47,7 @@ def _cmd_estimate(args) -> int:
         raise _UsageError(f"--distributed and --device cuda apply to neural estimators, not {args.estimator!r}")
     flags = {"critic": "--critic", "batch_size": "--batch-size", "steps": "--steps", "learning_rate": "--learning-rate",
              "validation_fraction": "--validation-fraction", "eval_batch_size": "--eval-batch-size",
-             "preprocess": "--preprocess", "num_threads": "--threads"}
+             "preprocess": "--preprocess", "num_threads": "--threads", "image_layout": "--image-layout"}
     refused = [flags[k] for k in options if not takes(args.estimator, k) and k != "num_threads"]
     if refused:
         raise _UsageError(f"{', '.join(refused)} apply to neural estimators, not {args.estimator!r}")
@@ -189,11 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     est = sub.add_parser("estimate", help="estimate I(x;y) from a file of paired samples",
                          description="Estimate I(x;y) in nats. FILE is a .npz with arrays x and y (a scalar "
-                         "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols.")
+                         "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols. "
+                         "Arrays may be images (n, H, W) or channel-first (n, C, H, W): neural estimators then use "
+                         "the conv critic, the others flatten the pixels.")
     est.add_argument("files", nargs="+", metavar="FILE")
     est.add_argument("--estimator", default=None, help=f"{names} (default {DEFAULT_ESTIMATOR}; infonce with "
                      "--distributed or --mmap)")
-    est.add_argument("--critic", default=None, help=f"separable, bilinear or concat (default {nd['critic']})")
+    est.add_argument("--critic", default=None, help=f"auto, separable, bilinear, concat or conv (default "
+                     f"{nd['critic']}: conv for images, separable otherwise)")
+    est.add_argument("--image-layout", default=None, choices=["auto", "channels_first"],
+                     help="auto (default) refuses 4-D arrays that look channel-last (n, H, W, C <= 4); "
+                     "channels_first takes every 4-D array as (n, C, H, W)")
     est.add_argument("--steps", type=int, default=None, help=f"training steps (default {nd['steps']})")
     est.add_argument("--batch-size", type=int, default=None, help=f"K, pairs per score matrix (default "
                      f"{nd['batch_size']}); with --distributed, pairs per process")
@@ -261,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch-size", type=int, default=None, help=f"neural estimators: K (default {nd['batch_size']})")
     bench.add_argument("--learning-rate", type=float, default=None, help="neural estimators: Adam learning rate")
     bench.add_argument("--critic", default=None,
-                       help=f"neural estimators: separable, bilinear or concat (default {nd['critic']})")
+                       help=f"neural estimators: auto, separable, bilinear, concat or conv (default {nd['critic']}: "
+                       "conv for image tasks)")
     bench.add_argument("--threads", type=int, default=None, help="neural estimators: torch intra-op threads")
     bench.add_argument("--subsamples", type=int, default=100, help="gaussian: half-samples for the interval (default 100)")
     bench.add_argument("--seed", type=int, default=0)

@@ -64,7 +64,7 @@ from torch import nn
 
 from . import engine
 from ._validation import check_choice
-from .critics import BilinearCritic, SeparableCritic
+from .critics import BilinearCritic, ConvCritic, SeparableCritic
 from .data.base import Sampler
 from .engine import DistContext
 from .estimators import NeuralEstimator
@@ -280,7 +280,8 @@ def critic_embeddings(critic: nn.Module, x: torch.Tensor,
     """Embeddings ``(u, v)`` with ``critic(x, y) == u @ v.T``, or ``None`` for a non-separable critic.
 
     Separable: ``u = g(x) / T`` and ``v = h(y)`` (normalised when ``cosine``). Bilinear:
-    ``u = g(x) W`` and ``v = h(y)``.
+    ``u = g(x) W`` and ``v = h(y)``. Conv (:class:`~mibound.critics.ConvCritic`): its
+    embeddings, with ``W`` and the temperature on ``u``.
 
     Returns
     -------
@@ -292,6 +293,10 @@ def critic_embeddings(critic: nn.Module, x: torch.Tensor,
         return (gx if critic.temperature == 1.0 else gx / critic.temperature), hy
     if isinstance(critic, BilinearCritic):
         return critic.g(x) @ critic.W, critic.h(y)
+    if isinstance(critic, ConvCritic):
+        gx, hy = critic.embed(x, y)
+        gx = gx if critic.W is None else gx @ critic.W
+        return (gx if critic.temperature == 1.0 else gx / critic.temperature), hy
     return None
 
 

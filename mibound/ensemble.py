@@ -479,7 +479,7 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     p0 = params[0]
     k = p0["batch_size"]
     t0 = time.perf_counter()
-    built = [e._build(p, s.dim_x, s.dim_y) for e, p, s in zip(estimators, params, samplers)]
+    built = [e._build(p, *s.view_shapes) for e, p, s in zip(estimators, params, samplers)]
     streams = [e._sampler_streams(p, s) for e, p, s in zip(estimators, params, samplers)]
     hist = train_ensemble([c for c, _ in built], [l for _, l in built], [b for b, _, _ in streams], p0["steps"],
                           learning_rate=p0["learning_rate"], log_every=p0["log_every"], progress=progress,
@@ -491,5 +491,6 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
         e._finish(p, critic, loss, run_hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k_eval,
                   true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
                   settings={"num_threads": torch.get_num_threads(), "eval_batches": len(test),
-                            "eval_batch_size": k_eval, "ensemble_runs": len(estimators)})
+                            "eval_batch_size": k_eval, "ensemble_runs": len(estimators),
+                            "view_shapes": [list(v) for v in samplers[r].view_shapes]})
     return list(estimators)

@@ -28,8 +28,8 @@ from torch import nn
 
 from . import engine
 from ._base import _Base, _mean_ci, _versions, half_sample_interval
-from ._validation import check_choice, check_float, check_int, check_pair, check_seed
-from .critics import CRITICS, make_critic
+from ._validation import IMAGE_LAYOUTS, check_choice, check_float, check_int, check_pair, check_seed, flatten_views
+from .critics import CRITICS, IMAGE_CRITICS, make_critic
 from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
 from .columns import column_report
@@ -37,19 +37,31 @@ from .flow import DoEEstimator, FlowEstimator
 from .nonparametric import KSG_TIES, KSG_TRANSFORMS, SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi, ksg_mi
 from .auto import AutoEstimator
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
-from .diagnostics import diagnostic
+from .diagnostics import diagnostic, image_diagnostics
 from .plan import FitPlan
 from .preprocess import PREPROCESS, fit_column_map
 from .results import EstimateResult, TrainingDiverged
 from .streaming import SamplerStream, ShardedBatchStream
 
 __all__ = ["NeuralEstimator", "GaussianEstimator", "GaussianCopulaEstimator", "KSGEstimator", "ESTIMATORS",
-           "DEFAULT_ESTIMATOR", "make_estimator", "is_neural", "takes", "neural_defaults"]
+           "DEFAULT_ESTIMATOR", "make_estimator", "is_neural", "takes", "neural_defaults", "resolve_critic"]
 
 #: The estimator of :func:`mibound.estimate_mi`, ``mibound estimate`` and ``mibound bench`` when none is named.
 DEFAULT_ESTIMATOR = "auto"
 
 _torch_threads = torch_threads  # older name
+
+
+def resolve_critic(critic: str, shape_x: tuple[int, ...], shape_y: tuple[int, ...]) -> str:
+    """The critic that ``critic="auto"`` means for views of these per-sample shapes.
+
+    ``"conv"`` (:class:`~mibound.critics.ConvCritic`) when both views are images (shapes
+    ``(C, H, W)``), ``"separable"`` otherwise (flat views, or an image paired with a vector,
+    which the MLP critic takes flattened). Any other name is returned as it is.
+    """
+    if critic != "auto":
+        return critic
+    return "conv" if len(shape_x) == 3 and len(shape_y) == 3 else "separable"
 
 
 class NeuralEstimator(_Base):
@@ -59,10 +71,13 @@ class NeuralEstimator(_Base):
     ----------
     estimator : {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "alpha_infonce"}, default "infonce"
         A key of :data:`mibound.objectives.OBJECTIVES`.
-    critic : {"separable", "bilinear", "concat"} or nn.Module, default "separable"
+    critic : {"auto", "separable", "bilinear", "concat", "conv"} or nn.Module, default "auto"
         A name, or a ready module mapping ``(x (K, dx), y (K, dy))`` to scores ``(K, K)`` (e.g.
         :class:`~mibound.critics.GaussianOptimalCritic`; a module without trainable parameters
-        is not trained).
+        is not trained). ``"auto"`` (:func:`resolve_critic`): the convolutional critic
+        (:class:`~mibound.critics.ConvCritic`) when both views are images — arrays ``(n, H, W)``
+        or ``(n, C, H, W)``, or a sampler whose ``view_shapes`` are ``(C, H, W)`` — and the
+        separable MLP critic otherwise; ``settings["critic"]`` records the one used.
     batch_size : int, default 64
         ``K``, the pairs per score matrix (InfoNCE's ceiling is ``log K``).
     steps : int, default 2000
@@ -109,11 +124,16 @@ class NeuralEstimator(_Base):
     preprocess : {"robust", "standardize", "none"}, default "robust"
         Per-column input map fitted on training rows (:func:`mibound.preprocess.fit_column_map`;
         strictly increasing, so the MI is unchanged): median / IQR scaling and ``asinh`` keep
-        heavy tails from dominating the scores. Arrays only; samplers are used as they are.
+        heavy tails from dominating the scores. Image views are mapped per channel (one map
+        for all pixels of a channel). Arrays only; samplers are used as they are.
     weight_decay : float, default 0.0
         Decoupled weight decay (AdamW) of the critic.
     alpha : float, default 0.01
         ``alpha_infonce``'s interpolation between InfoNCE (1) and TUBA (0) (Poole et al. 2019).
+    image_layout : {"auto", "channels_first"}, default "auto"
+        How 4-D arrays are read (:func:`mibound._validation.image_shape`): ``"auto"`` refuses
+        arrays that look channel-last (``(n, H, W, C)`` with ``C <= 4 < min(H, W)``) with the
+        fix; ``"channels_first"`` takes every 4-D array as ``(n, C, H, W)``.
 
     Attributes
     ----------
@@ -125,13 +145,13 @@ class NeuralEstimator(_Base):
 
     kind = "neural"
 
-    def __init__(self, estimator: str = "infonce", critic="separable", batch_size: int = 64, steps: int = 2000,
+    def __init__(self, estimator: str = "infonce", critic="auto", batch_size: int = 64, steps: int = 2000,
                  learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
                  critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
                  min_steps: int = 300, eval_batch_size: int | None = None, preprocess: str = "robust",
-                 weight_decay: float = 0.0, alpha: float = 0.01):
+                 weight_decay: float = 0.0, alpha: float = 0.01, image_layout: str = "auto"):
         self.estimator = estimator
         self.critic = critic
         self.batch_size = batch_size
@@ -154,6 +174,7 @@ class NeuralEstimator(_Base):
         self.preprocess = preprocess
         self.weight_decay = weight_decay
         self.alpha = alpha
+        self.image_layout = image_layout
 
     # -- validation -------------------------------------------------------------------------
     def _checked_params(self) -> dict[str, Any]:
@@ -180,28 +201,37 @@ class NeuralEstimator(_Base):
             preprocess=check_choice(self.preprocess, PREPROCESS, "preprocess"),
             weight_decay=check_float(self.weight_decay, "weight_decay", minimum=0.0),
             alpha=check_float(self.alpha, "alpha", minimum=0.0, maximum=1.0),
+            image_layout=check_choice(self.image_layout, IMAGE_LAYOUTS, "image_layout"),
         )
         if self.num_threads is not None:
             check_int(self.num_threads, "num_threads", minimum=1)
         if self.critic_options is not None and not isinstance(self.critic_options, dict):
             raise TypeError(f"critic_options must be a dict, got {type(self.critic_options).__name__}")
         if isinstance(self.critic, str):
-            p["critic"] = check_choice(self.critic, CRITICS, "critic")
+            p["critic"] = check_choice(self.critic, [*CRITICS, "auto"], "critic")
         elif isinstance(self.critic, nn.Module):
             p["critic"] = type(self.critic).__name__
         else:
-            raise TypeError(f"critic must be a name ({', '.join(CRITICS)}) or an nn.Module, "
+            raise TypeError(f"critic must be a name (auto, {', '.join(CRITICS)}) or an nn.Module, "
                             f"got {type(self.critic).__name__}")
         return p
 
-    def _build(self, p: dict[str, Any], dim_x: int, dim_y: int) -> tuple[nn.Module, Loss]:
+    def _build(self, p: dict[str, Any], shape_x, shape_y) -> tuple[nn.Module, Loss]:
+        """The seeded critic and loss for views of per-sample shapes ``shape_x``, ``shape_y`` (ints: flat).
+
+        Resolves ``p["critic"] == "auto"`` in place (:func:`resolve_critic`), so the settings
+        record the critic that was used.
+        """
+        shape_x, shape_y = (tuple(s) if isinstance(s, (tuple, list)) else (int(s),) for s in (shape_x, shape_y))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p["seed"])
             if isinstance(self.critic, nn.Module):
                 critic = self.critic
             else:
-                critic = make_critic(p["critic"], dim_x, dim_y, **(self.critic_options or {}))
-            loss = Loss(p["estimator"], dim_y, clip=p["clip"], ema_rate=p["ema_rate"], alpha=p["alpha"])
+                p["critic"] = resolve_critic(p["critic"], shape_x, shape_y)
+                dims = (shape_x, shape_y) if p["critic"] in IMAGE_CRITICS else (math.prod(shape_x), math.prod(shape_y))
+                critic = make_critic(p["critic"], *dims, **(self.critic_options or {}))
+            loss = Loss(p["estimator"], math.prod(shape_y), clip=p["clip"], ema_rate=p["ema_rate"], alpha=p["alpha"])
         return critic, loss
 
     # -- the process context and the strategy (overridden for distributed fits) ----------------
@@ -222,10 +252,14 @@ class NeuralEstimator(_Base):
 
         Parameters
         ----------
-        x : array_like, shape (n, dx) or (n,)
-        y : array_like, shape (n, dy) or (n,)
+        x : array_like, shape (n, dx), (n,), or images (n, H, W) / (n, C, H, W)
+        y : array_like, shape (n, dy), (n,), or images
         true_mi : float, optional
             Known MI (nats), stored in the result for comparison.
+
+        Image views are read as rows of ``C*H*W`` pixels (channel-first; see ``image_layout``)
+        with their shapes kept for the critic (``critic="auto"`` then means the conv critic);
+        the plan and the batches index rows, as for any array.
 
         The split and the batches come from a :class:`~mibound.plan.FitPlan` seeded by ``seed``,
         the same for arrays in memory and memory maps. Memory-mapped input
@@ -237,13 +271,17 @@ class NeuralEstimator(_Base):
         self
         """
         data = "mmap" if isinstance(x, np.memmap) or isinstance(y, np.memmap) else "memory"
+        p = self._checked_params()  # bad parameters before bad data
+        x, y, shapes = flatten_views(x, y, p["image_layout"])
         if data == "memory":
-            self._checked_params()  # bad parameters before bad data
             x, y = (a.astype(np.float32) for a in check_pair(x, y))
-        return self._fit_arrays(x, y, true_mi, data)
+        return self._fit_arrays(x, y, true_mi, data, shapes=shapes)
 
-    def _fit_arrays(self, x, y, true_mi: float | None, data: str) -> "NeuralEstimator":
-        """:meth:`fit` of checked float32 arrays (``data="memory"``) or memory maps (``"mmap"``)."""
+    def _fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
+        """:meth:`fit` of checked float32 arrays (``data="memory"``) or memory maps (``"mmap"``).
+
+        ``shapes``: the per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
+        """
         p = self._checked_params()
         with self._context() as ctx:
             n = len(x)
@@ -255,7 +293,8 @@ class NeuralEstimator(_Base):
             readout = dataclasses.replace(plan, batch_size=k_eval).check(
                 validation_batches=1 if p["validation_fraction"] else 0)
             rows = plan.sample_rows("train", 20_000)
-            maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"]) for a in (x, y))
+            maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"], shape)
+                         for a, shape in zip((x, y), shapes))
             if data == "memory":  # map once; memory maps are mapped batch by batch
                 x, y, transform = maps[0](x), maps[1](y), None
             else:
@@ -266,7 +305,8 @@ class NeuralEstimator(_Base):
             extra = {"train": ShardedBatchStream(x, y, plan=readout, split="train", **common)}
             if p["validation_fraction"]:
                 extra["validation"] = ShardedBatchStream(x, y, plan=readout, split="validation", **common)
-            return self._fit(p, ctx, train.dim_x, train.dim_y, train.batch, test, train.n_used,
+            view_x, view_y = (s or (d,) for s, d in zip(shapes, (train.dim_x, train.dim_y)))
+            return self._fit(p, ctx, view_x, view_y, train.batch, test, train.n_used,
                              readout.rows_used("test"), true_mi, data, readouts=extra,
                              eval_batch_size=k_eval * ctx.world_size)
 
@@ -289,7 +329,7 @@ class NeuralEstimator(_Base):
             next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
             big_k = p["batch_size"] * ctx.world_size
             k_eval = (p["eval_batch_size"] or p["batch_size"]) * ctx.world_size
-            return self._fit(p, ctx, sampler.dim_x, sampler.dim_y, next_batch, test_batches, p["steps"] * big_k,
+            return self._fit(p, ctx, *sampler.view_shapes, next_batch, test_batches, p["steps"] * big_k,
                              len(test_batches) * k_eval, true_mi, "sampler", eval_batch_size=k_eval)
 
     @staticmethod
@@ -310,10 +350,10 @@ class NeuralEstimator(_Base):
             true_mi = sampler.mutual_information()
         return train.batch, test, true_mi
 
-    def _fit(self, p, ctx: DistContext, dim_x, dim_y, next_batch, test_batches, n_train, n_test, true_mi,
+    def _fit(self, p, ctx: DistContext, shape_x, shape_y, next_batch, test_batches, n_train, n_test, true_mi,
              data: str, readouts: dict | None = None, eval_batch_size: int | None = None) -> "NeuralEstimator":
         t0 = time.perf_counter()
-        critic, loss = self._build(p, dim_x, dim_y)
+        critic, loss = self._build(p, shape_x, shape_y)
         runs = self._runs(critic, loss, ctx)
         readouts = readouts or {}
         val = readouts.get("validation")
@@ -338,7 +378,8 @@ class NeuralEstimator(_Base):
         return self._finish(p, critic, loss, hist, values, batch_size=p["batch_size"] * ctx.world_size,
                             n_train=n_train, n_test=n_test, true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
                             settings={"num_threads": threads, "eval_batches": len(values), "eval_batch_size": k_eval,
-                                      "selection": selection, **self._settings(ctx, data, runs, p)})
+                                      "selection": selection, "view_shapes": [list(shape_x), list(shape_y)],
+                                      **self._settings(ctx, data, runs, p)})
 
     def _finish(self, p, critic, loss, hist, values, *, batch_size, n_train, n_test, true_mi, t0, settings,
                 run: int = 0, eval_batch_size: int | None = None) -> "NeuralEstimator":
@@ -422,10 +463,16 @@ class _HalfSampled(_Base):
         return []
 
     def fit(self, x, y, true_mi: float | None = None):
-        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set."""
+        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set.
+
+        Images ``(n, H, W)`` / ``(n, C, H, W)`` are flattened to ``C*H*W`` columns (the pixel order
+        does not change the MI), with the ``flattened_images`` diagnostic and ``high_dimension``
+        where it applies (:func:`mibound.diagnostics.image_diagnostics`).
+        """
         check_int(self.n_subsamples, "n_subsamples", minimum=0)
         seed = check_seed(self.seed)
         t0 = time.perf_counter()
+        x, y, shapes = flatten_views(x, y, "channels_first")  # pixel order does not change the MI
         x, y = check_pair(x, y)
         est = self._statistic(x, y)
         ci, sd = half_sample_interval(est, self._subset_statistic(x, y), x.shape[0], self.n_subsamples, seed,
@@ -434,7 +481,8 @@ class _HalfSampled(_Base):
             estimator=self.name, estimate=est, ci=ci, std=sd, true_mi=None if true_mi is None else float(true_mi),
             is_bound=False, n_train=0, n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
             settings={**self.get_params(), "versions": _versions()},
-            diagnostics=self._diagnostics(column_report(x, y)),
+            diagnostics=self._diagnostics(column_report(x, y))
+            + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
         )
         return self
 
@@ -587,12 +635,17 @@ class KSGEstimator(_Base):
         self.seed = seed
 
     def fit(self, x, y, true_mi: float | None = None) -> "KSGEstimator":
-        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set."""
+        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set.
+
+        Images are flattened to ``C*H*W`` columns, with the ``flattened_images`` diagnostic and
+        ``high_dimension`` above 20 columns in all (KSG's bias grows quickly with dimension).
+        """
         check_int(self.workers, "workers")
         ties = check_choice(self.ties, KSG_TIES, "ties")
         transform = None if self.transform is None else check_choice(self.transform, KSG_TRANSFORMS, "transform")
         seed = check_seed(self.seed)
         t0 = time.perf_counter()
+        x, y, shapes = flatten_views(x, y, "channels_first")  # pixel order does not change the MI
         x, y = check_pair(x, y)
         est, terms = ksg_mi(x, y, k=self.k, standardize=bool(self.standardize), workers=self.workers,
                             return_terms=True, ties=ties, transform=transform, seed=seed)
@@ -612,7 +665,8 @@ class KSGEstimator(_Base):
             true_mi=None if true_mi is None else float(true_mi), is_bound=False, n_train=0,
             n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
             settings={**self.get_params(), "versions": _versions()},
-            diagnostics=column_report(x, y).diagnostics(action, discrete),
+            diagnostics=column_report(x, y).diagnostics(action, discrete)
+            + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
         )
         return self
 

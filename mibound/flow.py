@@ -71,7 +71,8 @@ from torch import nn
 
 from . import engine
 from ._base import _Base, _mean_ci, _versions, half_sample_interval
-from ._validation import check_choice, check_float, check_int, check_pair, check_seed
+from .diagnostics import image_diagnostics
+from ._validation import check_choice, check_float, check_int, check_pair, check_seed, flatten_views
 from .engine import torch_threads
 from .nonparametric import gaussian_plugin_mi
 from .plan import FitPlan
@@ -481,6 +482,8 @@ class _DensityEstimator(_Base):
         Parameters
         ----------
         x : array_like, shape (n, dx) or (n,)
+            Images ``(n, H, W)`` / ``(n, C, H, W)`` are flattened to ``C*H*W`` columns, with the
+            ``flattened_images`` diagnostic (and ``high_dimension`` above 64 columns).
         y : array_like, shape (n, dy) or (n,)
         true_mi : float, optional
             Known MI (nats), stored in the result for comparison.
@@ -491,6 +494,7 @@ class _DensityEstimator(_Base):
         """
         p = self._checked_params()  # bad parameters, then a missing dependency, then bad data
         _zuko()
+        x, y, shapes = flatten_views(x, y, "channels_first")  # pixel order does not change the MI
         x, y = check_pair(x, y)
         t0 = time.perf_counter()
         n, dim_x, dim_y = x.shape[0], x.shape[1], y.shape[1]
@@ -531,6 +535,7 @@ class _DensityEstimator(_Base):
             settings={**self.get_params(), "num_threads": threads, "lr_schedule": self.lr_schedule,
                       "n_validation": int(val_rows.size), "selected": selected,
                       "log_every": self.log_every, **extra, "versions": {**_versions(), "zuko": _zuko().__version__}},
+            diagnostics=image_diagnostics(shapes, n, dim_x, dim_y, self.name),
         )
         return self
 

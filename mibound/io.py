@@ -79,9 +79,11 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
     Formats
     -------
     ``.npz``
-        arrays ``x`` and ``y`` (other keys ignored, except a scalar ``true_mi`` in nats).
+        arrays ``x`` and ``y`` (other keys ignored, except a scalar ``true_mi`` in nats); 2-D, or
+        images ``(n, H, W)`` / ``(n, C, H, W)``, returned as stored.
     two ``.npy`` files
-        ``path`` holds ``x``, ``path_y`` holds ``y``.
+        ``path`` holds ``x``, ``path_y`` holds ``y`` (images too; with ``mmap`` the estimators read
+        memory-mapped images as rows of pixels without loading them).
     ``.csv``
         with a header row; ``x_cols`` / ``y_cols`` name (or index) the columns of each view.
 

@@ -7,6 +7,11 @@ the standard deviation for Gaussian data) and squashes it with ``asinh``, which 
 near zero and logarithmic in the tails: a Cauchy column then looks to the critic like a
 moderately tailed one, and no single extreme value dominates a score. The statistics come from
 training rows only.
+
+Image views (a per-sample ``shape`` ``(C, H, W)``) are mapped per *channel*: the statistics of
+each channel pool all its pixels, and every pixel of the channel gets the same map, so the
+spatial structure the convolutional critic relies on (the same filter at every position) is
+kept; per-pixel maps would give every position its own scale.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class ColumnMap:
         return np.arcsinh(z, out=z) if self.squash else z
 
 
-def fit_column_map(rows: np.ndarray, how: str = "robust") -> ColumnMap:
+def fit_column_map(rows: np.ndarray, how: str = "robust", shape: tuple[int, ...] | None = None) -> ColumnMap:
     """Fit a :class:`ColumnMap` on training rows ``(m, d)``.
 
     Parameters
@@ -53,10 +58,21 @@ def fit_column_map(rows: np.ndarray, how: str = "robust") -> ColumnMap:
         ``robust``: median, IQR / 1.349 and ``asinh``; ``standardize``: mean and standard
         deviation; ``none``: the identity. A column whose spread is zero on these rows (e.g. a
         mostly constant indicator) falls back to its standard deviation, then to 1.
+    shape : (C, H, W), optional
+        Rows are flat channel-first images of this shape (``d = C*H*W``): fit one map per channel
+        from all its pixels and repeat it over the channel's ``H*W`` columns.
     """
     how = check_choice(how, PREPROCESS, "preprocess")
     rows = np.asarray(rows, dtype=np.float64)
     d = rows.shape[1]
+    if shape is not None and how != "none":
+        c = int(shape[0])
+        if c * int(np.prod(shape[1:])) != d:
+            raise ValueError(f"image shape {tuple(shape)} does not match {d} columns")
+        per_channel = rows.reshape(len(rows), c, -1).transpose(1, 0, 2).reshape(c, -1).T  # (m * H * W, C)
+        m = fit_column_map(per_channel, how)
+        pixels = d // c
+        return ColumnMap(np.repeat(m.center, pixels), np.repeat(m.scale, pixels), m.squash)
     if how == "none":
         return ColumnMap(np.zeros(d, np.float32), np.ones(d, np.float32), False)
     sd = rows.std(axis=0)

@@ -127,3 +127,110 @@ def test_optimal_critic_nwj_unbiased():
 def test_bad_critic_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------------------------
+# the convolutional critic
+# ---------------------------------------------------------------------------------------------
+def _images(k=6, shape=(2, 5, 7), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(k, math.prod(shape), generator=g)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 5, 7)])
+def test_image_patches_linear_map_equals_conv2d(shape, stride):
+    """A linear map of image_patches is the convolution with the same weights (zero padding k // 2)."""
+    from mibound.critics import image_patches
+
+    torch.manual_seed(0)
+    k, c_out = 3, 4
+    x = _images(5, shape)
+    conv = torch.nn.Conv2d(shape[0], c_out, k, stride=stride, padding=k // 2)
+    ref = conv(x.view(5, *shape)).flatten(2).transpose(1, 2)  # (n, H'*W', c_out)
+    lin = image_patches(x, shape, k, stride) @ conv.weight.flatten(1).T + conv.bias
+    torch.testing.assert_close(lin, ref, rtol=1e-5, atol=1e-5)
+    # leading dimensions (a stack of runs) are kept
+    stacked = image_patches(torch.stack([x, x]), shape, k, stride)
+    assert stacked.shape == (2, *image_patches(x, shape, k, stride).shape)
+
+
+@pytest.mark.parametrize("shape_y", [(1, 8, 8), (2, 6, 6)])
+def test_conv_critic_score_matrix_shape_and_permutation_equivariance(shape_y):
+    torch.manual_seed(0)
+    critic = make_critic("conv", (1, 8, 8), shape_y).requires_grad_(False)
+    x, y = _images(9, (1, 8, 8), 1), _images(9, shape_y, 2)
+    s = critic(x, y)
+    assert s.shape == (9, 9)
+    p, q = torch.randperm(9), torch.randperm(9)
+    torch.testing.assert_close(critic(x[p], y[q]), s[p][:, q], rtol=1e-5, atol=1e-5)
+    # S[i, j] = f(x_i, y_j): the pair alone gives the same number; image-shaped input too
+    single = critic(torch.stack([x[3], x[3]]), torch.stack([y[7], y[7]]))[0, 0]
+    assert float(single) == pytest.approx(float(s[3, 7]), rel=1e-5, abs=1e-6)
+    torch.testing.assert_close(critic(x.view(9, 1, 8, 8), y.view(9, *shape_y)), s)
+
+
+def test_conv_critic_shares_its_trunk_when_the_views_have_the_same_shape():
+    torch.manual_seed(0)
+    shared = make_critic("conv", (1, 8, 8), (8, 8))  # (H, W) is one channel
+    assert shared.shared and shared.trunk_y is None
+    assert shared.head_x is not shared.head_y  # each view keeps its own head
+    x, y = _images(8, (1, 8, 8), 1), _images(8, (1, 8, 8), 2)
+    # the one trunk gets gradient from both views: through y alone when x's path is cut
+    xs = x.detach()
+    s = shared.head_x(shared.trunk_x(xs).flatten(-2)).detach() @ shared.embed(x, y)[1].T
+    s.sum().backward()
+    assert shared.trunk_x.layers[0].weight.grad.abs().sum() > 0
+    unshared = make_critic("conv", (1, 8, 8), (1, 8, 8), shared=False)
+    assert not unshared.shared and unshared.trunk_y is not None
+    n_shared = sum(p.numel() for p in shared.parameters())
+    n_unshared = sum(p.numel() for p in unshared.parameters())
+    assert n_unshared - n_shared == sum(p.numel() for p in unshared.trunk_y.parameters())
+    different = make_critic("conv", (1, 8, 8), (2, 8, 8))
+    assert not different.shared and different.trunk_y is not None
+
+
+def test_conv_critic_bilinear_and_temperature():
+    torch.manual_seed(0)
+    critic = make_critic("conv", (1, 6, 6), (1, 6, 6), bilinear=True, temperature=0.5).requires_grad_(False)
+    x, y = _images(5, (1, 6, 6), 1), _images(5, (1, 6, 6), 2)
+    gx, hy = critic.embed(x, y)
+    torch.testing.assert_close(critic(x, y), gx @ critic.W @ hy.T / 0.5)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: make_critic("conv", 64, 64), ValueError, "needs image views"),
+    (lambda: make_critic("conv", (1, 8, 8), (1, 8, 8), kernel_size=4), ValueError, "odd"),
+    (lambda: make_critic("conv", (1, 8, 8), (1, 8, 8), channels=()), ValueError, "at least one"),
+    (lambda: make_critic("conv", (1, 8, 8), (1, 8, 8), chanels=(8,)), TypeError, "Valid options"),
+    (lambda: make_critic("conv", (1, 8, 8), (1, 8, 8))(torch.zeros(4, 63), torch.zeros(4, 64)), ValueError,
+     "expects"),
+])
+def test_bad_conv_critic_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_mlp_critics_take_the_product_of_an_image_shape():
+    critic = make_critic("separable", (1, 4, 4), (2, 4, 4), hidden_dim=8)
+    assert critic(torch.zeros(3, 16), torch.zeros(3, 32)).shape == (3, 3)
+
+
+def test_conv_critic_trains_near_the_optimal_critic_on_a_channel_split():
+    """300 steps on a small GRF channel split (8 nats, 6x6 views, K = 64): within a band of the
+    optimal critic's InfoNCE, and above the MLP critic trained the same way (measured 3.63, optimal
+    4.04, MLP 3.33)."""
+    from mibound.data.images import ChannelSplitViews
+    from mibound.estimators import NeuralEstimator
+    from mibound.experiments._common import optimal_infonce
+
+    views = ChannelSplitViews.from_mi(8.0, crop_size=6, channels=2, noise=0.5, image_size=12, torus_size=24)
+    k = 64
+    optimal = float(np.mean(optimal_infonce(views, k, 2048, seed=3)))
+    fit = lambda critic: NeuralEstimator("infonce", critic=critic, batch_size=k, steps=300,  # noqa: E731
+                                         learning_rate=2e-3, seed=3, eval_batches=32,
+                                         progress=False).fit_sampler(views).result_
+    conv, mlp = fit("auto"), fit("separable")
+    assert conv.settings["critic"] == "conv"  # "auto" on image views
+    assert optimal - 0.6 < conv.estimate < optimal + 0.1
+    assert conv.estimate > mlp.estimate + 0.15

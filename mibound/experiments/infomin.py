@@ -202,7 +202,8 @@ def _references(seed: int, cfg: dict, images: np.ndarray, labels: np.ndarray) ->
 def _offset_infonce(offset: int, seed: int, cfg: dict) -> dict:
     sampler = GaussianRandomFieldCrops(crop_size=GLYPH, offset=(0, offset), noise=cfg["offset_noise"])
     k = cfg["batch_size"]
-    res = NeuralEstimator("infonce", batch_size=k, steps=cfg["offset_steps"], seed=seed, progress=False,
+    res = NeuralEstimator("infonce", critic="separable", batch_size=k, steps=cfg["offset_steps"], seed=seed,
+                          progress=False,
                           learning_rate=cfg["learning_rate"],
                           eval_batches=cfg["eval_batches"], num_threads=cfg["num_threads"]).fit_sampler(sampler).result_
     return {"estimate": res.estimate, "ci_low": res.ci[0], "ci_high": res.ci[1]}
