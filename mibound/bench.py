@@ -59,9 +59,10 @@ def load_task_file(path) -> tuple[np.ndarray, np.ndarray, float | None]:
     path = Path(path)
     x, y, true_mi = load_pair(path)  # checks the zip archive, refuses object arrays
     try:
-        if x.ndim == 0 or y.ndim == 0:
-            raise ValueError(f"x has shape {x.shape} and y {y.shape}; the task format needs arrays (n, d) or "
-                             "images (n, H, W) / (n, C, H, W)")
+        for name, a in (("x", x), ("y", y)):
+            if a.ndim < 2:
+                raise ValueError(f"{name} has shape {a.shape}; the task format needs 2-D arrays (n, d) or images "
+                                 "(n, H, W) / (n, C, H, W)")
         flat_x, flat_y, shapes = flatten_views(x, y)
         flat_x, flat_y = check_pair(flat_x, flat_y)
     except (TypeError, ValueError) as exc:

@@ -242,3 +242,14 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "--mmap needs two .npy files" in capsys.readouterr().err
     assert main(["estimate", str(tmp_path / "d.npz"), "--estimator", "gaussian", "--distributed"]) == 2
     assert "apply to neural estimators" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bilinear", [False, True])
+def test_conv_critic_embeddings_give_its_scores(bilinear):
+    from mibound.critics import ConvCritic
+
+    torch.manual_seed(0)
+    critic = ConvCritic((1, 6, 6), (2, 6, 6), bilinear=bilinear, temperature=0.7).double()
+    x, y = torch.randn(5, 36, dtype=torch.float64), torch.randn(5, 72, dtype=torch.float64)
+    u, v = critic_embeddings(critic, x, y)
+    torch.testing.assert_close(u @ v.T, critic(x, y))

@@ -117,7 +117,7 @@ def test_no_estimator_name_is_compared_outside_the_registry():
 
 def test_defaults_have_one_source():
     nd = neural_defaults()
-    assert (nd["critic"], nd["batch_size"], nd["steps"]) == ("separable", 64, 2000)
+    assert (nd["critic"], nd["batch_size"], nd["steps"]) == ("auto", 64, 2000)  # auto: conv for images
     dist = {k: v.default for k, v in inspect.signature(DistributedNeuralEstimator).parameters.items()}
     assert {k: dist[k] for k in nd} == nd  # the distributed class repeats the signature (scikit-learn needs it)
     from mibound.cli import build_parser

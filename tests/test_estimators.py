@@ -164,7 +164,7 @@ def test_bad_options(gauss_1nat, kwargs, exc, match):
     (np.full((100, 2), np.nan), np.zeros((100, 2)), ValueError, "NaN"),
     (np.r_[np.zeros((99, 2)), [[np.inf, 0]]], np.zeros((100, 2)), ValueError, "inf"),
     (np.zeros((100, 2)), np.zeros((99, 2)), ValueError, "same number of samples"),
-    (np.zeros((10, 2, 2)), np.zeros((10, 2)), ValueError, "3 dimensions"),
+    (np.zeros((10, 2, 2, 2, 2)), np.zeros((10, 2)), ValueError, "5 dimensions"),  # images are (n, C, H, W) at most
     (np.array([["a", "b"]] * 10), np.zeros((10, 1)), TypeError, "string"),
     (np.array([[1, None]] * 10, dtype=object), np.zeros((10, 1)), TypeError, "object array"),
     (np.zeros((0, 2)), np.zeros((0, 2)), ValueError, "empty"),

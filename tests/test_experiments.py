@@ -228,6 +228,20 @@ def test_dpi_chain_quick(tmp_path):
     assert (gaps["encoder_loss"].dropna() >= -1e-9).all()
     # the trained column too, row by row: trained <= optimal, I(z1;z2) <= I(v1;v2), up to 4 SEs
     check_dpi_chain(csv, 2048 // 16)
+    assert set(csv["critic"]) == {"separable"}  # the recorded setting
+
+
+def test_dpi_critic_auto_trains_the_conv_critic_on_image_codes(tmp_path):
+    from mibound.experiments import dpi
+
+    dpi.run(tmp_path, views=("grf_crops",), ks=(16,), seeds=(0,), steps=10, eval_pairs=256, critic="auto",
+            progress=False)
+    csv = pd.read_csv(tmp_path / "dpi.csv").set_index("encoder")
+    # identity and average pooling keep the codes images; the others are vectors
+    assert set(csv.loc[["identity", "avgpool-2x2", "avgpool-4x4"], "critic"]) == {"conv"}
+    assert set(csv.loc[["random-linear-8", "cca-top2", "cnn (nonlinear)"], "critic"]) == {"separable"}
+    with pytest.raises(ValueError, match="dpi critic"):
+        dpi.run(tmp_path / "bad", views=("grf_crops",), critic="mlp", progress=False)
 
 
 def test_run_table_removes_a_killed_writers_temporary_file(tmp_path):
