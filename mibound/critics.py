@@ -371,12 +371,13 @@ class ConvCritic(nn.Module):
     """Convolutional separable critic for image views: ``f(x, y) = g(x) . h(y) / temperature``.
 
     Each tower is ``len(channels)`` convolutions (``k x k``, zero padding ``k // 2``, ReLU; the
-    first with ``stride``) followed by a linear head from the feature map to an ``embed_dim`` embedding. When the two
-    views have the same shape and ``shared=True`` the convolutional trunk is *shared* (one set of
-    filters, trained by both views); each view keeps its own linear head, so the critic can still
-    tell the views apart (two crops at an offset are not exchangeable: with fully shared towers
-    and a dot product the score is symmetric in ``(x, y)``, and on the DPI experiment's GRF crops
-    it stayed 2 nats below a per-view head). ``bilinear=True`` scores ``g(x)^T W h(y)`` instead.
+    first with ``stride``) followed by a linear head from the feature map to an ``embed_dim``
+    embedding. When the two views have the same shape and ``shared=True`` the convolutional trunk
+    is *shared* (one set of filters, trained by both views); each view keeps its own linear head,
+    so the critic can still tell the views apart (two crops at an offset are not exchangeable:
+    with fully shared towers and a dot product the score is symmetric in ``(x, y)``, and on the DPI
+    experiment's GRF crops it stayed 2 nats below a per-view head). ``bilinear=True`` scores
+    ``g(x)^T W h(y)`` instead.
 
     A convolution is written as a linear map of the ``k x k`` patches (:func:`image_patches`), so
     every trainable layer is an ``nn.Linear`` and the ensemble (:mod:`mibound.ensemble`) stacks
@@ -384,10 +385,12 @@ class ConvCritic(nn.Module):
     of flat images, so batches stay ``(K, C*H*W)`` (or ``(R, K, C*H*W)`` stacks) everywhere in the
     library; images ``(K, C, H, W)`` are accepted too and flattened.
 
-    On the DPI experiment's raw 8x8 views (K = 128, 600 steps, learning rate 1e-3) it reads 3.9
-    nats on the channel split (the MLP critic 2.75, the optimal critic 4.57) and 4.1 on the GRF
-    crops (MLP 3.21, optimal 4.32) in about the MLP critic's wall time
-    (``benchmarks/bench_conv_critic.py``).
+    On the DPI experiment's raw 8x8 views (K = 128, 600 steps, learning rate 1e-3) it reads 3.89
+    nats on the channel split (the MLP critic 2.75, the optimal critic 4.57) and 3.81 on the GRF
+    crops (MLP 3.21, optimal 4.32) in about the MLP critic's wall time (ratio 0.94 and 1.05;
+    ``benchmarks/bench_conv_critic.py``). The defaults (20 channels at stride 2, embedding 64) were
+    chosen on those two views for that time budget: 16 channels at stride 1 read 3.9 and 4.1 nats
+    but took 1.4-1.7 times as long.
 
     Parameters
     ----------

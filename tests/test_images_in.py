@@ -229,3 +229,13 @@ def test_bench_runs_image_tasks(split, tmp_path):
     assert "flattened_images" in ok.set_index("estimator").loc["gaussian", "diagnostics"]
     bad = frame[frame["task"] == "last"]
     assert bad["status"].str.contains("channel-last").all()
+
+
+@pytest.mark.parametrize("name", ["flow", "doe"])
+def test_density_estimators_flatten_images_and_say_so(name):
+    pytest.importorskip("zuko")
+    views = ChannelSplitViews.from_mi(0.5, crop_size=2, channels=2, noise=0.3, image_size=4, torus_size=8)
+    x, y = views.sample(800, seed=0)  # (n, 1, 2, 2) each
+    res = make_estimator(name, steps=20, progress=False).fit(x, y).result_
+    assert "flattened_images" in [d["code"] for d in res.diagnostics]
+    assert "high_dimension" not in [d["code"] for d in res.diagnostics]  # 8 columns
