@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from .analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
 from .api import estimate_mi
-from .critics import BilinearCritic, ConcatCritic, GaussianOptimalCritic, SeparableCritic, make_critic
+from .critics import BilinearCritic, ConcatCritic, ConvCritic, GaussianOptimalCritic, SeparableCritic, make_critic
 from .data import CorrelatedGaussian, Sampler
 from .estimators import ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator, make_estimator
 from .results import EstimateResult, TrainingDiverged
@@ -26,6 +26,7 @@ __all__ = [
     "SeparableCritic",
     "BilinearCritic",
     "ConcatCritic",
+    "ConvCritic",
     "GaussianOptimalCritic",
     "make_critic",
     "NeuralEstimator",

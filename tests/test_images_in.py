@@ -215,6 +215,11 @@ def test_cli_refuses_channel_last_images_in_one_line(split, tmp_path, capsys):
     assert main(["estimate", str(tmp_path / "last.npz"), "--estimator", "infonce", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "looks channel-last" in err and "transpose(0, 3, 1, 2)" in err and err.count("\n") == 1
+    # the override reads the same file as (n, C=8, H=8, W=3)
+    np.savez(tmp_path / "first.npz", x=np.random.default_rng(0).standard_normal((len(y), 8, 8, 3)), y=y)
+    assert main(["estimate", str(tmp_path / "first.npz"), "--estimator", "infonce", "--steps", "20",
+                 "--batch-size", "32", "--image-layout", "channels_first", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["view_shapes"][0] == [8, 8, 3]
 
 
 def test_bench_runs_image_tasks(split, tmp_path):
