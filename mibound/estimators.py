@@ -314,6 +314,9 @@ class NeuralEstimator(_Base):
                     held_out: Sampler | None = None) -> "NeuralEstimator":
         """Train on fresh samples from ``sampler`` every step; report on ``eval_batches`` fresh batches.
 
+        A sampler whose ``view_shapes`` are images ``(C, H, W)`` gets the conv critic under
+        ``critic="auto"``; its flat ``(K, C*H*W)`` batches are read on the pixel grid by the critic.
+
         Parameters
         ----------
         sampler : Sampler
