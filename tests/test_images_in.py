@@ -244,3 +244,12 @@ def test_density_estimators_flatten_images_and_say_so(name):
     res = make_estimator(name, steps=20, progress=False).fit(x, y).result_
     assert "flattened_images" in [d["code"] for d in res.diagnostics]
     assert "high_dimension" not in [d["code"] for d in res.diagnostics]  # 8 columns
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(c=st.integers(1, 4), h=st.integers(1, 64), w=st.integers(1, 64))
+def test_the_layout_rule_never_refuses_channel_first_images_with_few_channels(c, h, w):
+    """Every (n, C <= 4, H, W) is read as channel-first: the rule only looks at a small *last* axis."""
+    assert image_shape(np.empty((2, c, h, w), np.float32)) == (c, h, w)
