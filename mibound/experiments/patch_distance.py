@@ -278,6 +278,9 @@ def _plot(frame: pd.DataFrame, spectra: pd.DataFrame, cfg: dict):
               ls="--", label="fitted power law (pooled)")
     ref = float(pooled["power"].iloc[len(f) // 2]) * (f / f[len(f) // 2]) ** -2.0
     ax.loglog(f, ref, color="0.5", lw=1, ls=":", label="1/f^2 reference")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a short log axis overlap
     ax.set_xlabel("spatial frequency |f| (cycles / pixel)")
     ax.set_ylabel("radially averaged power (standardised grey)")
     ax.set_title("power spectra of the photographs")
