@@ -122,7 +122,8 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
                                     "kind": ESTIMATOR_KIND[est], **result_row(res), "n_patches": n,
                                     "crop_size": crop, "seed": seed}]))
     labels = [split_label(*s) for s in splits]
-    frame = table.frame[table.frame["split"].isin(labels)].reset_index(drop=True)
+    f = table.frame  # this configuration's rows only (a resumed folder may hold others)
+    frame = f[f["split"].isin(labels) & f["estimator"].isin(list(cfg["estimators"]))].reset_index(drop=True)
     save_figure(_plot(frame, labels), out, "color_split")
     write_metadata(out, "color-split", {**cfg, "splits": [[s[0], list(s[1]), list(s[2])] for s in splits],
                                         "seed": seed, "quick": quick,

@@ -211,8 +211,10 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
         table.append(pd.DataFrame([{"source": src, "distance": d, "estimator": est, "kind": ESTIMATOR_KIND[est],
                                     **result_row(res), "exact_mi": exact, **common}]))
 
-    frame = table.frame.sort_values(["source", "estimator", "distance"]).reset_index(drop=True)
-    atomic_write_text(out / "patch_distance.csv", frame.to_csv(index=False))
+    f = table.frame  # this configuration's rows only (a resumed folder may hold others)
+    mine = ((f["estimator"] == "exact") & f["distance"].isin(exact_ds)) | (
+        f["estimator"].isin(list(cfg["estimators"])) & f["distance"].isin(distances))
+    frame = f[mine].sort_values(["source", "estimator", "distance"]).reset_index(drop=True)
     save_figure(_plot(frame, spectra, cfg), out, "patch_distance")
     pooled = spectra[spectra["photograph"] != "pooled"].groupby("photograph")["alpha"].first()
     write_metadata(out, "patch-distance", {**cfg, "seed": seed, "quick": quick, "alpha_pooled": alpha,
