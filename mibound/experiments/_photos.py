@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..api import estimate_mi
+from ..estimators import is_neural
 from ..results import EstimateResult
 
 __all__ = ["dequantise", "estimate_views", "result_row", "ESTIMATOR_KIND"]
@@ -33,8 +34,8 @@ def estimate_views(x: np.ndarray, y: np.ndarray, estimator: str, cfg: dict, seed
     """``mibound.estimate_mi`` on two image views ``(n, C, H, W)`` (flattened here, the one place to change)."""
     n = len(x)
     xf, yf = x.reshape(n, -1), y.reshape(n, -1)
-    if estimator == "infonce":
-        return estimate_mi(xf, yf, estimator="infonce", batch_size=cfg["batch_size"], steps=cfg["steps"],
+    if is_neural(estimator):
+        return estimate_mi(xf, yf, estimator=estimator, batch_size=cfg["batch_size"], steps=cfg["steps"],
                            seed=seed, progress=False, learning_rate=cfg["learning_rate"])
     return estimate_mi(xf, yf, estimator=estimator, seed=seed, progress=False)
 
