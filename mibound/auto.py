@@ -188,6 +188,10 @@ class AutoEstimator(_Base):
             diagnostics += list(own.values())
         elif "discrete_columns" in own:
             diagnostics.append(own["discrete_columns"])
+        if chosen == "discrete" and cells is not None and cells > len(val_rows) / 5:
+            diagnostics.append(diagnostic("few_samples", f"discrete is the only member that could run, and its joint "
+                                          f"table has {cells} cells for {len(val_rows)} validation rows: the plug-in "
+                                          "then measures the sample size, not the MI; do not trust this number"))
         if _disagree(results, chosen):
             spread = ", ".join(f"{k} {r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for k, r in results.items())
             diagnostics.append(diagnostic("disagreement", f"the panel disagrees beyond its test intervals ({spread}); "

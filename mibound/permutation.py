@@ -50,7 +50,7 @@ from .estimators import DEFAULT_ESTIMATOR, make_estimator, takes
 from .inputs import Pair, read_pair
 from .results import EstimateResult, _jsonable
 
-__all__ = ["PermutationResult", "permutation_test"]
+__all__ = ["PermutationResult", "permutation_test", "permutations"]
 
 #: Mixed into the permutations' seed, so that their stream is never the one that drew the data.
 _PERMUTATION_SALT = 0x7065726D  # "perm"

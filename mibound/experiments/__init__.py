@@ -3,7 +3,7 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import dpi, infomin, self_consistency, staircase, vary_k
+from . import dpi, infomin, real_pairs, self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
@@ -11,6 +11,7 @@ EXPERIMENTS = {
     "dpi": dpi.run,
     "infomin": infomin.run,
     "self-consistency": self_consistency.run,
+    "real-pairs": real_pairs.run,
 }
 
 __all__ = ["EXPERIMENTS"]
