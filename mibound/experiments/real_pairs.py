@@ -162,12 +162,16 @@ def _plot(frame: pd.DataFrame, panels: dict[str, dict]):
             if v.get("estimate") is None or k not in colors:
                 continue
             y = i + 0.12 * (j - 1.5)
+            ruled_out = "note" in v  # in the panel, but not eligible (e.g. discrete on too many cells)
             ax.errorbar(v["estimate"], y, xerr=[[v["estimate"] - v["ci"][0]], [v["ci"][1] - v["estimate"]]],
-                        fmt="o", ms=4, color=colors[k], capsize=2, lw=1, label=k if i == 0 or k not in
-                        ax.get_legend_handles_labels()[1] else None)
+                        fmt="o", ms=4, color=colors[k], capsize=2, lw=1, mfc="white" if ruled_out else colors[k],
+                        label=f"{k} (not eligible)" if ruled_out else k)
+        ax.plot(row.perm_estimate, i + 0.3, marker="D", ms=4, mfc="white", color="0.3", ls="none",
+                label=f"{row.perm_estimator} on all rows (the test's statistic)")
         ax.plot(row.estimate, i, marker="*", ms=12, color="black", ls="none",
                 label="auto's estimate" if i == 0 else None)
-        ax.annotate(f"p = {row.p_value:.3g}", (max(row.ci_high, row.estimate), i), xytext=(8, -3),
+        ax.annotate(f"p = {row.p_value:.3g} ({row.n_permutations} shuffles)",
+                    (max(row.ci_high, row.estimate, row.perm_estimate), i), xytext=(8, -3),
                     textcoords="offset points", fontsize=7)
     ax.set_yticks(range(len(frame)))
     ax.set_yticklabels(frame["pair"])
@@ -176,7 +180,8 @@ def _plot(frame: pd.DataFrame, panels: dict[str, dict]):
     ax.set_title("Real view pairs: auto's panel, its choice (star) and the permutation null")
     handles, labels = ax.get_legend_handles_labels()
     seen = dict(zip(labels, handles))
-    ax.legend(seen.values(), seen.keys(), fontsize=7, frameon=False, loc="lower right")
+    ax.legend(seen.values(), seen.keys(), fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+              ncol=3)
     fig.tight_layout()
     return fig
 
