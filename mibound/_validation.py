@@ -98,18 +98,23 @@ def _pandas_to_numpy(data, name: str, original_type: str) -> np.ndarray:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} ({original_type}) has non-numeric values; expected numbers only ({exc})") from None
     names = column_names(data, name)
-    bad = [n for n, dt in zip(names, frame.dtypes)
-           if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))]
-    if bad:
-        raise TypeError(f"{name} ({original_type}) has non-numeric column(s) {', '.join(map(repr, bad[:6]))}"
-                        f"{' and more' if len(bad) > 6 else ''}; expected numbers only")
     missing = frame.isna().to_numpy().any(axis=0)
     if missing.any():
         cols = [names[j] for j in np.flatnonzero(missing)]
         first = int(np.flatnonzero(frame.isna().to_numpy().any(axis=1))[0])
         raise ValueError(f"{name} has missing values (NaN or pd.NA) in column(s) {', '.join(map(repr, cols[:6]))}"
                          f"{' and more' if len(cols) > 6 else ''} (first in row {first}); remove or impute them")
-    return frame.to_numpy(dtype=np.float64)
+    try:
+        return frame.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):  # name the columns that do not convert (strings, categories, dates, ...)
+        bad = []
+        for label, (_, column) in zip(names, frame.items()):
+            try:
+                column.to_numpy(dtype=np.float64)
+            except (TypeError, ValueError):
+                bad.append(label)
+        raise TypeError(f"{name} ({original_type}) has non-numeric column(s) {', '.join(map(repr, bad[:6]))}"
+                        f"{' and more' if len(bad) > 6 else ''}; expected numbers only") from None
 
 
 def column_names(data, name: str = "x", n_columns: int | None = None) -> tuple[str, ...]:

@@ -164,6 +164,11 @@ def test_pandas_missing_and_non_numeric_columns_are_named():
         read_pair(np.arange(3.0), pd.DataFrame({"a": [1.0, 2, 3], "b": [1.0, np.nan, 2]}))
     with pytest.raises(TypeError, match=r"x \(DataFrame\) has non-numeric column\(s\) 'label'"):
         read_pair(pd.DataFrame({"v": [1.0, 2, 3], "label": ["a", "b", "c"]}), np.arange(3.0))
+    with pytest.raises(TypeError, match=r"y \(DataFrame\) has non-numeric column\(s\) 'kind'"):
+        read_pair(np.arange(3.0), pd.DataFrame({"kind": pd.Categorical(["a", "b", "a"])}))
+    # numbers stored in an object column convert, as numpy would convert them
+    p = read_pair(pd.DataFrame({"v": pd.Series([1.0, 2.0, 4.0], dtype=object)}), np.arange(3.0))
+    np.testing.assert_array_equal(p.x[:, 0], [1.0, 2.0, 4.0])
 
 
 def test_warnings_raised_in_mibound_modules_fail_the_tests():
