@@ -21,7 +21,9 @@ The panel
 The choice
 ----------
 Data whose every column takes few values, with a joint table of at most one cell per five
-validation rows, report ``discrete``. Otherwise the largest validation value wins, except that a candidate earlier in the order ``discrete,
+validation rows, report ``discrete``. Otherwise ``discrete`` is not eligible (on a table with more cells
+its plug-in measures the sample size, not the MI; a ``few_samples`` diagnostic says so when no other
+member could run), and the largest validation value wins, except that a candidate earlier in the order ``discrete,
 gcmi, ksg, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
 less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
 what the critic finds) reports ``gcmi``; dependence that the copula misses reports ``ksg`` in low

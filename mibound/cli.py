@@ -83,7 +83,6 @@ def _estimate_permutations(args, x, y, true_mi, options: dict) -> int:
     """``estimate --permutations N``: the estimate and the permutation test's keys in one report."""
     import json
 
-    from .estimators import takes
     from .permutation import permutation_test
 
     test = permutation_test(x, y, estimator=args.estimator, n_permutations=args.permutations, seed=args.seed,

@@ -2,8 +2,9 @@
 
 Hyper-parameters are keyword arguments stored unchanged by ``__init__`` (the classes are
 scikit-learn estimators: ``get_params``, ``set_params``, ``sklearn.base.clone`` and ``repr``
-behave as there); ``fit(x, y)`` validates the data, trains on a training split, evaluates on a
-held-out split and returns ``self``; fitted state ends in ``_`` (``result_``, ``critic_``,
+behave as there); ``fit(x, y)`` validates the data (:func:`mibound.inputs.read_pair`: column names
+kept, constant columns dropped with a ``constant_columns`` diagnostic, 0 exactly for a view without
+a varying column), trains on a training split, evaluates on a held-out split and returns ``self``; fitted state ends in ``_`` (``result_``, ``critic_``,
 ``history_``). ``result_`` is an :class:`~mibound.results.EstimateResult`. Reading fitted state
 before ``fit`` raises :class:`~mibound.results.NotFittedError`.
 

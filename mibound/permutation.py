@@ -37,7 +37,6 @@ training stops once no run has improved for ``patience`` steps.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,7 +178,7 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
     if takes(estimator, "progress"):
         options["progress"] = False
     est = make_estimator(estimator, **options)  # unknown options raise here, before any work
-    name = est.estimator if hasattr(est, "estimator") and isinstance(est.estimator, str) else getattr(est, "name", estimator)
+    name = estimator.strip().lower()
     if est.kind == "neural":
         est._checked_params()
     pair = read_pair(x, y, dtype=np.float32 if est.kind == "neural" else np.float64)
@@ -286,5 +285,4 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
                 settings={"num_threads": threads, "eval_batches": values.shape[1], "eval_batch_size": k_eval,
                           "selection": selection, "ensemble_runs": len(orders)})
     est._annotate(pair)
-    null = values[1:].mean(axis=1)
-    return est.result_, np.where(np.isfinite(null), null, math.nan)
+    return est.result_, values[1:].mean(axis=1)

@@ -121,7 +121,9 @@ def test_digits_halves_need_no_preprocessing():
     assert codes[0] == "constant_columns" and "discrete_columns" in codes
     assert res.settings["dropped_columns"] == {"x": ["x[0]", "x[16]"], "y": ["y[19]"]}
     assert "17 integer values" in next(d["message"] for d in res.diagnostics if d["code"] == "discrete_columns")
-    assert res.estimate > 0.5
+    # without the critic only the discrete plug-in runs here (gcmi: collinear normal scores on the
+    # validation rows), and its table has a cell per row: the result says not to trust it
+    assert res.settings["choice"]["estimator"] == "discrete" and "few_samples" in codes
 
 
 # -- input types that must not warn -----------------------------------------------------------------
