@@ -3,7 +3,7 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import dpi, infomin, real_pairs, self_consistency, staircase, vary_k
+from . import color_split, dpi, infomin, patch_distance, real_pairs, self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
@@ -11,6 +11,8 @@ EXPERIMENTS = {
     "dpi": dpi.run,
     "infomin": infomin.run,
     "self-consistency": self_consistency.run,
+    "patch-distance": patch_distance.run,
+    "color-split": color_split.run,
     "real-pairs": real_pairs.run,
 }
 
