@@ -18,9 +18,10 @@ The pairs
   phenols, proanthocyanins, colour intensity, hue, OD280/OD315; the phenolics make the colour)
   against alcohol, acids, ash, minerals and the amino acid proline (alcohol, malic acid, ash,
   alcalinity of ash, magnesium, proline).
-* ``photo-crops-near`` / ``photo-crops-far``: 3x3 grey-level patches of the scikit-image photographs
-  (camera, astronaut, coffee, chelsea, rocket), each against the patch ``offsets[0]`` (adjacent)
-  or ``offsets[1]`` pixels to its right; needs scikit-image (``pip install mibound[images]``).
+* ``photo-crops-near`` / ``photo-crops-far``: 3x3 grey-level (luma) patches of the scikit-image
+  photographs astronaut, chelsea, coffee and rocket (:func:`photo_crops`, on
+  :func:`mibound.views.crop_pairs`), each against the patch ``offsets[0]`` (adjacent) or
+  ``offsets[1]`` pixels to its right; needs scikit-image (``pip install mibound[images]``).
 
 Outputs: ``real_pairs.csv`` (one row per pair: ``pair, n, dim_x, dim_y, dropped, estimate, ci_low,
 ci_high, is_bound, chosen, panel, diagnostics, perm_estimator, perm_estimate, null_mean, null_std,
@@ -48,40 +49,25 @@ QUICK = dict(pairs=PAIRS, max_rows=500, photo_rows=500, patch=3, offsets=(3, 24)
 FULL = dict(pairs=PAIRS, max_rows=None, photo_rows=3000, patch=3, offsets=(3, 24), neural=True, steps=2000,
             n_permutations=200, permutation_estimator="gcmi")
 
-_PHOTOS = ("camera", "astronaut", "coffee", "chelsea", "rocket")
+_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 _WINE_PHENOLICS = ("total_phenols", "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity",
                    "hue", "od280/od315_of_diluted_wines")
-
-
-def _skimage_data():
-    try:
-        from skimage import data
-    except ImportError:
-        raise ImportError("the photo-crops pairs need scikit-image: pip install mibound[images] "
-                          "(or leave them out: pairs=[...] without photo-crops-*)") from None
-    return data
 
 
 def photo_crops(n: int, patch: int, offset: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``n`` pairs of ``patch x patch`` grey-level patches, the second ``offset`` pixels right of the first.
 
-    Patch positions are drawn uniformly (``numpy.random.default_rng(seed)``) over the scikit-image
-    photographs camera, astronaut, coffee, chelsea and rocket (colour turned to grey as the mean of the
-    channels, values 0..255). Columns are named ``x[r,c]`` / ``y[r,c]``.
+    :func:`mibound.views.crop_pairs` on the luma of the scikit-image photographs astronaut, chelsea,
+    coffee and rocket (:func:`mibound.data.photographs.load_photographs`, values in ``[0, 1]``): each
+    pair picks a photograph and a position uniformly (``seed``). Columns are named ``x[r,c]`` / ``y[r,c]``.
     """
-    data = _skimage_data()
-    images = [np.asarray(getattr(data, name)(), dtype=np.float64) for name in _PHOTOS]
-    images = [im.mean(axis=2) if im.ndim == 3 else im for im in images]
-    rng = np.random.default_rng(seed)
-    which = rng.integers(0, len(images), n)
-    xs, ys = np.empty((n, patch * patch)), np.empty((n, patch * patch))
-    for i, k in enumerate(which):
-        h, w = images[k].shape
-        r, c = rng.integers(0, h - patch + 1), rng.integers(0, w - patch - offset + 1)
-        xs[i] = images[k][r:r + patch, c:c + patch].ravel()
-        ys[i] = images[k][r:r + patch, c + offset:c + offset + patch].ravel()
+    from ..data.photographs import load_photographs
+    from ..views import crop_pairs
+
+    a, b = crop_pairs(load_photographs(_PHOTOS, grey=True), patch, distance=offset, n_pairs=n, seed=seed)
     names = [f"{r},{c}" for r in range(patch) for c in range(patch)]
-    return pd.DataFrame(xs, columns=[f"x[{s}]" for s in names]), pd.DataFrame(ys, columns=[f"y[{s}]" for s in names])
+    return (pd.DataFrame(a.reshape(n, -1), columns=[f"x[{s}]" for s in names]),
+            pd.DataFrame(b.reshape(n, -1), columns=[f"y[{s}]" for s in names]))
 
 
 def load_pair_named(name: str, cfg: dict, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
