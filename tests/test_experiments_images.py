@@ -77,6 +77,11 @@ def test_patch_distance_resume_keeps_finished_rows(pd_run, tmp_path):
     again = patch_distance.run(out, quick=True, progress=False, resume=True, **PD_SMALL)
     cols = ["source", "distance", "estimator", "estimate", "seconds"]
     pd.testing.assert_frame_equal(again[cols].reset_index(drop=True), frame[cols].reset_index(drop=True))
+    # a resumed run with fewer distances reports only its own rows (the file keeps the others)
+    fewer = patch_distance.run(out, quick=True, progress=False, resume=True, **{**PD_SMALL, "distances": (2,)})
+    assert set(fewer["distance"]) == {1, 2}
+    assert len(fewer[fewer["estimator"] != "exact"]) == 2 * 2
+    assert len(pd.read_csv(out / "patch_distance.csv")) == len(frame)
 
 
 def test_spectrum_fit_recovers_grf_alpha():

@@ -122,7 +122,8 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
                                     "kind": ESTIMATOR_KIND[est], **result_row(res), "n_patches": n,
                                     "crop_size": crop, "seed": seed}]))
     labels = [split_label(*s) for s in splits]
-    frame = table.frame[table.frame["split"].isin(labels)].reset_index(drop=True)
+    f = table.frame  # this configuration's rows only (a resumed folder may hold others)
+    frame = f[f["split"].isin(labels) & f["estimator"].isin(list(cfg["estimators"]))].reset_index(drop=True)
     save_figure(_plot(frame, labels), out, "color_split")
     write_metadata(out, "color-split", {**cfg, "splits": [[s[0], list(s[1]), list(s[2])] for s in splits],
                                         "seed": seed, "quick": quick,
@@ -147,15 +148,17 @@ def _plot(frame: pd.DataFrame, labels: list[str]):
                error_kw={"lw": 0.8})
         for x, (_, row) in zip(xs, g.iterrows()):
             if isinstance(row["diagnostics"], str) and row["diagnostics"]:
-                ax.text(x, row["ci_high"] + 0.05, row["diagnostics"].replace(";", "\n"), rotation=90, fontsize=6,
-                        ha="center", va="bottom", color="tab:red")
+                ax.text(x, row["ci_high"] * 1.1 + 0.05, row["diagnostics"].replace(";", "\n"), rotation=90,
+                        fontsize=6, ha="center", va="bottom", color="tab:red")
     ceil = frame["ceiling"].dropna()
     if len(ceil):
         ax.axhline(ceil.iloc[0], color="tab:red", ls=":", lw=1, label=f"InfoNCE ceiling log K = {ceil.iloc[0]:.2f}")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=30, ha="right")
     crop = int(frame["crop_size"].iloc[0])
-    ax.set_ylabel("I(view 1; view 2) (nats)")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(0, max(10.0, float(frame["ci_high"].max()) * 4))
+    ax.set_ylabel("I(view 1; view 2) (nats, symlog)")
     ax.set_title(f"colour splits of {crop}x{crop} photograph patches (n = {int(frame['n_patches'].iloc[0])}); "
                  "red: diagnostics")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)

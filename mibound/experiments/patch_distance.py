@@ -211,8 +211,10 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
         table.append(pd.DataFrame([{"source": src, "distance": d, "estimator": est, "kind": ESTIMATOR_KIND[est],
                                     **result_row(res), "exact_mi": exact, **common}]))
 
-    frame = table.frame.sort_values(["source", "estimator", "distance"]).reset_index(drop=True)
-    atomic_write_text(out / "patch_distance.csv", frame.to_csv(index=False))
+    f = table.frame  # this configuration's rows only (a resumed folder may hold others)
+    mine = ((f["estimator"] == "exact") & f["distance"].isin(exact_ds)) | (
+        f["estimator"].isin(list(cfg["estimators"])) & f["distance"].isin(distances))
+    frame = f[mine].sort_values(["source", "estimator", "distance"]).reset_index(drop=True)
     save_figure(_plot(frame, spectra, cfg), out, "patch_distance")
     pooled = spectra[spectra["photograph"] != "pooled"].groupby("photograph")["alpha"].first()
     write_metadata(out, "patch-distance", {**cfg, "seed": seed, "quick": quick, "alpha_pooled": alpha,
@@ -278,6 +280,9 @@ def _plot(frame: pd.DataFrame, spectra: pd.DataFrame, cfg: dict):
               ls="--", label="fitted power law (pooled)")
     ref = float(pooled["power"].iloc[len(f) // 2]) * (f / f[len(f) // 2]) ** -2.0
     ax.loglog(f, ref, color="0.5", lw=1, ls=":", label="1/f^2 reference")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a short log axis overlap
     ax.set_xlabel("spatial frequency |f| (cycles / pixel)")
     ax.set_ylabel("radially averaged power (standardised grey)")
     ax.set_title("power spectra of the photographs")
