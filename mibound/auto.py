@@ -25,8 +25,10 @@ The panel
 The choice
 ----------
 Data whose every column takes few values, with a joint table of at most one cell per five
-validation rows, report ``discrete``. Otherwise the largest validation value wins, except that a
-candidate earlier in the order ``discrete, gcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
+validation rows, report ``discrete``. Otherwise ``discrete`` is not eligible (on a table with more cells
+its plug-in measures the sample size, not the MI; a ``few_samples`` diagnostic says so when no other
+member could run), and the largest validation value wins, except that a candidate earlier in the order
+``discrete, gcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
 less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
 what the critic finds) reports ``gcmi``; dependence that the copula misses reports ``ksg`` in low
 dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
@@ -41,9 +43,10 @@ from typing import Any
 import numpy as np
 
 from ._base import _Base, _versions
-from ._validation import check_float, check_int, check_pair, check_seed
+from ._validation import check_float, check_int, check_seed
 from .columns import DISCRETE_MAX_VALUES, column_report
 from .diagnostics import diagnostic
+from .inputs import read_pair
 from .plan import FitPlan
 from .results import EstimateResult
 
@@ -139,7 +142,13 @@ class AutoEstimator(_Base):
                                     test_fraction=self.test_fraction, validation_fraction=self.validation_fraction,
                                     num_threads=self.num_threads)
             member._checked_params()
-        x, y = check_pair(x, y)
+        pair = read_pair(x, y)  # constant columns dropped, and said so
+        if pair.degenerate:
+            self.result_ = pair.zero_result("auto", seed=seed, true_mi=true_mi, t0=t0, settings={
+                **self.get_params(), "choice": {"estimator": None, "reason": "a view has no varying column"},
+                "panel": {}})
+            return self
+        x, y = pair.x, pair.y
         n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
         plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
                        self.validation_fraction)
@@ -148,7 +157,7 @@ class AutoEstimator(_Base):
             raise ValueError(f"too few samples for auto: n={n} gives {len(val_rows)} validation and {len(test_rows)} "
                              f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
                              "estimator")
-        report = column_report(x, y)  # for the diagnostics of the reported estimate
+        report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
         seen = np.concatenate([plan.part_rows("train"), val_rows])  # every choice looks at these rows only
         names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
                                      _view_condition(x[val_rows], y[val_rows]))
@@ -181,12 +190,26 @@ class AutoEstimator(_Base):
                       f"for {len(val_rows)} validation rows: the plug-in on the table (continuous estimators "
                       "misread ties)")
         else:
-            chosen, reason = _choose({k: panel[k]["validation"] for k in results})
+            # a joint table with more cells than one per five rows leaves the plug-in measuring log n, not MI
+            eligible = [k for k in results if k != "discrete"] or list(results)
+            if "discrete" in results and "discrete" not in eligible:
+                panel["discrete"]["note"] = (f"not chosen: the joint table has {cells} cells for {len(val_rows)} "
+                                             "validation rows (more than one per five rows)")
+            chosen, reason = _choose({k: panel[k]["validation"] for k in eligible})
         res = results[chosen]
-        diagnostics = [d for d in res.diagnostics]
-        for d in report.diagnostics("handled by the chosen estimator as it documents") if chosen != "discrete" else []:
-            if d["code"] not in {e["code"] for e in diagnostics}:
-                diagnostics.append(d)
+        # the members saw row subsets: their column diagnostics (by position in a subset) give way to the
+        # full sample's, under the input's column names; a column constant on a subset only is not reported
+        own = {d["code"]: d for d in report.diagnostics("handled by the chosen estimator as it documents")}
+        diagnostics = [own.pop(d["code"], d) if d["code"] in ("ties", "discrete_columns") else d
+                       for d in res.diagnostics if d["code"] not in ("constant_columns", "constant_view")]
+        if chosen != "discrete":
+            diagnostics += list(own.values())
+        elif "discrete_columns" in own:
+            diagnostics.append(own["discrete_columns"])
+        if chosen == "discrete" and cells is not None and cells > len(val_rows) / 5:
+            diagnostics.append(diagnostic("few_samples", f"discrete is the only member that could run, and its joint "
+                                          f"table has {cells} cells for {len(val_rows)} validation rows: the plug-in "
+                                          "then measures the sample size, not the MI; do not trust this number"))
         if _disagree(results, chosen):
             spread = ", ".join(f"{k} {r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for k, r in results.items())
             diagnostics.append(diagnostic("disagreement", f"the panel disagrees beyond its test intervals ({spread}); "
@@ -198,6 +221,7 @@ class AutoEstimator(_Base):
             history=res.history, diagnostics=diagnostics,
             settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
                       "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
+        pair.annotate(self.result_)
         return self
 
 
@@ -212,8 +236,11 @@ def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
     """The larger condition number of the two views' normal-score correlation matrices."""
     from .nonparametric import copula_normalize
 
+    from ._validation import constant_columns
+
     out = 1.0
     for a in (x, y):
+        a = np.delete(a, constant_columns(a), axis=1)  # a column constant on these rows has no normal scores
         if a.shape[1] > 1:
             c = np.corrcoef(copula_normalize(a), rowvar=False)
             out = max(out, float(np.linalg.cond(c)) if np.all(np.isfinite(c)) else float("inf"))

@@ -3,7 +3,7 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import color_split, dpi, infomin, patch_distance, self_consistency, staircase, vary_k
+from . import color_split, dpi, infomin, patch_distance, real_pairs, self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
@@ -13,6 +13,7 @@ EXPERIMENTS = {
     "self-consistency": self_consistency.run,
     "patch-distance": patch_distance.run,
     "color-split": color_split.run,
+    "real-pairs": real_pairs.run,
 }
 
 __all__ = ["EXPERIMENTS"]
