@@ -3,13 +3,14 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import dpi, infomin, self_consistency, staircase, vary_k
+from . import dpi, infomin, infomin_learn, self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
     "vary-k": vary_k.run,
     "dpi": dpi.run,
     "infomin": infomin.run,
+    "infomin-learn": infomin_learn.run,
     "self-consistency": self_consistency.run,
 }
 
