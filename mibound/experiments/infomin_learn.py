@@ -79,17 +79,17 @@ FIXED_SPLITS = {"rgb": "RGB: R | GB", "lab": "Lab: L | ab", "ycbcr": "YCbCr: Y |
 PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
 
 QUICK = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=1, n_digits=600, test_fraction=0.33, batch_size=64,
-             gen_steps=60, gen_learning_rate=2e-3, blocks=2, flow_hidden=16, critic_hidden=64, head_hidden=32,
-             label_weight=1.0, eval_steps=60, eval_learning_rate=1e-3, eval_hidden=64, embed_dim=16,
-             temperature=0.2, eval_batches=4, log_every=10, glyph_contrast=0.4, texture_contrast=0.12,
+             gen_batch_size=64, gen_steps=60, gen_learning_rate=2e-3, blocks=2, flow_hidden=16, critic_hidden=64, head_hidden=32,
+             label_weight=5.0, eval_steps=60, eval_learning_rate=1e-3, eval_hidden=64, embed_dim=16,
+             temperature=0.2, eval_batches=4, eval_readout_k=128, log_every=10, glyph_contrast=0.4, texture_contrast=0.12,
              noise_sigma=0.02, photographs=("astronaut",), photo_downsample=4, photo_gen_steps=40,
              photo_eval_steps=40, num_threads=1)
-FULL = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=3, n_digits=None, test_fraction=0.33, batch_size=64,
-            gen_steps=1500, gen_learning_rate=2e-3, blocks=2, flow_hidden=16, critic_hidden=128, head_hidden=64,
-            label_weight=1.0, eval_steps=1500, eval_learning_rate=1e-3, eval_hidden=128, embed_dim=16,
-            temperature=0.2, eval_batches=32, log_every=25, glyph_contrast=0.4, texture_contrast=0.12,
+FULL = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=2, n_digits=None, test_fraction=0.33, batch_size=64,
+            gen_batch_size=256, gen_steps=1000, gen_learning_rate=2e-3, blocks=2, flow_hidden=16, critic_hidden=128, head_hidden=64,
+            label_weight=5.0, eval_steps=1000, eval_learning_rate=1e-3, eval_hidden=128, embed_dim=16,
+            temperature=0.2, eval_batches=16, eval_readout_k=512, log_every=25, glyph_contrast=0.4, texture_contrast=0.12,
             noise_sigma=0.02, photographs=("astronaut", "chelsea", "coffee", "rocket"), photo_downsample=4,
-            photo_gen_steps=1500, photo_eval_steps=1500, num_threads=1)
+            photo_gen_steps=800, photo_eval_steps=800, num_threads=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def train_generator(source, form: str, cfg: dict, seed: int, n_classes: int = 10
     source : object with ``draw(n, generator) -> (images (n, 3, 8, 8), labels (n,))``
     form : {"unsupervised", "semi-supervised"}
     cfg : dict
-        ``gen_steps, gen_learning_rate, batch_size, blocks, flow_hidden, critic_hidden, head_hidden,
+        ``gen_steps, gen_learning_rate, gen_batch_size, blocks, flow_hidden, critic_hidden, head_hidden,
         label_weight, log_every``.
     seed : int
 
@@ -206,7 +206,7 @@ def train_generator(source, form: str, cfg: dict, seed: int, n_classes: int = 10
         ``K = batch_size``), ``log_det`` (mean log-determinant per image, nats), ``label_ce``.
     """
     form = check_choice(form, FORMS, "form")
-    k = cfg["batch_size"]
+    k = cfg["gen_batch_size"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         flow = ColorFlow(3, blocks=cfg["blocks"], hidden=cfg["flow_hidden"])
@@ -246,10 +246,10 @@ def _evaluate_views(train_views: _ViewPairs, test_views: _ViewPairs, probe_sets,
         torch.manual_seed(seed)
         critic = SeparableCritic(train_views.dim_x, train_views.dim_y, hidden_dim=cfg["eval_hidden"], layers=2,
                                  embed_dim=cfg["embed_dim"], cosine=True, temperature=cfg["temperature"])
-    k = cfg["batch_size"]
+    k, k_eval = cfg["batch_size"], cfg["eval_readout_k"]
     est = NeuralEstimator("infonce", critic=critic, batch_size=k, steps=steps, seed=seed, progress=False,
                           learning_rate=cfg["eval_learning_rate"], eval_batches=cfg["eval_batches"],
-                          lr_schedule="constant", log_every=cfg["log_every"])
+                          eval_batch_size=k_eval, lr_schedule="constant", log_every=cfg["log_every"])
     res = est.fit_sampler(train_views, held_out=test_views).result_
     acc = float("nan")
     if probe_sets is not None:
@@ -259,7 +259,8 @@ def _evaluate_views(train_views: _ViewPairs, test_views: _ViewPairs, probe_sets,
             feats = [torch.cat([critic.g[:-1](a), critic.h[:-1](b)], 1).numpy()
                      for a, b in (train_views.views(xtr), test_views.views(xte))]
         acc = _probe(feats[0], ytr.numpy(), feats[1], yte.numpy())
-    return {"infonce": res.estimate, "ci_low": res.ci[0], "ci_high": res.ci[1], "ceiling": math.log(k), "K": k,
+    return {"infonce": res.estimate, "ci_low": res.ci[0], "ci_high": res.ci[1], "ceiling": math.log(k_eval),
+            "K": k_eval, "train_K": k,
             "eval_steps": steps, "probe_accuracy": acc}
 
 
@@ -274,7 +275,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
                  ceiling=("ceiling", "first"), n_seeds=("seed", "nunique")).reset_index()
 
 
-def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame):
+def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame, gen_k: int):
     from ..plotting import _mpl
 
     plt, sns = _mpl()
@@ -288,13 +289,13 @@ def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame):
         for seed, g in grp.groupby("seed"):
             ax.plot(g["step"], g["infonce_train"], styles.get(dataset, "-"), color=colors[name], lw=1.1, alpha=0.8,
                     label=f"{dataset}: {form}" if seed == grp["seed"].min() else None)
-    ceiling = float(frame["ceiling"].iloc[0])
-    ax.axhline(ceiling, color="black", ls=":", lw=1, label=f"log K = {ceiling:.2f}")
+    ax.axhline(math.log(gen_k), color="black", ls=":", lw=1, label=f"log K = {math.log(gen_k):.2f} (K = {gen_k})")
     ax.set_xlabel("generator step")
     ax.set_ylabel("training critic's InfoNCE (nats; lower bound at K)")
     ax.set_title("(a) I(v1; v2) of the learned views during training")
     ax.legend(fontsize=7)
 
+    ceiling = float(frame["ceiling"].iloc[0])
     ax = axes[1]
     dig = summary[summary["dataset"] == "digits"]
     for _, row in dig.iterrows():
@@ -304,7 +305,7 @@ def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame):
                     yerr=np.nan_to_num(row["probe_accuracy_sd"]), fmt="o" if row["kind"] == "learned" else "s", ms=7,
                     color=colors.get(row["views"], "0.5"), capsize=2,
                     label=f"{row['views']}: acc {row['probe_accuracy_mean']:.3f}, I >= {row['infonce_mean']:.2f}")
-    ax.axvline(ceiling, color="black", ls=":", lw=1)
+    ax.axvline(ceiling, color="black", ls=":", lw=1, label=f"log K = {ceiling:.2f} (readout K)")
     ax.set_xlabel("held-out InfoNCE of the view pair (nats; lower bound at K)")
     ax.set_ylabel("linear-probe accuracy (held-out digits)")
     ax.set_title("(b) coloured digits: probe accuracy vs estimated I(v1; v2)")
@@ -422,7 +423,7 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
     traj = traj_table.frame[traj_table.frame["seed"].isin(seeds)].reset_index(drop=True)
     summary = summarize(frame)
     atomic_write_text(out / "infomin_learn_summary.csv", summary.to_csv(index=False))
-    save_figure(_plot(frame, traj, summary), out, "infomin_learn")
+    save_figure(_plot(frame, traj, summary, cfg["gen_batch_size"]), out, "infomin_learn")
     write_metadata(out, "infomin-learn", {**cfg, "seed": seed, "quick": quick,
                                           "infonce": "held-out InfoNCE of a contrastive encoder trained on the "
                                                      "views (lower bound on I(v1; v2) at K, capped at log K)",
