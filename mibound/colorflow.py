@@ -71,7 +71,11 @@ class ColorFlow(nn.Module):
 
     def __init__(self, channels: int = 3, blocks: int = 2, hidden: int = 16):
         super().__init__()
-        _zuko()
+        try:
+            _zuko()
+        except ImportError as exc:
+            raise ImportError("ColorFlow (the learned InfoMin views) is built on the normalizing-flow library zuko, "
+                              "which is not installed: pip install mibound[flow] (or pip install zuko)") from exc
         from zuko.flows import GeneralCouplingTransform, UnconditionalTransform
 
         self.channels = check_int(channels, "channels", minimum=2)

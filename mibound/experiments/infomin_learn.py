@@ -287,8 +287,10 @@ def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame, gen_k:
     for (dataset, form), grp in traj.groupby(["dataset", "form"], sort=False):
         name = f"learned ({form})"
         for seed, g in grp.groupby("seed"):
-            ax.plot(g["step"], g["infonce_train"], styles.get(dataset, "-"), color=colors[name], lw=1.1, alpha=0.8,
-                    label=f"{dataset}: {form}" if seed == grp["seed"].min() else None)
+            ax.plot(g["step"], g["infonce_train"], styles.get(dataset, "-"), color=colors[name], lw=0.6, alpha=0.3)
+            ax.plot(g["step"], g["infonce_train"].rolling(5, min_periods=1, center=True).mean(),
+                    styles.get(dataset, "-"), color=colors[name], lw=1.5,
+                    label=f"{dataset}: {form} (rolling mean of 5 records)" if seed == grp["seed"].min() else None)
     ax.axhline(math.log(gen_k), color="black", ls=":", lw=1, label=f"log K = {math.log(gen_k):.2f} (K = {gen_k})")
     ax.set_xlabel("generator step")
     ax.set_ylabel("training critic's InfoNCE (nats; lower bound at K)")
@@ -309,7 +311,7 @@ def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame, gen_k:
     ax.set_xlabel("held-out InfoNCE of the view pair (nats; lower bound at K)")
     ax.set_ylabel("linear-probe accuracy (held-out digits)")
     ax.set_title("(b) coloured digits: probe accuracy vs estimated I(v1; v2)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
 
     ax = axes[2]
     ph = summary[summary["dataset"] == "photographs"]
