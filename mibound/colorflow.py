@@ -173,6 +173,10 @@ class InfoMinRun(engine.Runs):
         Classifiers ``v1 (K, d1) -> logits`` and ``v2 (K, d2) -> logits`` (semi-supervised form).
     label_weight : float, default 1.0
     reverse_scale : float, default 1.0
+    warmup_steps : int, default 0
+        For its first ``warmup_steps`` steps the flow is held fixed (no gradient reaches it) while
+        the critic and the heads train: the trajectory then starts from the InfoNCE of a trained
+        critic on the initial views, and the generator's first steps face a critic, not noise.
 
     Attributes
     ----------
@@ -183,7 +187,7 @@ class InfoMinRun(engine.Runs):
 
     def __init__(self, flow: ColorFlow, critic: nn.Module, image_shape: Sequence[int], first: Sequence[int] = (0,),
                  heads: tuple[nn.Module, nn.Module] | None = None, label_weight: float = 1.0,
-                 reverse_scale: float = 1.0, label: str = "infomin"):
+                 reverse_scale: float = 1.0, warmup_steps: int = 0, label: str = "infomin"):
         self.flow, self.critic = flow, critic
         self.image_shape = tuple(int(s) for s in image_shape)
         if len(self.image_shape) != 3 or self.image_shape[0] != flow.channels:
@@ -196,6 +200,8 @@ class InfoMinRun(engine.Runs):
         self.heads = None if heads is None else nn.ModuleList(heads)
         self.label_weight = check_float(label_weight, "label_weight", minimum=0.0)
         self.reverse_scale = check_float(reverse_scale, "reverse_scale", minimum=0.0, exclusive_min=True)
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
+        self.steps_taken = 0
         d2 = len(self.rest) * self.image_shape[1] * self.image_shape[2]
         self.loss = Loss("infonce", d2)
         self.labels = [label]
@@ -204,15 +210,20 @@ class InfoMinRun(engine.Runs):
     def modules(self) -> list[nn.Module]:
         return [self.flow, self.critic, self.loss] + ([self.heads] if self.heads is not None else [])
 
-    def views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(v1 (K, d1), v2 (K, d2), log-det (K,))`` of flat images ``x (K, C H W)``; each channel standardised."""
-        z, ladj = self.flow(x.reshape(-1, *self.image_shape))
+    def views(self, x: torch.Tensor, frozen: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(v1 (K, d1), v2 (K, d2), log-det (K,))`` of flat images ``x (K, C H W)``; each channel standardised.
+
+        ``frozen``: no gradient flows into the flow.
+        """
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            z, ladj = self.flow(x.reshape(-1, *self.image_shape))
         v1 = standardize_channels(z[:, self.first]).flatten(1)
         v2 = standardize_channels(z[:, self.rest]).flatten(1)
         return v1, v2, ladj
 
     def forward(self, x, y):
-        v1, v2, ladj = self.views(x)
+        v1, v2, ladj = self.views(x, frozen=self.steps_taken < self.warmup_steps)
+        self.steps_taken += 1
         scores = self.critic(grad_reverse(v1, self.reverse_scale), grad_reverse(v2, self.reverse_scale))
         loss, value = self.loss(scores, v2)
         ce = loss.new_zeros(())

@@ -121,6 +121,17 @@ def test_one_backward_ascends_infonce_for_the_critic_and_descends_it_for_the_gen
     assert max(float(g.abs().max()) for g in g_value[n:]) > 0
 
 
+def test_warm_up_steps_hold_the_flow_fixed():
+    runs = _runs(heads=True)
+    runs.warmup_steps = 1
+    x, y = _SharedSource().draw(32, torch.Generator().manual_seed(5))
+    flow_p = list(runs.flow.parameters())
+    first = torch.autograd.grad(runs.forward(x.flatten(1), y)[0].sum(), flow_p, allow_unused=True)
+    assert all(g is None for g in first)  # step 1: the critic and heads train, the generator waits
+    second = torch.autograd.grad(runs.forward(x.flatten(1), y)[0].sum(), flow_p, allow_unused=True)
+    assert all(g is not None for g in second) and runs.steps_taken == 2
+
+
 def test_label_heads_train_the_generator_towards_the_label():
     runs = _runs(heads=True)
     x, y = _SharedSource().draw(64, torch.Generator().manual_seed(2))
@@ -162,6 +173,8 @@ def test_info_min_run_refuses_bad_channel_groups():
         InfoMinRun(ColorFlow(), critic, (3, 8, 8), first=(3,))
     with pytest.raises(ValueError, match="image_shape"):
         InfoMinRun(ColorFlow(), critic, (1, 8, 8))
+    with pytest.raises(ValueError, match="warmup_steps"):
+        InfoMinRun(ColorFlow(), critic, (3, 8, 8), warmup_steps=-1)
 
 
 def test_log_det_stays_finite_and_the_flow_invertible_through_training():

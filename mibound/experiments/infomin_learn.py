@@ -79,17 +79,18 @@ FIXED_SPLITS = {"rgb": "RGB: R | GB", "lab": "Lab: L | ab", "ycbcr": "YCbCr: Y |
 PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
 
 QUICK = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=1, n_digits=600, test_fraction=0.33, batch_size=64,
-             gen_batch_size=64, gen_steps=60, gen_learning_rate=2e-3, blocks=2, flow_hidden=16, critic_hidden=64, head_hidden=32,
-             label_weight=5.0, eval_steps=60, eval_learning_rate=1e-3, eval_hidden=64, embed_dim=16,
-             temperature=0.2, eval_batches=4, eval_readout_k=128, log_every=10, glyph_contrast=0.4, texture_contrast=0.12,
-             noise_sigma=0.02, photographs=("astronaut",), photo_downsample=4, photo_gen_steps=40,
-             photo_eval_steps=40, num_threads=1)
+             gen_batch_size=64, gen_steps=60, warmup_steps=10, gen_learning_rate=2e-3, blocks=2, flow_hidden=16,
+             critic_hidden=64, head_hidden=32, label_weight=5.0, eval_steps=60, eval_learning_rate=1e-3,
+             eval_hidden=64, embed_dim=16, temperature=0.2, eval_batches=4, eval_readout_k=128, log_every=10,
+             glyph_contrast=0.4, texture_contrast=0.12, noise_sigma=0.02, photographs=("astronaut",),
+             photo_downsample=4, photo_gen_steps=40, photo_eval_steps=40, num_threads=1)
 FULL = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=2, n_digits=None, test_fraction=0.33, batch_size=64,
-            gen_batch_size=256, gen_steps=1000, gen_learning_rate=2e-3, blocks=2, flow_hidden=16, critic_hidden=128, head_hidden=64,
-            label_weight=5.0, eval_steps=1000, eval_learning_rate=1e-3, eval_hidden=128, embed_dim=16,
-            temperature=0.2, eval_batches=16, eval_readout_k=512, log_every=25, glyph_contrast=0.4, texture_contrast=0.12,
-            noise_sigma=0.02, photographs=("astronaut", "chelsea", "coffee", "rocket"), photo_downsample=4,
-            photo_gen_steps=800, photo_eval_steps=800, num_threads=1)
+            gen_batch_size=256, gen_steps=1200, warmup_steps=200, gen_learning_rate=2e-3, blocks=2, flow_hidden=16,
+            critic_hidden=128, head_hidden=64, label_weight=5.0, eval_steps=1000, eval_learning_rate=1e-3,
+            eval_hidden=128, embed_dim=16, temperature=0.2, eval_batches=16, eval_readout_k=512, log_every=25,
+            glyph_contrast=0.4, texture_contrast=0.12, noise_sigma=0.02,
+            photographs=("astronaut", "chelsea", "coffee", "rocket"), photo_downsample=4, photo_gen_steps=1000,
+            photo_eval_steps=800, num_threads=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def train_generator(source, form: str, cfg: dict, seed: int, n_classes: int = 10
     source : object with ``draw(n, generator) -> (images (n, 3, 8, 8), labels (n,))``
     form : {"unsupervised", "semi-supervised"}
     cfg : dict
-        ``gen_steps, gen_learning_rate, gen_batch_size, blocks, flow_hidden, critic_hidden, head_hidden,
+        ``gen_steps, warmup_steps, gen_learning_rate, gen_batch_size, blocks, flow_hidden, critic_hidden, head_hidden,
         label_weight, log_every``.
     seed : int
 
@@ -216,7 +217,7 @@ def train_generator(source, form: str, cfg: dict, seed: int, n_classes: int = 10
         if form == "semi-supervised":
             heads = (mlp(d1, [cfg["head_hidden"]], n_classes), mlp(d2, [cfg["head_hidden"]], n_classes))
     runs = InfoMinRun(flow, critic, (3, GLYPH, GLYPH), first=(0,), heads=heads, label_weight=cfg["label_weight"],
-                      label=f"infomin ({form})")
+                      warmup_steps=cfg["warmup_steps"], label=f"infomin ({form})")
     gen = torch.Generator().manual_seed(seed + 7919)
 
     def next_batch(step: int):
