@@ -13,16 +13,20 @@ The panel
 * ``discrete`` (:class:`~mibound.estimators.DiscreteEstimator`) when every column takes few values;
 * ``gcmi`` (Gaussian copula) always: exact for any monotone per-column transform of Gaussian
   data, in any dimension, and of low variance;
-* ``ksg`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate in low dimension and fails in
-  high dimension), with its tie handling;
+* ``ksg``, ``ksg-normal`` and ``ksg-rank`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate
+  in low dimension and fails in high dimension), with its tie handling: KSG on the standardised
+  columns, on per-column normal scores and on per-column ranks. The three are the same estimator
+  of the same MI (a per-column monotone map leaves the MI unchanged) with different biases: the
+  score and rank maps tame heavy tails (Student-t) and strongly bent margins; the raw columns keep
+  neighbourhoods that a rank map would stretch (mixtures of separated modes);
 * ``infonce`` (a critic, checkpoint chosen on validation rows, read at a large ``K``): a lower
   bound in expectation, whatever the shape of the dependence, up to ``log K``.
 
 The choice
 ----------
 Data whose every column takes few values, with a joint table of at most one cell per five
-validation rows, report ``discrete``. Otherwise the largest validation value wins, except that a candidate earlier in the order ``discrete,
-gcmi, ksg, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
+validation rows, report ``discrete``. Otherwise the largest validation value wins, except that a
+candidate earlier in the order ``discrete, gcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
 less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
 what the critic finds) reports ``gcmi``; dependence that the copula misses reports ``ksg`` in low
 dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
@@ -43,10 +47,20 @@ from .diagnostics import diagnostic
 from .plan import FitPlan
 from .results import EstimateResult
 
-__all__ = ["AutoEstimator", "ORDER"]
+__all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
+
+#: The panel's members: key -> (estimator name, options). Every key of ``settings["panel"]`` is one.
+MEMBERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "discrete": ("discrete", {}),
+    "gcmi": ("gcmi", {}),
+    "ksg": ("ksg", {}),
+    "ksg-normal": ("ksg", {"transform": "normal"}),
+    "ksg-rank": ("ksg", {"transform": "rank"}),
+    "infonce": ("infonce", {}),
+}
 
 #: The preference order of the panel (earlier wins within the margin).
-ORDER = ("discrete", "gcmi", "ksg", "infonce")
+ORDER = tuple(MEMBERS)
 
 
 class AutoEstimator(_Base):
@@ -62,7 +76,7 @@ class AutoEstimator(_Base):
     test_fraction, validation_fraction : float, default 0.4 and 0.2
         The split (see the module docstring).
     ksg_max_dim : int, default 6
-        KSG joins the panel when ``dim_x + dim_y`` is at most this.
+        The three KSG members join the panel when ``dim_x + dim_y`` is at most this.
     neural : bool, default True
         Whether the critic joins the panel (``False``: only the fast non-neural members).
     num_threads : int or None, default 1
@@ -100,7 +114,7 @@ class AutoEstimator(_Base):
             skipped["gcmi"] = (f"the normal scores of a view are nearly collinear (condition number {cond:.3g} > "
                                f"{MAX_CONDITION:.0e}): the Gaussian plug-in would measure rounding, not dependence")
         if dx + dy <= self.ksg_max_dim:
-            names.append("ksg")
+            names += ["ksg", "ksg-normal", "ksg-rank"]
         if self.neural and n_train >= 2 * self.batch_size:
             names.append("infonce")
         if not names:  # nothing else can run: keep the copula, flagged by its entry in the panel
@@ -143,19 +157,21 @@ class AutoEstimator(_Base):
         results = {}
         for name in names:
             try:
-                if is_neural(name):  # trains on the training rows, chooses its checkpoint on the validation rows
+                if is_neural(MEMBERS[name][0]):  # trains on the training rows, chooses its checkpoint on the validation rows
                     res = member.fit(x, y).result_  # the same plan: train / validation / test rows as here
                     val = res.settings["selection"]["validation_value"]
                 else:
-                    opts = {"seed": seed} if takes(name, "seed") else {}
-                    val = make_estimator(name, **opts).fit(x[val_rows], y[val_rows]).result_.estimate
-                    res = make_estimator(name, **opts).fit(x[test_rows], y[test_rows]).result_
+                    estimator, opts = MEMBERS[name]
+                    opts = {**opts, "seed": seed} if takes(estimator, "seed") else opts
+                    val = make_estimator(estimator, **opts).fit(x[val_rows], y[val_rows]).result_.estimate
+                    res = make_estimator(estimator, **opts).fit(x[test_rows], y[test_rows]).result_
             except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so
                 panel[name] = {"validation": None, "estimate": None, "ci": None, "error": " ".join(str(exc).split())}
                 continue
             results[name] = res
             panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
-                           "diagnostics": [d["code"] for d in res.diagnostics]}
+                           "diagnostics": [d["code"] for d in res.diagnostics], "estimator": MEMBERS[name][0],
+                           "options": dict(MEMBERS[name][1])}
         if not results:
             raise RuntimeError(f"no estimator of the auto panel could run: {panel}")
         cells = len(np.unique(np.c_[x[val_rows], y[val_rows]], axis=0)) if "discrete" in results else None
@@ -225,7 +241,7 @@ def _choose(validation: dict[str, float]) -> tuple[str, str]:
                 why = "the largest validation value"
             else:
                 why = (f"within {margin:.3f} nats of the largest validation value ({best_name} {best:.3f}) and "
-                       "earlier in the order discrete, gcmi, ksg, infonce (less variance, no ceiling)")
+                       f"earlier in the order {', '.join(ORDER)} (less variance, no ceiling)")
             detail = ", ".join(f"{k} {v:.3f}" for k, v in validation.items())
             return name, f"{why}; validation values: {detail}"
     return best_name, "the largest validation value"  # pragma: no cover  (best_name is in ORDER)

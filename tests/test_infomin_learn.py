@@ -10,6 +10,7 @@ pytest.importorskip("zuko")
 
 from mibound import engine
 from mibound.colorflow import ColorFlow, InfoMinRun, grad_reverse, standardize_channels
+from mibound.colorspaces import color_split, rgb_to
 from mibound.critics import SeparableCritic, mlp
 from mibound.data.color_digits import ColorDigits
 from mibound.experiments import EXPERIMENTS, infomin_learn
@@ -217,15 +218,19 @@ def test_color_digits_refuses_bad_input():
         ColorDigits(images[:10], labels[:10], texture_color=(0, 0, 0))
 
 
-def test_fixed_colour_spaces_on_known_colours():
-    grey = torch.full((1, 3, 2, 2), 0.4, dtype=torch.float64)
-    ycc = infomin_learn._to_space(grey, "ycbcr")
-    torch.testing.assert_close(ycc[:, 0], grey[:, 0], atol=1e-6, rtol=0)
-    torch.testing.assert_close(ycc[:, 1:], torch.zeros(1, 2, 2, 2, dtype=torch.float64), atol=1e-6, rtol=0)
-    white = infomin_learn._to_space(torch.ones(1, 3, 1, 1, dtype=torch.float64), "lab").flatten()
-    torch.testing.assert_close(white, torch.tensor([100.0, 0.0, 0.0], dtype=torch.float64), atol=1e-3, rtol=0)
-    with pytest.raises(ValueError, match="unknown colour space"):
-        infomin_learn._to_space(grey, "cmyk")
+def test_fixed_split_views_are_the_colour_split_standardised():
+    images, labels = load_digits_pool()
+    src = ColorDigits(images[:40], labels[:40])
+    x = src.render(np.arange(40), torch.Generator().manual_seed(0))
+    pairs = infomin_learn._ViewPairs(src, lambda t: rgb_to(t, "lab"), seed=0)
+    v1, v2 = pairs.views(x, dtype=torch.float64)
+    l, ab = color_split(x, "lab", (("L",), ("a", "b")))
+    mean, std = pairs.stats
+    torch.testing.assert_close(v1, ((l.double() - mean[:, :1]) / std[:, :1]).flatten(1))
+    torch.testing.assert_close(v2, ((ab.double() - mean[:, 1:]) / std[:, 1:]).flatten(1))
+    assert (pairs.dim_x, pairs.dim_y) == (64, 128)
+    with pytest.raises(NotImplementedError, match="no exact MI"):
+        pairs.mutual_information()
 
 
 # ---------------------------------------------------------------------------------------------

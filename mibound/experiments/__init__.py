@@ -3,7 +3,7 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import dpi, infomin, infomin_learn, self_consistency, staircase, vary_k
+from . import color_split, dpi, infomin, infomin_learn, patch_distance, self_consistency, staircase, vary_k
 
 EXPERIMENTS = {
     "staircase": staircase.run,
@@ -12,6 +12,8 @@ EXPERIMENTS = {
     "infomin": infomin.run,
     "infomin-learn": infomin_learn.run,
     "self-consistency": self_consistency.run,
+    "patch-distance": patch_distance.run,
+    "color-split": color_split.run,
 }
 
 __all__ = ["EXPERIMENTS"]

@@ -59,24 +59,26 @@ from torch import nn
 
 from .._validation import check_choice
 from ..colorflow import ColorFlow, InfoMinRun
+from ..colorspaces import channel_split, rgb_to
 from ..critics import SeparableCritic, mlp
 from ..data.base import Sampler
 from ..data.color_digits import ColorDigits
 from ..data.digits import GLYPH
+from ..data.photographs import PHOTOGRAPHS, load_photographs
 from ..engine import torch_threads, train
 from ..estimators import NeuralEstimator
 from ..io import atomic_write_text
 from ._common import RunTable, save_figure, settings_for, write_metadata
 from .infomin import _probe, _split, load_digits_pool
 
-__all__ = ["run", "QUICK", "FULL", "FORMS", "FIXED_SPLITS", "PHOTOGRAPHS", "train_generator", "summarize"]
+__all__ = ["run", "QUICK", "FULL", "FORMS", "FIXED_SPLITS", "train_generator", "summarize"]
 
 #: the two forms of the generator's objective
 FORMS = ("unsupervised", "semi-supervised")
-#: fixed colour splits: channel 0 of the space against channels 1 and 2
+#: fixed colour splits (:func:`mibound.colorspaces.rgb_to`): channel 0 of the space against channels 1 and 2
 FIXED_SPLITS = {"rgb": "RGB: R | GB", "lab": "Lab: L | ab", "ycbcr": "YCbCr: Y | CbCr"}
-#: scikit-image photographs the unsupervised form runs on (shipped in its wheel)
-PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
+#: the two views: output channel 0 against output channels 1 and 2
+GROUPS = ((0,), (1, 2))
 
 QUICK = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=1, n_digits=600, test_fraction=0.33, batch_size=64,
              gen_batch_size=64, gen_steps=60, warmup_steps=10, gen_learning_rate=2e-3, blocks=2, flow_hidden=16,
@@ -94,48 +96,18 @@ FULL = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=2, n_digits=None, t
 
 
 # ---------------------------------------------------------------------------------------------
-# colour spaces of the fixed splits (to be replaced by mibound.views once it is merged)
-# ---------------------------------------------------------------------------------------------
-def _to_space(rgb: torch.Tensor, space: str) -> torch.Tensor:
-    """RGB images ``(n, 3, H, W)`` in ``[0, 1]`` -> the same pixels in ``space`` (channel first)."""
-    r, g, b = rgb.unbind(1)
-    if space == "rgb":
-        return rgb
-    if space == "ycbcr":  # ITU-R BT.601 (JPEG), offsets dropped
-        return torch.stack([0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b,
-                            0.5 * r - 0.418688 * g - 0.081312 * b], 1)
-    if space == "lab":  # sRGB (D65) -> CIE L*a*b*
-        lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-        m = torch.tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169],
-                          [0.019334, 0.119193, 0.950227]], dtype=rgb.dtype)
-        xyz = torch.einsum("ij,njhw->nihw", m, lin) / torch.tensor([0.950456, 1.0, 1.088754],
-                                                                    dtype=rgb.dtype)[None, :, None, None]
-        f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16 / 116)
-        return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
-    raise ValueError(f"unknown colour space {space!r}; valid: {', '.join(FIXED_SPLITS)}")
-
-
-# ---------------------------------------------------------------------------------------------
 # image sources and view pairs
 # ---------------------------------------------------------------------------------------------
 class _PhotoPatches:
     """``8 x 8`` RGB patches of scikit-image photographs (downsampled), from a band of rows of each."""
 
     def __init__(self, names, downsample: int, rows: tuple[float, float]):
-        try:
-            import skimage.data
-        except ImportError as exc:
-            raise ImportError("the photographs need scikit-image: pip install mibound[images] "
-                              "(or pip install scikit-image)") from exc
         self.photos = []
-        for name in names:
-            if name not in PHOTOGRAPHS:
-                raise ValueError(f"unknown photograph {name!r}; valid: {', '.join(PHOTOGRAPHS)}")
-            a = getattr(skimage.data, name)().astype(np.float64) / 255.0
-            h, w = (a.shape[0] // downsample) * downsample, (a.shape[1] // downsample) * downsample
-            a = a[:h, :w].reshape(h // downsample, downsample, w // downsample, downsample, 3).mean((1, 3))
-            lo, hi = int(rows[0] * a.shape[0]), int(rows[1] * a.shape[0])
-            self.photos.append(torch.as_tensor(a[lo:hi]).permute(2, 0, 1).contiguous())
+        for a in load_photographs(names):  # (3, H, W) in [0, 1]
+            h, w = (a.shape[1] // downsample) * downsample, (a.shape[2] // downsample) * downsample
+            a = a[:, :h, :w].reshape(3, h // downsample, downsample, w // downsample, downsample).mean((2, 4))
+            lo, hi = int(rows[0] * a.shape[1]), int(rows[1] * a.shape[1])
+            self.photos.append(torch.as_tensor(a[:, lo:hi]).contiguous())
         self.shape = (3, GLYPH, GLYPH)
 
     def draw(self, n: int, generator: torch.Generator, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,7 +124,7 @@ class _PhotoPatches:
 
 
 class _ViewPairs(Sampler):
-    """View 1 = channel 0, view 2 = channels 1, 2 of ``transform(images)``; channels standardised by ``stats``."""
+    """The views :data:`GROUPS` of ``transform(images)`` (three channels), each channel standardised by ``stats``."""
 
     exact = False  # no ground truth: fit_sampler reports no error
 
@@ -171,8 +143,8 @@ class _ViewPairs(Sampler):
         return self.transform(images.float()).double()
 
     def views(self, images: torch.Tensor, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-        z = (self._channels(images) - self.stats[0]) / self.stats[1]
-        return z[:, :1].flatten(1).to(dtype), z[:, 1:].flatten(1).to(dtype)
+        v1, v2 = channel_split((self._channels(images) - self.stats[0]) / self.stats[1], GROUPS)
+        return v1.flatten(1).to(dtype), v2.flatten(1).to(dtype)
 
     def mutual_information(self) -> float:
         raise NotImplementedError("learned and colour-split views of images have no exact MI")
@@ -413,7 +385,7 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
                     ["dataset", "form", "seed", "step", "infonce_train", "log_det", "label_ce"]])
             pairs[views] = ("learned", lambda x, f=flow: f(x)[0])
         for split in cfg["splits"]:
-            pairs[FIXED_SPLITS[split]] = ("fixed", lambda x, s=split: _to_space(x, s))
+            pairs[FIXED_SPLITS[split]] = ("fixed", lambda x, s=split: rgb_to(x, s))
         for views, (kind, transform) in pairs.items():
             if table.done(dataset=dataset, views=views, seed=r):
                 continue
