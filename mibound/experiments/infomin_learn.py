@@ -248,7 +248,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
                  ceiling=("ceiling", "first"), n_seeds=("seed", "nunique")).reset_index()
 
 
-def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame, gen_k: int):
+def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame, gen_k: int, warmup: int = 0):
     from ..plotting import _mpl
 
     plt, sns = _mpl()
@@ -265,6 +265,8 @@ def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame, gen_k:
                     styles.get(dataset, "-"), color=colors[name], lw=1.5,
                     label=f"{dataset}: {form} (rolling mean of 5 records)" if seed == grp["seed"].min() else None)
     ax.axhline(math.log(gen_k), color="black", ls=":", lw=1, label=f"log K = {math.log(gen_k):.2f} (K = {gen_k})")
+    if warmup:
+        ax.axvline(warmup, color="0.4", ls="--", lw=0.8, label=f"end of the critic's warm-up (step {warmup})")
     ax.set_xlabel("generator step")
     ax.set_ylabel("training critic's InfoNCE (nats; lower bound at K)")
     ax.set_title("(a) I(v1; v2) of the learned views during training")
@@ -398,7 +400,7 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
     traj = traj_table.frame[traj_table.frame["seed"].isin(seeds)].reset_index(drop=True)
     summary = summarize(frame)
     atomic_write_text(out / "infomin_learn_summary.csv", summary.to_csv(index=False))
-    save_figure(_plot(frame, traj, summary, cfg["gen_batch_size"]), out, "infomin_learn")
+    save_figure(_plot(frame, traj, summary, cfg["gen_batch_size"], cfg["warmup_steps"]), out, "infomin_learn")
     write_metadata(out, "infomin-learn", {**cfg, "seed": seed, "quick": quick,
                                           "infonce": "held-out InfoNCE of a contrastive encoder trained on the "
                                                      "views (lower bound on I(v1; v2) at K, capped at log K)",
