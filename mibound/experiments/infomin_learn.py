@@ -9,9 +9,11 @@ other two. It is trained through :func:`mibound.engine.train` with the strategy
 between its views while the critic *maximises* it (gradient reversal), and in the
 semi-supervised form two small heads keep the digit label predictable from each view (their
 cross-entropy is minimised by the heads and the generator). The flow starts at the identity,
-i.e. at the RGB split. The **trajectory** (``infomin_learn_trajectory.csv``) is the training
-critic's InfoNCE on each training batch, a lower bound on ``I(v1; v2)`` of the current views at
-``K = batch_size`` (not a held-out number), with the flow's mean log-determinant per image.
+i.e. at the RGB split, and is held fixed for the first ``warmup_steps`` while the critic (and the
+heads) train. The **trajectory** (``infomin_learn_trajectory.csv``) is the training critic's
+InfoNCE on each training batch, a lower bound on ``I(v1; v2)`` of the current views at
+``K = gen_batch_size`` (not a held-out number; it also moves as the critic learns), with the
+flow's mean log-determinant per image and the label cross-entropy.
 
 The evaluation (same budget for every view pair)
 ------------------------------------------------
@@ -21,8 +23,8 @@ YCbCr (Y | CbCr), each view channel standardised with statistics of training ima
 1. a contrastive encoder pair (separable critic: two MLP towers, cosine scores with a
    temperature, as in SimCLR) is trained with InfoNCE on views of the *training* digits
    (:meth:`~mibound.estimators.NeuralEstimator.fit_sampler`, same steps, ``K`` and learning rate
-   for all); ``infonce`` is its InfoNCE on views of the *held-out* digits (fresh textures), a lower
-   bound on ``I(v1; v2)`` at ``K`` (ceiling ``log K``), with its interval;
+   for all); ``infonce`` is its InfoNCE on views of the *held-out* digits (fresh textures), read
+   at ``K = eval_readout_k``: a lower bound on ``I(v1; v2)`` (ceiling ``log K``), with its interval;
 2. a linear probe (standardised logistic regression) on the frozen towers' last hidden layers,
    both views concatenated, fitted on one rendering of each training digit and scored on the
    held-out digits: ``probe_accuracy``. The held-out digits were seen by no training and no choice.
@@ -33,7 +35,7 @@ colour-coded random texture that every fixed split shares); and, for the unsuper
 patches from the top 2/3 of each photograph, held-out patches from the bottom 1/3; no probe).
 
 Outputs: ``infomin_learn.csv`` (one row per ``(dataset, views, seed)``: ``dataset, views, kind,
-infonce, ci_low, ci_high, ceiling, K, eval_steps, probe_accuracy, seed``),
+infonce, ci_low, ci_high, ceiling, K (readout), train_K, eval_steps, probe_accuracy, seed``),
 ``infomin_learn_trajectory.csv`` (``dataset, form, seed, step, infonce_train, log_det,
 label_ce``), ``infomin_learn_summary.csv`` (per dataset and views: means over seeds),
 ``flows/*.pt`` (the trained generators, for resuming), ``metadata.json``, ``infomin_learn.png`` /
@@ -55,7 +57,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from .._validation import check_choice
 from ..colorflow import ColorFlow, InfoMinRun
@@ -176,7 +177,7 @@ def train_generator(source, form: str, cfg: dict, seed: int, n_classes: int = 10
         In eval mode, parameters frozen.
     trajectory : DataFrame
         ``step, infonce_train`` (the training critic's InfoNCE, nats, a lower bound at
-        ``K = batch_size``), ``log_det`` (mean log-determinant per image, nats), ``label_ce``.
+        ``K = gen_batch_size``), ``log_det`` (mean log-determinant per image, nats), ``label_ce``.
     """
     form = check_choice(form, FORMS, "form")
     k = cfg["gen_batch_size"]
