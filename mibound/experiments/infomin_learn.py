@@ -87,7 +87,7 @@ QUICK = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=1, n_digits=600, t
              eval_hidden=64, embed_dim=16, temperature=0.2, eval_batches=4, eval_readout_k=128, log_every=10,
              glyph_contrast=0.4, texture_contrast=0.12, noise_sigma=0.02, photographs=("astronaut",),
              photo_downsample=4, photo_gen_steps=40, photo_eval_steps=40, num_threads=1)
-FULL = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=2, n_digits=None, test_fraction=0.33, batch_size=64,
+FULL = dict(forms=FORMS, splits=tuple(FIXED_SPLITS), n_seeds=3, n_digits=None, test_fraction=0.33, batch_size=64,
             gen_batch_size=256, gen_steps=1200, warmup_steps=200, gen_learning_rate=2e-3, blocks=2, flow_hidden=16,
             critic_hidden=128, head_hidden=64, label_weight=5.0, eval_steps=1000, eval_learning_rate=1e-3,
             eval_hidden=128, embed_dim=16, temperature=0.2, eval_batches=16, eval_readout_k=512, log_every=25,
