@@ -10,11 +10,14 @@ from .api import estimate_mi
 from .critics import BilinearCritic, ConcatCritic, ConvCritic, GaussianOptimalCritic, SeparableCritic, make_critic
 from .data import CorrelatedGaussian, Sampler
 from .estimators import ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator, make_estimator
+from .permutation import PermutationResult, permutation_test
 from .results import EstimateResult, TrainingDiverged
 
 __all__ = [
     "__version__",
     "estimate_mi",
+    "permutation_test",
+    "PermutationResult",
     "EstimateResult",
     "TrainingDiverged",
     "gaussian_mi",

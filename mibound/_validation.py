@@ -12,8 +12,8 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["as_2d_array", "check_pair", "check_choice", "check_int", "check_float", "check_seed", "IMAGE_LAYOUTS",
-           "image_shape", "flatten_views"]
+__all__ = ["as_2d_array", "column_names", "constant_columns", "check_pair", "check_choice", "check_int", "check_float",
+           "check_seed", "IMAGE_LAYOUTS", "image_shape", "flatten_views"]
 
 #: Values beyond this magnitude overflow float32 arithmetic inside the critics (1e30 squared is inf).
 MAX_ABS_VALUE = 1e15
@@ -36,12 +36,7 @@ def as_2d_array(data, name: str = "x", dtype=np.float64) -> np.ndarray:
         data = data.double().numpy()
     # pandas frames/series
     elif hasattr(data, "to_numpy") and not isinstance(data, np.ndarray):
-        try:
-            data = data.to_numpy(dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"{name} ({original_type}) has non-numeric columns; expected numbers only ({exc})"
-            ) from None
+        data = _pandas_to_numpy(data, name, original_type)
     try:
         arr = np.asarray(data)
     except ValueError as exc:  # ragged nested lists
@@ -68,6 +63,8 @@ def as_2d_array(data, name: str = "x", dtype=np.float64) -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); expected at least one sample and feature")
     arr = arr.astype(dtype, copy=False)
+    if not arr.flags.writeable:  # pandas 3 and memory maps hand out read-only views; torch warns on them
+        arr = arr.copy()
     finite = np.isfinite(arr)
     if not finite.all():
         bad = np.argwhere(~finite)[0]
@@ -84,6 +81,75 @@ def as_2d_array(data, name: str = "x", dtype=np.float64) -> np.ndarray:
             "rescale the data (MI is invariant to per-column scaling)"
         )
     return arr
+
+
+def _pandas_to_numpy(data, name: str, original_type: str) -> np.ndarray:
+    """A pandas frame or series as float64, with errors that name the offending columns.
+
+    Nullable dtypes (``Int64``, ``Float64``, ``boolean``) convert when they hold no ``pd.NA``;
+    missing values and non-numeric columns raise naming the columns.
+    """
+    import pandas as pd
+
+    frame = data.to_frame() if isinstance(data, pd.Series) else data
+    if not isinstance(frame, pd.DataFrame):
+        try:
+            return np.asarray(data.to_numpy(dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} ({original_type}) has non-numeric values; expected numbers only ({exc})") from None
+    names = column_names(data, name)
+    missing = frame.isna().to_numpy().any(axis=0)
+    if missing.any():
+        cols = [names[j] for j in np.flatnonzero(missing)]
+        first = int(np.flatnonzero(frame.isna().to_numpy().any(axis=1))[0])
+        raise ValueError(f"{name} has missing values (NaN or pd.NA) in column(s) {', '.join(map(repr, cols[:6]))}"
+                         f"{' and more' if len(cols) > 6 else ''} (first in row {first}); remove or impute them")
+    try:
+        return frame.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):  # name the columns that do not convert (strings, categories, dates, ...)
+        bad = []
+        for label, (_, column) in zip(names, frame.items()):
+            try:
+                column.to_numpy(dtype=np.float64)
+            except (TypeError, ValueError):
+                bad.append(label)
+        raise TypeError(f"{name} ({original_type}) has non-numeric column(s) {', '.join(map(repr, bad[:6]))}"
+                        f"{' and more' if len(bad) > 6 else ''}; expected numbers only") from None
+
+
+def column_names(data, name: str = "x", n_columns: int | None = None) -> tuple[str, ...]:
+    """The column names of ``data``: a frame's column labels, a named series' name, else ``"x[j]"``.
+
+    Parameters
+    ----------
+    data : array_like
+        Anything :func:`as_2d_array` takes.
+    name : str
+        The view's name (``"x"`` or ``"y"``), the prefix of positional names.
+    n_columns : int, optional
+        Columns of the converted array (needed for input without labels that is not an array).
+    """
+    columns = getattr(data, "columns", None)
+    if columns is not None and not isinstance(data, np.ndarray):
+        return tuple(str(c) for c in columns)
+    series_name = getattr(data, "name", None)
+    if hasattr(data, "to_numpy") and not isinstance(data, np.ndarray) and series_name is not None:
+        return (str(series_name),)
+    if n_columns is None:
+        shape = np.shape(data)
+        n_columns = 1 if len(shape) < 2 else int(np.prod(shape[1:]))
+    return tuple(f"{name}[{j}]" for j in range(n_columns))
+
+
+def constant_columns(a: np.ndarray) -> np.ndarray:
+    """0-based indices of the columns of a 2-D array that take one value only (none for a single row).
+
+    The one test of constancy in mibound: :func:`check_pair` refuses these columns,
+    :func:`mibound.inputs.read_pair` drops them.
+    """
+    if a.shape[0] < 2:
+        return np.zeros(0, dtype=np.intp)
+    return np.flatnonzero(np.ptp(a, axis=0) == 0)
 
 
 #: ``image_layout`` values: ``auto`` refuses arrays that look channel-last, ``channels_first`` trusts the input.
@@ -163,21 +229,26 @@ def flatten_views(x, y, layout: str = "auto"):
     return out[0], out[1], (shapes[0], shapes[1])
 
 
-def check_pair(x, y, *, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a paired sample ``(x, y)``: both 2-D, numeric, finite, with the same number of rows."""
+def check_pair(x, y, *, dtype=np.float64, allow_constant: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a paired sample ``(x, y)``: both 2-D, numeric, finite, with the same number of rows.
+
+    Constant columns are refused unless ``allow_constant`` (the estimator classes drop them
+    instead, through :func:`mibound.inputs.read_pair`, and say so in a diagnostic).
+    """
     x = as_2d_array(x, "x", dtype)
     y = as_2d_array(y, "y", dtype)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x and y must have the same number of samples (rows), got {x.shape[0]} and {y.shape[0]}"
         )
-    for name, a in (("x", x), ("y", y)):
-        if a.shape[0] > 1:
-            const = np.flatnonzero(np.ptp(a, axis=0) == 0)
+    if not allow_constant:
+        for name, a in (("x", x), ("y", y)):
+            const = constant_columns(a)
             if const.size:
                 raise ValueError(
                     f"{name} has {const.size} constant (zero-variance) column(s), e.g. column {const[0]}; "
-                    f"they carry no information: drop them, e.g. {name}[:, {name}.std(0) > 0]"
+                    f"they carry no information: drop them, e.g. {name}[:, {name}.std(0) > 0], or use an "
+                    "estimator class (mibound.estimate_mi), which drops them and says so"
                 )
     return x, y
 

@@ -13,16 +13,22 @@ The panel
 * ``discrete`` (:class:`~mibound.estimators.DiscreteEstimator`) when every column takes few values;
 * ``gcmi`` (Gaussian copula) always: exact for any monotone per-column transform of Gaussian
   data, in any dimension, and of low variance;
-* ``ksg`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate in low dimension and fails in
-  high dimension), with its tie handling;
+* ``ksg``, ``ksg-normal`` and ``ksg-rank`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate
+  in low dimension and fails in high dimension), with its tie handling: KSG on the standardised
+  columns, on per-column normal scores and on per-column ranks. The three are the same estimator
+  of the same MI (a per-column monotone map leaves the MI unchanged) with different biases: the
+  score and rank maps tame heavy tails (Student-t) and strongly bent margins; the raw columns keep
+  neighbourhoods that a rank map would stretch (mixtures of separated modes);
 * ``infonce`` (a critic, checkpoint chosen on validation rows, read at a large ``K``): a lower
   bound in expectation, whatever the shape of the dependence, up to ``log K``.
 
 The choice
 ----------
 Data whose every column takes few values, with a joint table of at most one cell per five
-validation rows, report ``discrete``. Otherwise the largest validation value wins, except that a candidate earlier in the order ``discrete,
-gcmi, ksg, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
+validation rows, report ``discrete``. Otherwise ``discrete`` is not eligible (on a table with more cells
+its plug-in measures the sample size, not the MI; a ``few_samples`` diagnostic says so when no other
+member could run), and the largest validation value wins, except that a candidate earlier in the order
+``discrete, gcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
 less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
 what the critic finds) reports ``gcmi``; dependence that the copula misses reports ``ksg`` in low
 dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
@@ -45,16 +51,27 @@ from typing import Any
 import numpy as np
 
 from ._base import _Base, _versions
-from ._validation import check_float, check_int, check_pair, check_seed, flatten_views
+from ._validation import check_float, check_int, check_seed, flatten_views
 from .columns import DISCRETE_MAX_VALUES, column_report
 from .diagnostics import diagnostic, image_diagnostics
+from .inputs import read_pair
 from .plan import FitPlan
 from .results import EstimateResult
 
-__all__ = ["AutoEstimator", "ORDER"]
+__all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
+
+#: The panel's members: key -> (estimator name, options). Every key of ``settings["panel"]`` is one.
+MEMBERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "discrete": ("discrete", {}),
+    "gcmi": ("gcmi", {}),
+    "ksg": ("ksg", {}),
+    "ksg-normal": ("ksg", {"transform": "normal"}),
+    "ksg-rank": ("ksg", {"transform": "rank"}),
+    "infonce": ("infonce", {}),
+}
 
 #: The preference order of the panel (earlier wins within the margin).
-ORDER = ("discrete", "gcmi", "ksg", "infonce")
+ORDER = tuple(MEMBERS)
 
 
 class AutoEstimator(_Base):
@@ -71,7 +88,7 @@ class AutoEstimator(_Base):
     test_fraction, validation_fraction : float, default 0.4 and 0.2
         The split (see the module docstring).
     ksg_max_dim : int, default 6
-        KSG joins the panel when ``dim_x + dim_y`` is at most this.
+        The three KSG members join the panel when ``dim_x + dim_y`` is at most this.
     neural : bool, default True
         Whether the critic joins the panel (``False``: only the fast non-neural members).
     num_threads : int or None, default 1
@@ -110,7 +127,7 @@ class AutoEstimator(_Base):
             skipped["gcmi"] = (f"the normal scores of a view are nearly collinear (condition number {cond:.3g} > "
                                f"{MAX_CONDITION:.0e}): the Gaussian plug-in would measure rounding, not dependence")
         if dx + dy <= self.ksg_max_dim:
-            names.append("ksg")
+            names += ["ksg", "ksg-normal", "ksg-rank"]
         if self.neural and n_train >= 2 * self.batch_size:
             names.append("infonce")
         if not names:  # nothing else can run: keep the copula, flagged by its entry in the panel
@@ -137,7 +154,14 @@ class AutoEstimator(_Base):
             member._checked_params()
         # the layout matters only to the conv critic of the neural member; the others see flat pixels
         x, y, shapes = flatten_views(x, y, self.image_layout if self.neural else "channels_first")
-        x, y = check_pair(x, y)
+        images = _as_images(x, y, shapes)  # the neural member reads image views on their grid, every pixel kept
+        pair = read_pair(x, y)  # constant columns dropped, and said so
+        if pair.degenerate:
+            self.result_ = pair.zero_result("auto", seed=seed, true_mi=true_mi, t0=t0, settings={
+                **self.get_params(), "choice": {"estimator": None, "reason": "a view has no varying column"},
+                "panel": {}})
+            return self
+        x, y = pair.x, pair.y
         n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
         plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
                        self.validation_fraction)
@@ -146,7 +170,7 @@ class AutoEstimator(_Base):
             raise ValueError(f"too few samples for auto: n={n} gives {len(val_rows)} validation and {len(test_rows)} "
                              f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
                              "estimator")
-        report = column_report(x, y)  # for the diagnostics of the reported estimate
+        report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
         seen = np.concatenate([plan.part_rows("train"), val_rows])  # every choice looks at these rows only
         names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
                                      _view_condition(x[val_rows], y[val_rows]))
@@ -155,19 +179,21 @@ class AutoEstimator(_Base):
         results = {}
         for name in names:
             try:
-                if is_neural(name):  # trains on the training rows, chooses its checkpoint on the validation rows
-                    res = member.fit(*_as_images(x, y, shapes)).result_  # the same plan: rows as here
+                if is_neural(MEMBERS[name][0]):  # trains on the training rows, chooses its checkpoint on the validation rows
+                    res = member.fit(*images).result_  # the same plan: train / validation / test rows as here
                     val = res.settings["selection"]["validation_value"]
                 else:
-                    opts = {"seed": seed} if takes(name, "seed") else {}
-                    val = make_estimator(name, **opts).fit(x[val_rows], y[val_rows]).result_.estimate
-                    res = make_estimator(name, **opts).fit(x[test_rows], y[test_rows]).result_
+                    estimator, opts = MEMBERS[name]
+                    opts = {**opts, "seed": seed} if takes(estimator, "seed") else opts
+                    val = make_estimator(estimator, **opts).fit(x[val_rows], y[val_rows]).result_.estimate
+                    res = make_estimator(estimator, **opts).fit(x[test_rows], y[test_rows]).result_
             except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so
                 panel[name] = {"validation": None, "estimate": None, "ci": None, "error": " ".join(str(exc).split())}
                 continue
             results[name] = res
             panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
-                           "diagnostics": [d["code"] for d in res.diagnostics]}
+                           "diagnostics": [d["code"] for d in res.diagnostics], "estimator": MEMBERS[name][0],
+                           "options": dict(MEMBERS[name][1])}
             if "critic" in res.settings:  # the neural member: the critic "auto" resolved to
                 panel[name]["critic"] = res.settings["critic"]
         if not results:
@@ -179,15 +205,29 @@ class AutoEstimator(_Base):
                       f"for {len(val_rows)} validation rows: the plug-in on the table (continuous estimators "
                       "misread ties)")
         else:
-            chosen, reason = _choose({k: panel[k]["validation"] for k in results})
+            # a joint table with more cells than one per five rows leaves the plug-in measuring log n, not MI
+            eligible = [k for k in results if k != "discrete"] or list(results)
+            if "discrete" in results and "discrete" not in eligible:
+                panel["discrete"]["note"] = (f"not chosen: the joint table has {cells} cells for {len(val_rows)} "
+                                             "validation rows (more than one per five rows)")
+            chosen, reason = _choose({k: panel[k]["validation"] for k in eligible})
         res = results[chosen]
-        diagnostics = [d for d in res.diagnostics]
-        if not is_neural(chosen):
-            diagnostics += [d for d in image_diagnostics(shapes, n, dx, dy, chosen)
+        # the members saw row subsets: their column diagnostics (by position in a subset) give way to the
+        # full sample's, under the input's column names; a column constant on a subset only is not reported
+        own = {d["code"]: d for d in report.diagnostics("handled by the chosen estimator as it documents")}
+        diagnostics = [own.pop(d["code"], d) if d["code"] in ("ties", "discrete_columns") else d
+                       for d in res.diagnostics if d["code"] not in ("constant_columns", "constant_view")]
+        if chosen != "discrete":
+            diagnostics += list(own.values())
+        elif "discrete_columns" in own:
+            diagnostics.append(own["discrete_columns"])
+        if not is_neural(MEMBERS[chosen][0]):
+            diagnostics += [d for d in image_diagnostics(shapes, n, dx, dy, MEMBERS[chosen][0])
                             if d["code"] not in {e["code"] for e in diagnostics}]
-        for d in report.diagnostics("handled by the chosen estimator as it documents") if chosen != "discrete" else []:
-            if d["code"] not in {e["code"] for e in diagnostics}:
-                diagnostics.append(d)
+        if chosen == "discrete" and cells is not None and cells > len(val_rows) / 5:
+            diagnostics.append(diagnostic("few_samples", f"discrete is the only member that could run, and its joint "
+                                          f"table has {cells} cells for {len(val_rows)} validation rows: the plug-in "
+                                          "then measures the sample size, not the MI; do not trust this number"))
         if _disagree(results, chosen):
             spread = ", ".join(f"{k} {r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for k, r in results.items())
             diagnostics.append(diagnostic("disagreement", f"the panel disagrees beyond its test intervals ({spread}); "
@@ -199,6 +239,7 @@ class AutoEstimator(_Base):
             history=res.history, diagnostics=diagnostics,
             settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
                       "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
+        pair.annotate(self.result_)
         return self
 
 
@@ -218,8 +259,11 @@ def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
     """The larger condition number of the two views' normal-score correlation matrices."""
     from .nonparametric import copula_normalize
 
+    from ._validation import constant_columns
+
     out = 1.0
     for a in (x, y):
+        a = np.delete(a, constant_columns(a), axis=1)  # a column constant on these rows has no normal scores
         if a.shape[1] > 1:
             c = np.corrcoef(copula_normalize(a), rowvar=False)
             out = max(out, float(np.linalg.cond(c)) if np.all(np.isfinite(c)) else float("inf"))
@@ -247,7 +291,7 @@ def _choose(validation: dict[str, float]) -> tuple[str, str]:
                 why = "the largest validation value"
             else:
                 why = (f"within {margin:.3f} nats of the largest validation value ({best_name} {best:.3f}) and "
-                       "earlier in the order discrete, gcmi, ksg, infonce (less variance, no ceiling)")
+                       f"earlier in the order {', '.join(ORDER)} (less variance, no ceiling)")
             detail = ", ".join(f"{k} {v:.3f}" for k, v in validation.items())
             return name, f"{why}; validation values: {detail}"
     return best_name, "the largest validation value"  # pragma: no cover  (best_name is in ORDER)

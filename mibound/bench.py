@@ -64,7 +64,8 @@ def load_task_file(path) -> tuple[np.ndarray, np.ndarray, float | None]:
                 raise ValueError(f"{name} has shape {a.shape}; the task format needs 2-D arrays (n, d) or images "
                                  "(n, H, W) / (n, C, H, W)")
         flat_x, flat_y, shapes = flatten_views(x, y)
-        flat_x, flat_y = check_pair(flat_x, flat_y)
+        # the estimators drop constant columns and say so
+        flat_x, flat_y = check_pair(flat_x, flat_y, allow_constant=True)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{path.name}: {exc}") from None
     return tuple(a if s is None else a.reshape(len(a), *s) for a, s in zip((flat_x, flat_y), shapes)) + (true_mi,)

@@ -39,6 +39,8 @@ def _cmd_estimate(args) -> int:
         raise _UsageError(f"expected one .npz/.csv file or two .npy files, got {len(args.files)} files")
     if args.mmap and not (len(args.files) == 2 and all(f.lower().endswith(".npy") for f in args.files)):
         raise _UsageError("--mmap needs two .npy files (x then y); convert the data with numpy.save")
+    if args.permutations and (args.distributed or args.mmap):
+        raise _UsageError("--permutations reads the data into memory: it does not combine with --distributed or --mmap")
     if args.estimator is None:  # auto reads everything into memory; scaled-out runs train one critic
         args.estimator = "infonce" if (args.distributed or args.mmap) else DEFAULT_ESTIMATOR
     neural = is_neural(args.estimator)
@@ -59,12 +61,40 @@ def _cmd_estimate(args) -> int:
 
         if args.distributed or resolve_device(args.device).type == "cuda":
             return _estimate_scaled(args, x, y, true_mi, options)
+    if len(args.files) == 1 and args.files[0].lower().endswith(".csv"):  # keep the names of CSV columns
+        import pandas as pd
+
+        from .io import csv_column_names
+
+        nx, ny = csv_column_names(args.files[0], _split_cols(args.x_cols), _split_cols(args.y_cols))
+        x, y = pd.DataFrame(x, columns=nx), pd.DataFrame(y, columns=ny)
+    if args.permutations:
+        return _estimate_permutations(args, x, y, true_mi, options)
     result = estimate_mi(x, y, estimator=args.estimator, seed=args.seed, true_mi=true_mi,
                          progress=not (args.quiet or args.json), **options)
     if args.json:
         print(result.to_json())
     else:
         print(result.summary(bits=args.bits))
+    return 0
+
+
+def _estimate_permutations(args, x, y, true_mi, options: dict) -> int:
+    """``estimate --permutations N``: the estimate and the permutation test's keys in one report."""
+    import json
+
+    from .permutation import permutation_test
+
+    test = permutation_test(x, y, estimator=args.estimator, n_permutations=args.permutations, seed=args.seed,
+                            progress=not (args.quiet or args.json), **options)
+    result = test.observed
+    if true_mi is not None:
+        result.true_mi = float(true_mi)
+    if args.json:
+        print(json.dumps({**result.to_dict(), **test.keys()}))
+    else:
+        print(result.summary(bits=args.bits))
+        print(test.summary())
     return 0
 
 
@@ -212,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--preprocess", default=None, help=f"robust, standardize or none (default {nd['preprocess']}): "
                      "a per-column increasing map fitted on training rows, which leaves the MI unchanged")
     est.add_argument("--seed", type=int, default=0)
+    est.add_argument("--permutations", type=int, default=0, metavar="N",
+                     help="also test independence: the estimate against N row-shuffled pairs (p-value; JSON keys "
+                          "null_mean, null_std, p_value, excess, n_permutations, null)")
     est.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     est.add_argument("--x-cols", default=None, help="CSV: comma-separated names or 0-based indices of x")
     est.add_argument("--y-cols", default=None, help="CSV: comma-separated names or 0-based indices of y")

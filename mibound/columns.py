@@ -47,12 +47,15 @@ class ColumnStats:
         without ties, 1 for a column in which every value repeats, e.g. a boolean one).
     resolution : float
         Smallest positive gap between two distinct values (``nan`` for a constant column).
+    integer : bool
+        Whether every value is a whole number (counts, booleans, categories coded as numbers).
     """
 
     name: str
     n_distinct: int
     tie_fraction: float
     resolution: float
+    integer: bool = False
 
     @property
     def has_ties(self) -> bool:
@@ -68,6 +71,17 @@ class ColumnStats:
     def discrete(self) -> bool:
         """Whether the column takes at most :data:`DISCRETE_MAX_VALUES` distinct values."""
         return self.n_distinct <= DISCRETE_MAX_VALUES
+
+    @property
+    def constant(self) -> bool:
+        """Whether the column takes one value only."""
+        return self.n_distinct <= 1
+
+    @property
+    def integer_valued(self) -> bool:
+        """Whether the column holds whole numbers that repeat materially but is not :attr:`discrete`
+        (e.g. counts with more than :data:`DISCRETE_MAX_VALUES` values)."""
+        return self.integer and self.material_ties and not self.discrete
 
 
 def _names(columns, detail) -> str:
@@ -111,6 +125,11 @@ class ColumnReport:
         """The columns with at most :data:`DISCRETE_MAX_VALUES` distinct values."""
         return tuple(c for c in self.columns if c.discrete)
 
+    @property
+    def integer_valued(self) -> tuple[ColumnStats, ...]:
+        """The columns of whole numbers with material ties beyond the discrete ones (:attr:`ColumnStats.integer_valued`)."""
+        return tuple(c for c in self.columns if c.integer_valued)
+
     def diagnostics(self, ties_action: str, discrete_action: str | None = None) -> list[dict[str, str]]:
         """``ties`` and ``discrete_columns`` entries for the columns that call for them (else ``[]``).
 
@@ -129,12 +148,16 @@ class ColumnReport:
             out.append(diagnostic("ties", f"{len(tied)} column(s) repeat values: "
                                   f"{_names(tied, lambda c: f'{c.tie_fraction:.0%} of rows tied')}{rows}; "
                                   f"{ties_action}"))
-        discrete = self.discrete
-        if discrete:
-            out.append(diagnostic("discrete_columns", f"{len(discrete)} column(s) take at most "
-                                  f"{DISCRETE_MAX_VALUES} distinct values: "
-                                  f"{_names(discrete, lambda c: f'{c.n_distinct} values')}; "
-                                  f"{discrete_action or ties_action}"))
+        discrete, counts = self.discrete, self.integer_valued
+        if discrete or counts:
+            parts = []
+            if discrete:
+                parts.append(f"{len(discrete)} column(s) take at most {DISCRETE_MAX_VALUES} distinct values: "
+                             + _names(discrete, lambda c: f"{c.n_distinct} {'integer ' if c.integer else ''}values"))
+            if counts:
+                parts.append(f"{len(counts)} column(s) hold repeated whole numbers (counts or codes): "
+                             + _names(counts, lambda c: f"{c.n_distinct} values"))
+            out.append(diagnostic("discrete_columns", f"{'; '.join(parts)}; {discrete_action or ties_action}"))
         return out
 
     def to_dict(self) -> dict:
@@ -148,9 +171,14 @@ class ColumnReport:
                 "y": [col(c) for c in self.y]}
 
 
-def column_stats(a: np.ndarray, prefix: str = "x") -> tuple[ColumnStats, ...]:
-    """:class:`ColumnStats` of every column of a 2-D array ``a`` (one sort per column)."""
+def column_stats(a: np.ndarray, prefix: str = "x", names=None) -> tuple[ColumnStats, ...]:
+    """:class:`ColumnStats` of every column of a 2-D array ``a`` (one sort per column).
+
+    ``names`` (one per column) replace the positional names ``"{prefix}[j]"``.
+    """
     a = np.asarray(a)
+    if names is not None and len(names) != a.shape[1]:
+        raise ValueError(f"got {len(names)} column names for {a.shape[1]} columns of {prefix}")
     n = a.shape[0]
     s = np.sort(a, axis=0)
     gaps = np.diff(s, axis=0)
@@ -162,12 +190,13 @@ def column_stats(a: np.ndarray, prefix: str = "x") -> tuple[ColumnStats, ...]:
     with np.errstate(invalid="ignore"):
         resolution = np.where(gaps > 0, gaps, np.inf).min(axis=0, initial=np.inf)
     fraction = tied.mean(axis=0) if n else np.zeros(a.shape[1])
-    return tuple(ColumnStats(f"{prefix}[{j}]", int(n_distinct[j]), float(fraction[j]),
-                             float(resolution[j]) if np.isfinite(resolution[j]) else math.nan)
+    integer = (s == np.round(s)).all(axis=0) if n else np.zeros(a.shape[1], dtype=bool)
+    return tuple(ColumnStats(f"{prefix}[{j}]" if names is None else str(names[j]), int(n_distinct[j]), float(fraction[j]),
+                             float(resolution[j]) if np.isfinite(resolution[j]) else math.nan, bool(integer[j]))
                  for j in range(a.shape[1]))
 
 
-def column_report(x, y) -> ColumnReport:
+def column_report(x, y, names=None) -> ColumnReport:
     """Distinct values, tie fractions and resolution of every column of ``x`` and ``y``.
 
     Parameters
@@ -176,6 +205,9 @@ def column_report(x, y) -> ColumnReport:
     y : array_like, shape (n, dy) or (n,)
         Validated as everywhere in mibound (finite numbers, same ``n``); constant columns are
         allowed here (``n_distinct == 1``).
+    names : (sequence of str, sequence of str), optional
+        The columns' names in ``x`` and in ``y`` (default ``"x[j]"``, ``"y[j]"``), as the
+        diagnostics name them (:class:`mibound.inputs.Pair` passes the input's own names).
 
     Returns
     -------
@@ -194,7 +226,8 @@ def column_report(x, y) -> ColumnReport:
     y = as_2d_array(y, "y")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same number of samples (rows), got {x.shape[0]} and {y.shape[0]}")
-    sx, sy = column_stats(x, "x"), column_stats(y, "y")
+    nx, ny = (None, None) if names is None else names
+    sx, sy = column_stats(x, "x", nx), column_stats(y, "y", ny)
     duplicates = 0.0
     # a row can repeat only if every column has ties
     if all(c.has_ties for c in sx + sy):

@@ -18,6 +18,7 @@ CODES: dict[str, str] = {
     "ties": "some columns have many repeated values (ties), which bias nearest-neighbour estimators",
     "discrete_columns": "some columns take only a few distinct values",
     "constant_columns": "some columns are constant and were dropped (they carry no information)",
+    "constant_view": "a view has no varying column: the MI is 0 exactly",
     "disagreement": "candidate estimators disagree beyond their intervals",
     "few_samples": "fewer samples than the dimensions need for this estimator",
     "negative_estimate": "the estimate is below zero: no dependence detected, or an estimator failure",

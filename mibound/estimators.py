@@ -2,8 +2,9 @@
 
 Hyper-parameters are keyword arguments stored unchanged by ``__init__`` (the classes are
 scikit-learn estimators: ``get_params``, ``set_params``, ``sklearn.base.clone`` and ``repr``
-behave as there); ``fit(x, y)`` validates the data, trains on a training split, evaluates on a
-held-out split and returns ``self``; fitted state ends in ``_`` (``result_``, ``critic_``,
+behave as there); ``fit(x, y)`` validates the data (:func:`mibound.inputs.read_pair`: column names
+kept, constant columns dropped with a ``constant_columns`` diagnostic, 0 exactly for a view without
+a varying column), trains on a training split, evaluates on a held-out split and returns ``self``; fitted state ends in ``_`` (``result_``, ``critic_``,
 ``history_``). ``result_`` is an :class:`~mibound.results.EstimateResult`. Reading fitted state
 before ``fit`` raises :class:`~mibound.results.NotFittedError`.
 
@@ -28,16 +29,16 @@ from torch import nn
 
 from . import engine
 from ._base import _Base, _mean_ci, _versions, half_sample_interval
-from ._validation import IMAGE_LAYOUTS, check_choice, check_float, check_int, check_pair, check_seed, flatten_views
+from ._validation import IMAGE_LAYOUTS, check_choice, check_float, check_int, check_seed, flatten_views
 from .critics import CRITICS, IMAGE_CRITICS, make_critic
 from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
-from .columns import column_report
 from .flow import DoEEstimator, FlowEstimator
 from .nonparametric import KSG_TIES, KSG_TRANSFORMS, SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi, ksg_mi
 from .auto import AutoEstimator
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from .diagnostics import diagnostic, image_diagnostics
+from .inputs import read_pair
 from .plan import FitPlan
 from .preprocess import PREPROCESS, fit_column_map
 from .results import EstimateResult, TrainingDiverged
@@ -261,6 +262,9 @@ class NeuralEstimator(_Base):
         with their shapes kept for the critic (``critic="auto"`` then means the conv critic);
         the plan and the batches index rows, as for any array.
 
+        Constant columns of arrays in memory are dropped (:func:`mibound.inputs.read_pair`; a
+        ``constant_columns`` diagnostic names them); a view without a varying column gives 0. The
+        pixels of an image view are all kept (a constant pixel does no harm on the pixel grid).
         The split and the batches come from a :class:`~mibound.plan.FitPlan` seeded by ``seed``,
         the same for arrays in memory and memory maps. Memory-mapped input
         (``np.load(path, mmap_mode="r")``) is not loaded: batches are read from it as they are
@@ -273,9 +277,22 @@ class NeuralEstimator(_Base):
         data = "mmap" if isinstance(x, np.memmap) or isinstance(y, np.memmap) else "memory"
         p = self._checked_params()  # bad parameters before bad data
         x, y, shapes = flatten_views(x, y, p["image_layout"])
-        if data == "memory":
-            x, y = (a.astype(np.float32) for a in check_pair(x, y))
-        return self._fit_arrays(x, y, true_mi, data, shapes=shapes)
+        if data == "mmap":
+            return self._fit_arrays(x, y, true_mi, data, shapes=shapes)
+        pair = read_pair(x, y, dtype=np.float32, keep=(shapes[0] is not None, shapes[1] is not None))
+        if pair.degenerate:  # constant columns dropped, and said so
+            self.result_ = pair.zero_result(p["estimator"], seed=p["seed"], true_mi=true_mi, settings=p)
+            return self
+        self._fit_arrays(pair.x, pair.y, true_mi, data, shapes=shapes)
+        return self._annotate(pair)
+
+    def _annotate(self, pair) -> "NeuralEstimator":
+        """Add what the :class:`~mibound.inputs.Pair` says (dropped and discrete columns) to ``result_``."""
+        self.result_.diagnostics += [d for d in pair.report().diagnostics(
+            "the critic reads the values as they are: its bound is on the MI of these discrete values")
+            if d["code"] == "discrete_columns"]
+        pair.annotate(self.result_)
+        return self
 
     def _fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
         """:meth:`fit` of checked float32 arrays (``data="memory"``) or memory maps (``"mmap"``).
@@ -476,7 +493,11 @@ class _HalfSampled(_Base):
         seed = check_seed(self.seed)
         t0 = time.perf_counter()
         x, y, shapes = flatten_views(x, y, "channels_first")  # pixel order does not change the MI
-        x, y = check_pair(x, y)
+        pair = read_pair(x, y)  # constant columns dropped, and said so
+        if pair.degenerate:
+            self.result_ = pair.zero_result(self.name, seed=seed, true_mi=true_mi, t0=t0, settings=self.get_params())
+            return self
+        x, y = pair.x, pair.y
         est = self._statistic(x, y)
         ci, sd = half_sample_interval(est, self._subset_statistic(x, y), x.shape[0], self.n_subsamples, seed,
                                       x.shape[1] + y.shape[1] + 1)
@@ -484,9 +505,10 @@ class _HalfSampled(_Base):
             estimator=self.name, estimate=est, ci=ci, std=sd, true_mi=None if true_mi is None else float(true_mi),
             is_bound=False, n_train=0, n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
             settings={**self.get_params(), "versions": _versions()},
-            diagnostics=self._diagnostics(column_report(x, y))
+            diagnostics=self._diagnostics(pair.report())
             + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
         )
+        pair.annotate(self.result_)
         return self
 
 
@@ -649,7 +671,11 @@ class KSGEstimator(_Base):
         seed = check_seed(self.seed)
         t0 = time.perf_counter()
         x, y, shapes = flatten_views(x, y, "channels_first")  # pixel order does not change the MI
-        x, y = check_pair(x, y)
+        pair = read_pair(x, y)  # constant columns dropped, and said so
+        if pair.degenerate:
+            self.result_ = pair.zero_result(self.name, seed=seed, true_mi=true_mi, t0=t0, settings=self.get_params())
+            return self
+        x, y = pair.x, pair.y
         est, terms = ksg_mi(x, y, k=self.k, standardize=bool(self.standardize), workers=self.workers,
                             return_terms=True, ties=ties, transform=transform, seed=seed)
         sd = float(terms.std(ddof=1)) if terms.size > 1 else 0.0
@@ -668,9 +694,10 @@ class KSGEstimator(_Base):
             true_mi=None if true_mi is None else float(true_mi), is_bound=False, n_train=0,
             n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
             settings={**self.get_params(), "versions": _versions()},
-            diagnostics=column_report(x, y).diagnostics(action, discrete)
+            diagnostics=pair.report().diagnostics(action, discrete)
             + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
         )
+        pair.annotate(self.result_)
         return self
 
 

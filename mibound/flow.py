@@ -72,9 +72,10 @@ from torch import nn
 from . import engine
 from ._base import _Base, _mean_ci, _versions, half_sample_interval
 from .diagnostics import image_diagnostics
-from ._validation import check_choice, check_float, check_int, check_pair, check_seed, flatten_views
+from ._validation import check_choice, check_float, check_int, check_seed, flatten_views
 from .engine import torch_threads
 from .nonparametric import gaussian_plugin_mi
+from .inputs import read_pair
 from .plan import FitPlan
 from .results import EstimateResult, TrainingDiverged
 from .streaming import ShardedBatchStream
@@ -495,8 +496,12 @@ class _DensityEstimator(_Base):
         p = self._checked_params()  # bad parameters, then a missing dependency, then bad data
         _zuko()
         x, y, shapes = flatten_views(x, y, "channels_first")  # pixel order does not change the MI
-        x, y = check_pair(x, y)
         t0 = time.perf_counter()
+        pair = read_pair(x, y)  # constant columns dropped, and said so
+        if pair.degenerate:
+            self.result_ = pair.zero_result(self.name, seed=p["seed"], true_mi=true_mi, t0=t0, settings=p)
+            return self
+        x, y = pair.x, pair.y
         n, dim_x, dim_y = x.shape[0], x.shape[1], y.shape[1]
         plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], p["validation_fraction"]).check(test_batches=0)
         train_rows, val_rows, test_rows = (plan.part_rows(part) for part in ("train", "validation", "test"))
@@ -537,6 +542,7 @@ class _DensityEstimator(_Base):
                       "log_every": self.log_every, **extra, "versions": {**_versions(), "zuko": _zuko().__version__}},
             diagnostics=image_diagnostics(shapes, n, dim_x, dim_y, self.name),
         )
+        pair.annotate(self.result_)
         return self
 
 

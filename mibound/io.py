@@ -27,6 +27,28 @@ def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
         raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
 
 
+def _resolve(path: Path, header: list[str], cols: list[str], which: str) -> list[int]:
+    """0-based header positions of ``cols`` (names, or 0-based indices as text)."""
+    idx = []
+    for c in cols:
+        if c in header:
+            idx.append(header.index(c))
+        elif c.isdigit() and int(c) < len(header):
+            idx.append(int(c))
+        else:
+            raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}")
+    return idx
+
+
+def csv_column_names(path, x_cols: list[str], y_cols: list[str]) -> tuple[list[str], list[str]]:
+    """The header names of the ``x_cols`` and ``y_cols`` of a CSV file (names or 0-based indices)."""
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        header = [h.strip() for h in next(csv.reader(fh), [])]
+    return ([header[j] for j in _resolve(path, header, x_cols, "--x-cols")],
+            [header[j] for j in _resolve(path, header, y_cols, "--y-cols")])
+
+
 def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -43,18 +65,7 @@ def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple
     if not rows:
         raise ValueError(f"{path}: CSV has a header but no rows")
 
-    def resolve(cols: list[str], which: str) -> list[int]:
-        idx = []
-        for c in cols:
-            if c in header:
-                idx.append(header.index(c))
-            elif c.isdigit() and int(c) < len(header):
-                idx.append(int(c))
-            else:
-                raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}")
-        return idx
-
-    ix, iy = resolve(x_cols, "--x-cols"), resolve(y_cols, "--y-cols")
+    ix, iy = _resolve(path, header, x_cols, "--x-cols"), _resolve(path, header, y_cols, "--y-cols")
 
     def take(idx: list[int]) -> np.ndarray:
         out = np.empty((len(rows), len(idx)))

@@ -123,3 +123,17 @@ def test_cli_bench(folder, tmp_path, capsys):
     assert len(pd.read_csv(out)) == 2 * len(TASKS)
     assert main(["bench", str(folder), "--estimator", "nope", "--out", str(out), "--quiet"]) == 2
     assert "unknown estimator" in capsys.readouterr().err
+
+
+def test_constant_columns_are_dropped_in_the_bench(tmp_path):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((400, 2))
+    np.savez(tmp_path / "padded.npz", x=np.c_[x, np.ones(400)], y=x + rng.standard_normal((400, 2)),
+             true_mi=float(np.log(2)))
+    np.savez(tmp_path / "flat.npz", x=np.zeros((400, 2)), y=x, true_mi=0.0)
+    frame = run_bench(tmp_path, ["gcmi", "ksg"], tmp_path / "out.csv", progress=False).set_index(["task", "estimator"])
+    assert (frame["status"] == "ok").all()
+    assert all("constant_columns" in d for d in frame["diagnostics"])
+    assert (frame.loc["flat", "estimate"] == 0.0).all()
+    assert all("constant_view" in d for d in frame.loc["flat", "diagnostics"])
+    assert (frame.loc["padded", "estimate"] > 0.3).all()

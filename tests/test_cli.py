@@ -49,7 +49,7 @@ JSON_KEYS = {"estimator", "estimate", "ci", "std", "ceiling", "true_mi", "is_bou
 NEURAL_SETTINGS = {"estimator", "critic", "batch_size", "steps", "learning_rate", "test_fraction", "seed", "clip",
                    "ema_rate", "eval_batches", "log_every", "lr_schedule", "critic_options", "num_threads",
                    "validation_fraction", "patience", "min_steps", "eval_batch_size", "preprocess", "weight_decay",
-                   "alpha", "selection", "versions", "image_layout", "view_shapes"}
+                   "alpha", "selection", "versions", "column_names", "dropped_columns", "image_layout", "view_shapes"}
 VERSIONS = {"mibound", "torch", "numpy", "scipy"}
 
 
@@ -70,9 +70,13 @@ def test_json_key_set_of_a_neural_estimator(data, capsys):
     assert len(out["ci"]) == 2 and out["ci"][0] < out["estimate"] < out["ci"][1]
 
 
-@pytest.mark.parametrize("estimator,settings", [("gaussian", {"bias_correction", "n_subsamples", "seed", "versions"}),
-                                                ("ksg", {"k", "standardize", "workers", "ties", "transform", "seed",
-                                                         "versions"})])
+#: every estimator class records the names of the columns it read and of those it dropped (constant)
+COLUMN_SETTINGS = {"column_names", "dropped_columns"}
+
+
+@pytest.mark.parametrize("estimator,settings", [
+    ("gaussian", {"bias_correction", "n_subsamples", "seed", "versions"} | COLUMN_SETTINGS),
+    ("ksg", {"k", "standardize", "workers", "ties", "transform", "seed", "versions"} | COLUMN_SETTINGS)])
 def test_json_key_set_of_a_non_neural_estimator(data, capsys, estimator, settings):
     out = run_json(capsys, "estimate", str(data / "pair.npz"), "--estimator", estimator, "--json")
     assert set(out) == JSON_KEYS

@@ -177,7 +177,7 @@ def test_gcmi_on_booleans_reports_ties_and_is_not_the_discrete_mi():
     assert exact == pytest.approx(0.368, abs=1e-3)
     assert res.estimate > exact + 0.1  # about 0.51 = -1/2 log(1 - 0.8^2)
     assert codes_of(res.diagnostics) == ["ties", "discrete_columns"]
-    assert "x[0] (2 values), y[0] (2 values)" in res.diagnostics[1]["message"]
+    assert "x[0] (2 integer values), y[0] (2 integer values)" in res.diagnostics[1]["message"]
     assert "average rank" in res.diagnostics[0]["message"]
     g = GaussianEstimator(n_subsamples=0).fit(b, c).result_
     assert codes_of(g.diagnostics) == ["ties", "discrete_columns"]
@@ -251,7 +251,7 @@ def test_column_report_duplicate_rows_and_chance_float32_ties():
 def test_column_report_names_at_most_six_columns():
     x = np.tile(np.arange(10.0), 3)[:, None] + np.zeros((1, 10))  # 30 rows, 10 columns of 10 values
     msg = column_report(x, np.arange(30.0)).diagnostics("kept")[1]["message"]
-    assert msg.startswith("10 column(s) take at most 20 distinct values: x[0] (10 values)")
+    assert msg.startswith("10 column(s) take at most 20 distinct values: x[0] (10 integer values)")
     assert "and 4 more" in msg and DISCRETE_MAX_VALUES == 20
 
 

@@ -1,6 +1,7 @@
 """Samplers of paired views with exact mutual information (nats)."""
 
 from .base import Sampler
+from .color_digits import ColorDigits
 from .digits import DigitTextureViews, class_sharing_mi
 from .encoded import EncodedViews
 from .gaussian import CorrelatedGaussian
@@ -47,6 +48,7 @@ __all__ = [
     "grf_spectrum",
     "DigitTextureViews",
     "class_sharing_mi",
+    "ColorDigits",
     "EncodedViews",
     "GaussianMixture",
     "x_mixture",

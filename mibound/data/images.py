@@ -31,7 +31,7 @@ import torch
 from scipy import optimize
 from scipy.special import ndtri
 
-from .._validation import check_float, check_int
+from .._validation import check_float, check_int, check_seed
 from ..analytic import _as_covariance, _cholesky, gaussian_mi
 from .base import Sampler
 
@@ -299,6 +299,20 @@ class GaussianRandomFieldCrops(_FieldMixin, Sampler):
             y = y + self.noise * torch.randn(y.shape, generator=generator, dtype=torch.float64)
         return x.to(dtype), y.to(dtype)
 
+    def sample_fields(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` whole noise-free fields in the ``image_size`` window, shape ``(n, channels, image_size, image_size)``.
+
+        Crops of these windows at the sampler's ``offset`` (anywhere in the window: the field is
+        stationary), plus independent ``N(0, noise^2)`` pixel noise per view, have exactly the
+        joint law of :meth:`sample`; :func:`mibound.views.crop_pairs` is tested against
+        :meth:`covariance` this way. float64.
+        """
+        n = check_int(n, "n", minimum=1)
+        gen = torch.Generator().manual_seed(check_seed(seed))
+        w = self.image_size
+        fields = _sample_fields(n * self.channels, self._sqrt_s, gen)[:, :w, :w]
+        return fields.reshape(n, self.channels, w, w).numpy()
+
     def __repr__(self):
         return (f"GaussianRandomFieldCrops(image_size={self.image_size}, crop_size={self.crop_size}, "
                 f"offset={self.offset}, {self._spectrum_repr()}, noise={self.noise:g}, channels={self.channels}, "
@@ -466,6 +480,19 @@ class ChannelSplitViews(_FieldMixin, Sampler):
         x = mixed[:, 0].reshape(n, self.dim_x)
         y = mixed[:, 1:].reshape(n, self.dim_y)
         return x.to(dtype), y.to(dtype)
+
+    def sample_fields(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` whole noise-free multi-channel fields, shape ``(n, channels, image_size, image_size)``.
+
+        ``Cov(X_c(s), X_c'(t)) = C_cc' c(s - t)``: any ``crop_size`` crop of a window, split into
+        channel 0 and the rest (:func:`mibound.colorspaces.channel_split`), plus independent
+        ``N(0, noise^2)`` pixel noise, has exactly the joint law of :meth:`sample`. float64.
+        """
+        n = check_int(n, "n", minimum=1)
+        gen = torch.Generator().manual_seed(check_seed(seed))
+        w = self.image_size
+        fields = _sample_fields(n * self.channels, self._sqrt_s, gen)[:, :w, :w].reshape(n, self.channels, w, w)
+        return torch.einsum("ck,nkhw->nchw", self._channel_chol, fields).numpy()
 
     def __repr__(self):
         corr = (f"rho={self.rho:.6g}, rest_correlation={self.rest_correlation:g}" if self.rho is not None

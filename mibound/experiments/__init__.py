@@ -3,14 +3,19 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import dpi, infomin, self_consistency, staircase, vary_k
+from . import (color_split, dpi, infomin, infomin_learn, patch_distance, real_pairs, self_consistency, staircase,
+               vary_k)
 
 EXPERIMENTS = {
     "staircase": staircase.run,
     "vary-k": vary_k.run,
     "dpi": dpi.run,
     "infomin": infomin.run,
+    "infomin-learn": infomin_learn.run,
     "self-consistency": self_consistency.run,
+    "patch-distance": patch_distance.run,
+    "color-split": color_split.run,
+    "real-pairs": real_pairs.run,
 }
 
 __all__ = ["EXPERIMENTS"]

@@ -1,0 +1,288 @@
+"""Is there any dependence at all? A permutation test of independence with any estimator.
+
+Shuffling the rows of ``y`` against those of ``x`` keeps both marginals and destroys every
+dependence: the estimates of ``N`` shuffled pairs are draws of the estimator's value under
+independence (its *null*), biases and all. :func:`permutation_test` fits the same estimator with
+the same settings and the same seed to the observed pair and to ``N`` shuffled ones, and reports
+where the observed estimate falls among them:
+
+* ``p_value = (1 + #{null >= estimate}) / (1 + N)`` — the permutation p-value with the +1
+  correction (Phipson & Smyth 2010), valid at every ``N``: under independence
+  ``P(p_value <= a) <= a``. Its resolution is ``1 / (N + 1)``: with ``N = 99`` the smallest
+  possible value is 0.01.
+* ``excess = estimate - null_mean`` — what the estimate exceeds the estimator's value on
+  independent data by. A bias that the observed and the shuffled fits share (a plug-in's
+  upward bias in high dimension, a critic's memorisation) cancels in ``excess``, not in
+  ``estimate``. ``excess`` is not an MI estimate either: the bias of an estimator depends on the MI.
+
+What the test can and cannot tell
+---------------------------------
+It tests independence of ``x`` and ``y`` — nothing about the size of the MI: a tiny MI on many
+rows is significant, a large one on a few rows may not be. Rows are assumed exchangeable (i.i.d.
+pairs); for time series or grouped rows a shuffle breaks more than the dependence and the test is
+anti-conservative. Neural nulls are noisy (every shuffled fit trains its own critic), so ``null_std``
+is partly training noise; a small ``N`` then gives a coarse p-value.
+
+Comparable fits
+---------------
+Every fit uses the estimator's own seed (the same split of the rows into train / validation /
+test, the same critic initialisation, the same half-samples or tie jitter); only the pairing
+changes. Non-neural estimators (and ``auto``, ``flow``, ``doe``) are simply refitted ``N`` times. The
+critics of a neural estimator train together, the observed one and the ``N`` shuffled ones, as one
+stacked ensemble (:mod:`mibound.ensemble`) in the one loop (:func:`mibound.engine.train`) on one
+:class:`~mibound.plan.FitPlan`: each run selects its own checkpoint on its validation rows, and
+training stops once no run has improved for ``patience`` steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import check_int, check_seed
+from .estimators import DEFAULT_ESTIMATOR, make_estimator, takes
+from .inputs import Pair, read_pair
+from .results import EstimateResult, _jsonable
+
+__all__ = ["PermutationResult", "permutation_test", "permutations"]
+
+#: Mixed into the permutations' seed, so that their stream is never the one that drew the data.
+_PERMUTATION_SALT = 0x7065726D  # "perm"
+
+
+@dataclass
+class PermutationResult:
+    """The observed estimate, its null distribution from shuffled pairs, and the p-value. Nats.
+
+    Attributes
+    ----------
+    estimator : str
+    estimate : float
+        The estimator's value on the observed pairs (``observed.estimate``).
+    null : ndarray, shape (n_permutations,)
+        Its values on the shuffled pairs.
+    p_value : float
+        ``(1 + #{null >= estimate}) / (1 + n_permutations)``.
+    n_permutations : int
+    seed : int
+    observed : EstimateResult
+        The full result of the observed fit (interval, diagnostics, settings).
+    seconds : float
+        Wall time of the whole test.
+    """
+
+    estimator: str
+    estimate: float
+    null: np.ndarray
+    p_value: float
+    n_permutations: int
+    seed: int
+    observed: EstimateResult
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def null_mean(self) -> float:
+        """Mean of the null values."""
+        return float(np.mean(self.null))
+
+    @property
+    def null_std(self) -> float:
+        """Standard deviation of the null values (``ddof=1``; 0 for one permutation)."""
+        return float(np.std(self.null, ddof=1)) if self.null.size > 1 else 0.0
+
+    @property
+    def excess(self) -> float:
+        """``estimate - null_mean``: the estimate above the estimator's value on independent pairs."""
+        return self.estimate - self.null_mean
+
+    def keys(self) -> dict[str, Any]:
+        """The test's own keys (``null_mean``, ``null_std``, ``p_value``, ``excess``, ``n_permutations``, ``null``)."""
+        return _jsonable({"null_mean": self.null_mean, "null_std": self.null_std, "p_value": self.p_value,
+                          "excess": self.excess, "n_permutations": self.n_permutations, "null": self.null})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``estimator``, ``estimate``, the test's :meth:`keys`, ``seed``, ``seconds``, ``observed``."""
+        return _jsonable({"estimator": self.estimator, "estimate": self.estimate, **self.keys(), "seed": self.seed,
+                          "seconds": self.seconds, "settings": self.settings, "observed": self.observed.to_dict(),
+                          "units": "nats"})
+
+    def summary(self) -> str:
+        """Two lines: the null distribution and the p-value."""
+        return (f"permutation    {self.n_permutations} shuffles: null {self.null_mean:.4f} +- {self.null_std:.4f} nats, "
+                f"excess {self.excess:.4f}\n"
+                f"p-value        {self.p_value:.4g} (smallest possible {1 / (self.n_permutations + 1):.4g}): "
+                + ("dependence detected at 1%" if self.p_value <= 0.01 else
+                   "dependence detected at 5%" if self.p_value <= 0.05 else "no dependence detected"))
+
+    def __str__(self) -> str:
+        return self.observed.summary() + "\n" + self.summary()
+
+
+def permutations(n: int, n_permutations: int, seed: int) -> list[np.ndarray]:
+    """The row orders of the shuffled ``y``: ``n_permutations`` permutations of ``range(n)`` from ``seed``."""
+    rng = np.random.default_rng([check_seed(seed), _PERMUTATION_SALT])
+    return [rng.permutation(n) for _ in range(n_permutations)]
+
+
+def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: int = 100, seed: int = 0,
+                     progress: bool = True, **options) -> PermutationResult:
+    """Test whether ``x`` and ``y`` are dependent: the estimate against its values on row-shuffled pairs.
+
+    See the module docstring for what the test can and cannot tell.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, dx) or (n,)
+    y : array_like, shape (n, dy) or (n,)
+        As :func:`mibound.estimate_mi` takes them.
+    estimator : str, default "auto"
+        Any name of :data:`mibound.estimators.ESTIMATORS`. With ``auto`` every shuffled fit runs
+        the whole panel (its neural member trains one critic per fit, one after the other): pass
+        ``neural=False`` or name an estimator for a fast test.
+    n_permutations : int, default 100
+        ``N``, the shuffled pairs (at least 1); the p-value's resolution is ``1 / (N + 1)``.
+    seed : int, default 0
+        Seeds the estimator (every fit alike) and, salted, the permutations.
+    progress : bool, default True
+        Progress bars (the inner fits never show theirs).
+    **options
+        Hyper-parameters of the estimator (e.g. ``steps``, ``batch_size``, ``neural``, ``k``).
+
+    Returns
+    -------
+    PermutationResult
+
+    References
+    ----------
+    Phipson & Smyth (2010), "Permutation p-values should never be zero", Stat. Appl. Genet. Mol. Biol. 9(1).
+
+    Examples
+    --------
+    >>> import numpy as np, mibound
+    >>> x, y = mibound.CorrelatedGaussian.from_mi(0.2, dim=1).sample(500, seed=0)
+    >>> t = mibound.permutation_test(x, y, estimator="gaussian", n_permutations=19, progress=False)
+    >>> t.p_value == 1 / 20
+    True
+    """
+    n_permutations = check_int(n_permutations, "n_permutations", minimum=1)
+    seed = check_seed(seed)
+    t0 = time.perf_counter()
+    if takes(estimator, "seed"):
+        options["seed"] = seed
+    if takes(estimator, "progress"):
+        options["progress"] = False
+    est = make_estimator(estimator, **options)  # unknown options raise here, before any work
+    name = estimator.strip().lower()
+    if est.kind == "neural":
+        est._checked_params()
+    pair = read_pair(x, y, dtype=np.float32 if est.kind == "neural" else np.float64)
+    orders = permutations(pair.n, n_permutations, seed)
+    if pair.degenerate:  # I(x; y) = 0 exactly, and so on every shuffle
+        observed, null = est.fit(x, y).result_, np.zeros(n_permutations)
+    elif est.kind == "neural":
+        observed, null = _stacked(est, pair, orders, progress, t0)
+    else:
+        from tqdm.auto import tqdm
+
+        observed = make_estimator(estimator, **options).fit(x, y).result_
+        # the interval of a plug-in is not its estimate: the shuffled fits skip the half-samples
+        null_options = {**options, "n_subsamples": 0} if takes(estimator, "n_subsamples") else options
+        null = np.array([make_estimator(estimator, **null_options).fit(pair.x, pair.y[order]).result_.estimate
+                         for order in tqdm(orders, desc=f"{name} on shuffled pairs", disable=not progress,
+                                           leave=False, unit="fit")])
+    if not np.all(np.isfinite(null)):
+        raise RuntimeError(f"{name} gave non-finite values on {int((~np.isfinite(null)).sum())} shuffled pair(s)")
+    p_value = (1 + int(np.sum(null >= observed.estimate))) / (1 + n_permutations)
+    return PermutationResult(estimator=observed.estimator, estimate=observed.estimate, null=null, p_value=p_value,
+                             n_permutations=n_permutations, seed=seed, observed=observed,
+                             seconds=time.perf_counter() - t0,
+                             settings={"permutation_seed": [seed, _PERMUTATION_SALT],
+                                       "training": "stacked ensemble" if est.kind == "neural" else "refit"})
+
+
+class _Rows:
+    """Rows ``a[order[rows]]`` of an array, read batch by batch: a shuffled view without a copy."""
+
+    def __init__(self, a: np.ndarray, order: np.ndarray):
+        self.a, self.order = a, order
+        self.shape, self.dtype, self.ndim = a.shape, a.dtype, a.ndim
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, rows):
+        return self.a[self.order[rows]]
+
+
+def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: float) -> tuple[EstimateResult, np.ndarray]:
+    """The observed and the shuffled fits of a :class:`~mibound.estimators.NeuralEstimator` as one ensemble."""
+    from . import engine
+    from .critics import CRITICS
+    from .ensemble import shards
+    from .plan import FitPlan
+    from .preprocess import fit_column_map
+    from .streaming import ShardedBatchStream
+
+    p = est._checked_params()
+    if not isinstance(est.critic, str) or p["critic"] not in (*CRITICS, "auto"):  # auto: resolved by _build
+        raise TypeError("permutation_test trains the critics as one stacked ensemble: pass the critic by name "
+                        f"(auto, {', '.join(CRITICS)}), not a module")
+    x, y = pair.x, pair.y
+    n = pair.n
+    orders = [np.arange(n)] + orders  # run 0 is the observed pairing
+    val_batches = 1 if p["validation_fraction"] else 0
+    plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], p["validation_fraction"]).check(
+        validation_batches=val_batches)
+    k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], plan.shard_rows("test") // 4))
+    readout = dataclasses.replace(plan, batch_size=k_eval).check(validation_batches=val_batches)
+    rows = plan.sample_rows("train", 20_000)
+    xs = fit_column_map(x[rows], p["preprocess"])(x)  # x is the same in every run
+
+    def streams(order, part_plan, split):
+        my = fit_column_map(y[order[rows]], p["preprocess"])  # fitted on this run's training rows, as its own fit
+        return ShardedBatchStream(xs, _Rows(y, order), plan=part_plan, split=split, check_values=False,
+                                  transform=(lambda a: a, my))
+
+    def stacked(split_streams, count):
+        return [tuple(torch.stack(t) for t in zip(*(s[b] for s in split_streams))) for b in range(count)]
+
+    train = [streams(o, plan, "train") for o in orders]
+    test = [streams(o, readout, "test") for o in orders]
+    train_readout = [streams(o, readout, "train") for o in orders]
+    test_batches = stacked(test, len(test[0]))
+    train_batches = stacked(train_readout, min(4, len(train_readout[0])))
+    val_stacks = None
+    if p["validation_fraction"]:
+        val = [streams(o, readout, "validation") for o in orders]
+        val_stacks = stacked(val, len(val[0]))
+    built = [est._build(p, train[0].dim_x, train[0].dim_y) for _ in orders]  # the same initial critic in every run
+    critics, losses = [c for c, _ in built], [l for _, l in built]
+    parts = shards(critics, losses)
+    batch = lambda step: tuple(torch.stack(t) for t in zip(*(s.batch(step) for s in train)))  # noqa: E731
+    with engine.torch_threads(est.num_threads) as threads:
+        hist = engine.train(parts, batch, p["steps"], learning_rate=p["learning_rate"], log_every=p["log_every"],
+                            progress=progress, desc=f"{p['estimator']}: observed + {len(orders) - 1} shuffled",
+                            lr_schedule=p["lr_schedule"], weight_decay=p["weight_decay"],
+                            validate=None if val_stacks is None else (lambda: engine.evaluate(parts, val_stacks).mean(1)),
+                            patience=p["patience"], min_steps=p["min_steps"])
+        values = engine.evaluate(parts, test_batches).numpy()
+        train_values = engine.evaluate(parts, train_batches).numpy()
+    for part in parts:
+        part.write_back(critics, losses)
+    selection = {"steps_run": hist["steps_run"],
+                 "selected_step": None if val_stacks is None else int(hist["selected_step"][0]) + 1,
+                 "validation_value": None if val_stacks is None else float(hist["selected_value"][0]),
+                 "train_value": float(train_values[0].mean()),
+                 "test_value": float(values[0].mean()) if np.all(np.isfinite(values[0])) else None}
+    est._finish(p, critics[0], losses[0], hist, values[0], batch_size=p["batch_size"], n_train=train[0].n_used,
+                n_test=readout.rows_used("test"), true_mi=None, t0=t0, eval_batch_size=k_eval, run=0,
+                settings={"num_threads": threads, "eval_batches": values.shape[1], "eval_batch_size": k_eval,
+                          "selection": selection, "ensemble_runs": len(orders)})
+    est._annotate(pair)
+    return est.result_, values[1:].mean(axis=1)

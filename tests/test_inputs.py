@@ -1,0 +1,196 @@
+"""mibound.inputs: validated, named pairs with constant columns dropped; input types that must not warn."""
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import mibound
+from mibound.columns import column_report
+from mibound.diagnostics import codes_of
+from mibound.estimators import ESTIMATORS, make_estimator, takes
+from mibound.inputs import read_pair
+
+FAST = ("gaussian", "gcmi", "ksg", "discrete")
+
+
+def _quiet(name: str, **options):
+    if takes(name, "progress"):
+        options.setdefault("progress", False)
+    return make_estimator(name, **options)
+
+
+def test_read_pair_drops_constant_columns_and_keeps_names():
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.standard_normal(50), "flat": 3.0, "b": rng.standard_normal(50)})
+    y = pd.Series(rng.standard_normal(50), name="target")
+    p = read_pair(x, y)
+    assert p.x.shape == (50, 2) and p.names == (("a", "b"), ("target",))
+    assert p.dropped == (("flat",), ()) and not p.degenerate
+    np.testing.assert_allclose(p.x, x[["a", "b"]].to_numpy())
+    assert codes_of(p.diagnostics()) == ["constant_columns"] and "flat" in p.diagnostics()[0]["message"]
+    assert p.settings() == {"column_names": {"x": ["a", "b"], "y": ["target"]},
+                            "dropped_columns": {"x": ["flat"], "y": []}}
+    # positional names keep the column's index in the input, not in the reduced array
+    q = read_pair(np.c_[np.ones(5), np.arange(5.0), np.zeros(5)], np.arange(5.0))
+    assert q.dropped[0] == ("x[0]", "x[2]") and q.names[0] == ("x[1]",)
+    assert [c.name for c in q.report().x] == ["x[1]"]
+
+
+def test_read_pair_view_without_varying_column_is_degenerate():
+    p = read_pair(np.ones((10, 3)), np.arange(10.0))
+    assert p.degenerate and p.x.shape == (10, 0)
+    assert codes_of(p.diagnostics()) == ["constant_columns", "constant_view"]
+    r = p.zero_result("gaussian", seed=3)
+    assert r.estimate == 0.0 and r.ci == (0.0, 0.0) and r.seed == 3 and r.n_test == 10
+    assert r.settings["dropped_columns"]["x"] == ["x[0]", "x[1]", "x[2]"]
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_every_estimator_gives_zero_for_a_constant_view(name):
+    rng = np.random.default_rng(1)
+    x, y = np.full((700, 2), 4.0), rng.standard_normal((700, 2))
+    res = _quiet(name).fit(x, y).result_
+    assert res.estimate == 0.0 and res.ci == (0.0, 0.0)
+    assert "constant_view" in codes_of(res.diagnostics) and "constant_columns" in codes_of(res.diagnostics)
+    assert res.settings["dropped_columns"] == {"x": ["x[0]", "x[1]"], "y": []}
+    # and the other way round
+    assert _quiet(name).fit(y, x).result_.estimate == 0.0
+
+
+@pytest.mark.parametrize("name", FAST + ("infonce", "auto"))
+def test_dropping_a_constant_column_changes_no_estimate(name):
+    x, y = mibound.CorrelatedGaussian.from_mi(0.5, dim=2).sample(800, seed=2)
+    padded = np.c_[np.full(800, -2.0), x, np.full(800, 7.0)]
+    opts = {"steps": 30} if takes(name, "steps") else {}
+    a = _quiet(name, **opts).fit(x, y).result_
+    b = _quiet(name, **opts).fit(padded, y).result_
+    assert math.isclose(a.estimate, b.estimate, rel_tol=1e-6, abs_tol=1e-6)
+    assert "constant_columns" in codes_of(b.diagnostics) and "constant_columns" not in codes_of(a.diagnostics)
+    assert b.settings["dropped_columns"]["x"] == ["x[0]", "x[3]"]
+    assert "x[0]" in b.diagnostics[0]["message"] and "x[3]" in b.diagnostics[0]["message"]
+
+
+def test_api_cli_and_pure_functions_on_constant_columns(tmp_path, capsys):
+    from mibound.cli import main
+    from mibound.nonparametric import gcmi_mi
+
+    rng = np.random.default_rng(3)
+    x = np.c_[rng.standard_normal(400), np.zeros(400)]
+    y = x[:, :1] + rng.standard_normal((400, 1))
+    res = mibound.estimate_mi(x, y, estimator="gaussian")
+    assert res.estimate > 0.1 and res.diagnostics[0]["code"] == "constant_columns"
+    np.savez(tmp_path / "pair.npz", x=x, y=y)
+    assert main(["estimate", str(tmp_path / "pair.npz"), "--estimator", "gcmi", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["dropped_columns"] == {"x": ["x[1]"], "y": []}
+    with pytest.raises(ValueError, match=r"x has 1 constant \(zero-variance\) column"):
+        gcmi_mi(x, y)  # the pure functions refuse; the estimator classes drop and say so
+
+
+def test_discrete_and_integer_columns_are_reported():
+    rng = np.random.default_rng(4)
+    n = 2000
+    flag = rng.integers(0, 2, n).astype(float)
+    counts = rng.poisson(30, n).astype(float)  # whole numbers, about 30 distinct values: not "discrete"
+    cont = rng.standard_normal(n)
+    r = column_report(np.c_[flag, counts], cont[:, None])
+    assert r.x[0].integer and r.x[0].discrete and r.x[1].integer and not r.x[1].discrete
+    assert [c.name for c in r.integer_valued] == ["x[1]"] and not r.y[0].integer
+    (msg,) = [d["message"] for d in r.diagnostics("kept") if d["code"] == "discrete_columns"]
+    assert "x[0] (2 integer values)" in msg and "repeated whole numbers" in msg and "x[1]" in msg
+    res = make_estimator("gcmi").fit(pd.DataFrame({"flag": flag, "count": counts}), cont).result_
+    (msg,) = [d["message"] for d in res.diagnostics if d["code"] == "discrete_columns"]
+    assert "flag (2 integer values)" in msg and "count" in msg
+
+
+def test_digits_halves_need_no_preprocessing():
+    from sklearn.datasets import load_digits
+
+    img = load_digits().images
+    x, y = img[:, :, :4].reshape(len(img), -1), img[:, :, 4:].reshape(len(img), -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = mibound.estimate_mi(x, y, estimator="auto", neural=False)
+    codes = codes_of(res.diagnostics)
+    assert codes[0] == "constant_columns" and "discrete_columns" in codes
+    assert res.settings["dropped_columns"] == {"x": ["x[0]", "x[16]"], "y": ["y[19]"]}
+    assert "17 integer values" in next(d["message"] for d in res.diagnostics if d["code"] == "discrete_columns")
+    # without the critic only the discrete plug-in runs here (gcmi: collinear normal scores on the
+    # validation rows), and its table has a cell per row: the result says not to trust it
+    assert res.settings["choice"]["estimator"] == "discrete" and "few_samples" in codes
+
+
+# -- input types that must not warn -----------------------------------------------------------------
+
+def _inputs():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((700, 2))
+    y = x + 0.5 * rng.standard_normal((700, 2))
+    ro_x, ro_y = x.copy(), y.copy()
+    ro_x.flags.writeable = ro_y.flags.writeable = False
+    return {
+        "numpy": (x, y),
+        "read-only": (ro_x, ro_y),
+        "float32": (x.astype(np.float32), y.astype(np.float32)),
+        "torch": (torch.from_numpy(x.copy()), torch.from_numpy(y.copy())),
+        "pandas": (pd.DataFrame(x, columns=["p", "q"]), pd.DataFrame(y, columns=["r", "s"])),
+        "nullable": (pd.DataFrame(x, columns=["p", "q"]).astype("Float64"),
+                     pd.DataFrame(np.round(y * 3), columns=["r", "s"]).astype("Int64")),
+        "lists": (x.tolist(), y.tolist()),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_inputs()))
+@pytest.mark.parametrize("name", FAST + ("infonce",))
+def test_ordinary_inputs_give_results_without_warnings(kind, name):
+    x, y = _inputs()[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = _quiet(name, **({"steps": 20} if takes(name, "steps") else {})).fit(x, y).result_
+    assert math.isfinite(res.estimate)
+    if kind in ("pandas", "nullable"):
+        assert res.settings["column_names"] == {"x": ["p", "q"], "y": ["r", "s"]}
+
+
+def test_pandas_missing_and_non_numeric_columns_are_named():
+    frame = pd.DataFrame({"ok": [1.0, 2.0, 3.0], "gap": pd.array([1, None, 3], dtype="Int64")})
+    with pytest.raises(ValueError, match=r"x has missing values \(NaN or pd\.NA\) in column\(s\) 'gap' \(first in row 1\)"):
+        read_pair(frame, np.arange(3.0))
+    with pytest.raises(ValueError, match=r"y has missing values .* 'b'"):
+        read_pair(np.arange(3.0), pd.DataFrame({"a": [1.0, 2, 3], "b": [1.0, np.nan, 2]}))
+    with pytest.raises(TypeError, match=r"x \(DataFrame\) has non-numeric column\(s\) 'label'"):
+        read_pair(pd.DataFrame({"v": [1.0, 2, 3], "label": ["a", "b", "c"]}), np.arange(3.0))
+    with pytest.raises(TypeError, match=r"y \(DataFrame\) has non-numeric column\(s\) 'kind'"):
+        read_pair(np.arange(3.0), pd.DataFrame({"kind": pd.Categorical(["a", "b", "a"])}))
+    # numbers stored in an object column convert, as numpy would convert them
+    p = read_pair(pd.DataFrame({"v": pd.Series([1.0, 2.0, 4.0], dtype=object)}), np.arange(3.0))
+    np.testing.assert_array_equal(p.x[:, 0], [1.0, 2.0, 4.0])
+
+
+def test_warnings_raised_in_mibound_modules_fail_the_tests():
+    """The pyproject filter turns a warning attributed to a mibound module into an error."""
+    with pytest.raises(UserWarning, match="probe"):
+        warnings.warn_explicit("probe", UserWarning, "mibound/_probe.py", 1, module="mibound._probe")
+    # a library warning triggered by a call in a mibound module (numpy's, issued from C like torch's)
+    space = {"__name__": "mibound._probe", "np": np}
+    exec(compile("def log_of(a):\n    return np.log(a)\n", "mibound/_probe.py", "exec"), space)
+    with pytest.raises(RuntimeWarning, match="divide by zero"):
+        space["log_of"](np.zeros(1))
+    # the same call from a test module only warns
+    with pytest.warns(RuntimeWarning, match="divide by zero"):
+        np.log(np.zeros(1))
+
+
+def test_import_is_clean_under_w_error():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-W", "error", "-c", "import mibound, mibound.inputs"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

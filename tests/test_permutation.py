@@ -1,0 +1,100 @@
+"""mibound.permutation: the permutation test of independence."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import mibound
+from mibound.cli import main
+from mibound.critics import SeparableCritic
+from mibound.estimators import make_estimator
+from mibound.permutation import permutation_test, permutations
+
+
+def _dependent(n=1000, mi=1.0, dim=2, seed=0):
+    return mibound.CorrelatedGaussian.from_mi(mi, dim=dim).sample(n, seed=seed)
+
+
+def test_p_values_are_uniform_on_independent_data():
+    """Over 200 seeds of independent pairs, the p-values of N = 19 shuffles are uniform on {1/20, ..., 1}."""
+    n_seeds, n_perm = 200, 19
+    p = []
+    for seed in range(n_seeds):
+        x, y = _dependent(120, mi=0.5, dim=1, seed=seed)
+        y = y[np.random.default_rng(10_000 + seed).permutation(len(y))]  # x and a shuffled y: independent
+        p.append(permutation_test(x, y, estimator="gaussian", n_permutations=n_perm, seed=seed,
+                                  progress=False, n_subsamples=0).p_value)
+    p = np.array(p)
+    assert set(np.round(p * (n_perm + 1)).astype(int)) <= set(range(1, n_perm + 2))
+    # four bins of 5 values each, 50 expected per bin: the chi-square test (3 dof) passes at 1e-4
+    counts = np.histogram(p, bins=[0, 0.26, 0.51, 0.76, 1.01])[0]
+    assert stats.chisquare(counts).pvalue > 1e-4, counts
+    # and the test is not anti-conservative at 5%: at most 2.5x the 10 expected rejections
+    assert (p <= 0.05).sum() <= 25
+
+
+@pytest.mark.parametrize("name", ["gaussian", "gcmi", "ksg", "discrete"])
+def test_strong_dependence_gives_the_smallest_p_value(name):
+    x, y = _dependent(800, mi=1.5)
+    if name == "discrete":
+        x, y = np.round(x), np.round(y)
+    t = permutation_test(x, y, estimator=name, n_permutations=19, progress=False)
+    assert t.p_value == pytest.approx(1 / 20)
+    assert t.estimate == pytest.approx(make_estimator(name).fit(x, y).result_.estimate, rel=1e-9)
+    assert t.excess == pytest.approx(t.estimate - t.null.mean()) and t.null.shape == (19,)
+    assert abs(t.null_mean) < 0.5 * t.estimate  # discrete: a plug-in bias of 0.26 nats on 2+2 rounded columns
+
+
+def test_neural_runs_train_as_one_ensemble_and_match_single_fits():
+    x, y = _dependent(1500, mi=1.0)
+    opts = dict(steps=150, patience=None, progress=False, log_every=50)
+    t = permutation_test(x, y, estimator="infonce", n_permutations=4, seed=3, **opts)
+    assert t.settings["training"] == "stacked ensemble"
+    assert t.observed.settings["ensemble_runs"] == 5 and t.p_value == pytest.approx(1 / 5)
+    single = make_estimator("infonce", seed=3, **opts).fit(x, y).result_
+    assert t.estimate == pytest.approx(single.estimate, abs=0.02)  # float summation order only
+    first = permutations(len(x), 4, 3)[0]
+    shuffled = make_estimator("infonce", seed=3, **opts).fit(x, y[first]).result_
+    assert t.null[0] == pytest.approx(shuffled.estimate, abs=0.02)
+    assert t.null_std > 0 and t.excess > 0.5
+
+
+def test_result_is_json_safe_and_a_constant_view_gives_p_one():
+    x, y = _dependent(300)
+    t = permutation_test(np.ones((300, 2)), y, estimator="gcmi", n_permutations=9, progress=False)
+    assert t.estimate == 0.0 and np.all(t.null == 0) and t.p_value == 1.0
+    d = json.loads(json.dumps(permutation_test(x, y, estimator="ksg", n_permutations=3, progress=False).to_dict()))
+    assert {"estimate", "null_mean", "null_std", "p_value", "excess", "null", "n_permutations", "observed"} <= set(d)
+    assert d["units"] == "nats" and len(d["null"]) == 3 and d["observed"]["estimator"] == "ksg"
+    assert "p-value" in str(permutation_test(x, y, estimator="gaussian", n_permutations=2, progress=False))
+
+
+def test_bad_input_is_refused():
+    x, y = _dependent(300)
+    with pytest.raises(ValueError, match="n_permutations must be >= 1, got 0"):
+        permutation_test(x, y, estimator="gcmi", n_permutations=0)
+    with pytest.raises(TypeError, match="n_permutations must be an int"):
+        permutation_test(x, y, estimator="gcmi", n_permutations=2.5)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['steps'\] for estimator 'gcmi'"):
+        permutation_test(x, y, estimator="gcmi", steps=10)
+    with pytest.raises(ValueError, match="unknown estimator 'gcm'"):
+        permutation_test(x, y, estimator="gcm")
+    with pytest.raises(TypeError, match="pass the critic by name"):
+        permutation_test(x, y, estimator="infonce", critic=SeparableCritic(2, 2), steps=5, n_permutations=2)
+    with pytest.raises(ValueError, match="same number of samples"):
+        permutation_test(x, y[:-1], estimator="gcmi")
+
+
+def test_cli_adds_the_test_keys_to_its_json(tmp_path, capsys):
+    x, y = _dependent(600)
+    np.savez(tmp_path / "pair.npz", x=x, y=y, true_mi=1.0)
+    assert main(["estimate", str(tmp_path / "pair.npz"), "--estimator", "gcmi", "--permutations", "9", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["p_value"] == pytest.approx(0.1) and len(out["null"]) == 9 and out["n_permutations"] == 9
+    assert out["excess"] == pytest.approx(out["estimate"] - out["null_mean"]) and out["true_mi"] == 1.0
+    assert main(["estimate", str(tmp_path / "pair.npz"), "--estimator", "gcmi", "--permutations", "4"]) == 0
+    assert "p-value        0.2" in capsys.readouterr().out
+    assert main(["estimate", str(tmp_path / "pair.npz"), "--estimator", "gcmi", "--permutations", "-2"]) == 2
+    assert "n_permutations must be >= 1" in capsys.readouterr().err
