@@ -387,8 +387,8 @@ class ConvCritic(nn.Module):
 
     On the DPI experiment's raw 8x8 views (K = 128, 600 steps, learning rate 1e-3) it reads 3.89
     nats on the channel split (the MLP critic 2.75, the optimal critic 4.57) and 3.81 on the GRF
-    crops (MLP 3.21, optimal 4.32) in about the MLP critic's wall time (ratio 0.94 and 1.05;
-    ``benchmarks/bench_conv_critic.py``). The defaults (20 channels at stride 2, embedding 64) were
+    crops (MLP 3.21, optimal 4.32) in about the MLP critic's wall time (ratios 0.93-0.94 and
+    0.84-1.05 over two runs; ``benchmarks/bench_conv_critic.py``). The defaults (20 channels at stride 2, embedding 64) were
     chosen on those two views for that time budget: 16 channels at stride 1 read 3.9 and 4.1 nats
     but took 1.4-1.7 times as long.
 
