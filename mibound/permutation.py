@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_int, check_seed
+from ._validation import check_int, check_seed, flatten_views
 from .estimators import DEFAULT_ESTIMATOR, make_estimator, takes
 from .inputs import Pair, read_pair
 from .results import EstimateResult, _jsonable
@@ -181,12 +181,15 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
     name = estimator.strip().lower()
     if est.kind == "neural":
         est._checked_params()
-    pair = read_pair(x, y, dtype=np.float32 if est.kind == "neural" else np.float64)
+    layout = est._checked_params()["image_layout"] if est.kind == "neural" else "channels_first"
+    xf, yf, shapes = flatten_views(x, y, layout)  # images: rows of pixels, their shapes kept for the critic
+    keep = (shapes[0] is not None, shapes[1] is not None) if est.kind == "neural" else (False, False)
+    pair = read_pair(xf, yf, dtype=np.float32 if est.kind == "neural" else np.float64, keep=keep)
     orders = permutations(pair.n, n_permutations, seed)
     if pair.degenerate:  # I(x; y) = 0 exactly, and so on every shuffle
         observed, null = est.fit(x, y).result_, np.zeros(n_permutations)
     elif est.kind == "neural":
-        observed, null = _stacked(est, pair, orders, progress, t0)
+        observed, null = _stacked(est, pair, orders, progress, t0, shapes)
     else:
         from tqdm.auto import tqdm
 
@@ -220,8 +223,12 @@ class _Rows:
         return self.a[self.order[rows]]
 
 
-def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: float) -> tuple[EstimateResult, np.ndarray]:
-    """The observed and the shuffled fits of a :class:`~mibound.estimators.NeuralEstimator` as one ensemble."""
+def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: float,
+             shapes=(None, None)) -> tuple[EstimateResult, np.ndarray]:
+    """The observed and the shuffled fits of a :class:`~mibound.estimators.NeuralEstimator` as one ensemble.
+
+    ``shapes``: per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
+    """
     from . import engine
     from .critics import CRITICS
     from .ensemble import shards
@@ -242,10 +249,10 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
     k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], plan.shard_rows("test") // 4))
     readout = dataclasses.replace(plan, batch_size=k_eval).check(validation_batches=val_batches)
     rows = plan.sample_rows("train", 20_000)
-    xs = fit_column_map(x[rows], p["preprocess"])(x)  # x is the same in every run
+    xs = fit_column_map(x[rows], p["preprocess"], shapes[0])(x)  # x is the same in every run (per channel for images)
 
     def streams(order, part_plan, split):
-        my = fit_column_map(y[order[rows]], p["preprocess"])  # fitted on this run's training rows, as its own fit
+        my = fit_column_map(y[order[rows]], p["preprocess"], shapes[1])  # fitted on this run's training rows, as its own fit
         return ShardedBatchStream(xs, _Rows(y, order), plan=part_plan, split=split, check_values=False,
                                   transform=(lambda a: a, my))
 
@@ -261,7 +268,8 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
     if p["validation_fraction"]:
         val = [streams(o, readout, "validation") for o in orders]
         val_stacks = stacked(val, len(val[0]))
-    built = [est._build(p, train[0].dim_x, train[0].dim_y) for _ in orders]  # the same initial critic in every run
+    dims = [train[0].dim_x if shapes[0] is None else shapes[0], train[0].dim_y if shapes[1] is None else shapes[1]]
+    built = [est._build(p, *dims) for _ in orders]  # the same initial critic in every run
     critics, losses = [c for c, _ in built], [l for _, l in built]
     parts = shards(critics, losses)
     batch = lambda step: tuple(torch.stack(t) for t in zip(*(s.batch(step) for s in train)))  # noqa: E731

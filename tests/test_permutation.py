@@ -98,3 +98,14 @@ def test_cli_adds_the_test_keys_to_its_json(tmp_path, capsys):
     assert "p-value        0.2" in capsys.readouterr().out
     assert main(["estimate", str(tmp_path / "pair.npz"), "--estimator", "gcmi", "--permutations", "-2"]) == 2
     assert "n_permutations must be >= 1" in capsys.readouterr().err
+
+
+def test_image_views_are_tested_with_the_conv_critic_and_flattened_for_the_plug_ins():
+    s = mibound.data.images.ChannelSplitViews.from_mi(2.0, crop_size=8, channels=2, noise=0.5)
+    x, y = s.sample(1200, seed=0)  # (n, 1, 8, 8) each
+    neural = permutation_test(x, y, estimator="infonce", n_permutations=3, steps=60, min_steps=30, batch_size=32,
+                              progress=False)
+    assert neural.observed.settings["critic"] == "conv" and neural.null.shape == (3,)
+    plug_in = permutation_test(x, y, estimator="gcmi", n_permutations=3, progress=False)
+    assert plug_in.p_value == pytest.approx(1 / 4) and plug_in.estimate > 1.0
+    assert "flattened_images" in {d["code"] for d in plug_in.observed.diagnostics}

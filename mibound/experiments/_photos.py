@@ -31,13 +31,15 @@ def dequantise(views: np.ndarray, scale, rng: np.random.Generator) -> np.ndarray
 
 
 def estimate_views(x: np.ndarray, y: np.ndarray, estimator: str, cfg: dict, seed: int) -> EstimateResult:
-    """``mibound.estimate_mi`` on two image views ``(n, C, H, W)`` (flattened here, the one place to change)."""
-    n = len(x)
-    xf, yf = x.reshape(n, -1), y.reshape(n, -1)
+    """``mibound.estimate_mi`` on two image views ``(n, C, H, W)``.
+
+    Neural estimators read the views on their pixel grid (the convolutional critic, ``critic="auto"``);
+    the others flatten them (a ``flattened_images`` diagnostic says so).
+    """
     if is_neural(estimator):
-        return estimate_mi(xf, yf, estimator=estimator, batch_size=cfg["batch_size"], steps=cfg["steps"],
+        return estimate_mi(x, y, estimator=estimator, batch_size=cfg["batch_size"], steps=cfg["steps"],
                            seed=seed, progress=False, learning_rate=cfg["learning_rate"])
-    return estimate_mi(xf, yf, estimator=estimator, seed=seed, progress=False)
+    return estimate_mi(x, y, estimator=estimator, seed=seed, progress=False)
 
 
 def result_row(res: EstimateResult) -> dict:
