@@ -159,7 +159,10 @@ class EstimateResult:
             f"estimate       {f(self.estimate)} {unit}   95% CI [{f(self.ci[0])}, {f(self.ci[1])}]",
         ]
         if self.ceiling is not None:
-            lines.append(f"ceiling        {f(self.ceiling)} {unit} (log K, K={self.batch_size})"
+            chosen = self.settings.get("chosen_settings") or {}  # auto: the chosen member's settings
+            # the readout's K (the ceiling is its log), not the training K
+            k_read = self.settings.get("eval_batch_size") or chosen.get("eval_batch_size") or self.batch_size
+            lines.append(f"ceiling        {f(self.ceiling)} {unit} (log K, K={k_read})"
                          + ("   <- saturated: the true MI may be far higher" if self.gap_to_ceiling is not None
                             and self.gap_to_ceiling < 0.1 * self.ceiling else ""))
         if self.true_mi is not None:
