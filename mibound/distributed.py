@@ -57,7 +57,6 @@ import os
 from datetime import timedelta
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn

@@ -72,10 +72,10 @@ from torch import nn
 from . import engine
 from ._base import _Base, _mean_ci, _versions, half_sample_interval
 from .diagnostics import image_diagnostics
-from ._validation import check_choice, check_float, check_int, check_seed, flatten_views
+from ._validation import check_choice, check_float, check_int, check_seed
 from .engine import torch_threads
 from .nonparametric import gaussian_plugin_mi
-from .inputs import read_pair
+from .inputs import read_flat_pair
 from .plan import FitPlan
 from .results import EstimateResult, TrainingDiverged
 from .streaming import ShardedBatchStream
@@ -495,9 +495,8 @@ class _DensityEstimator(_Base):
         """
         p = self._checked_params()  # bad parameters, then a missing dependency, then bad data
         _zuko()
-        x, y, shapes = flatten_views(x, y, "channels_first")  # pixel order does not change the MI
         t0 = time.perf_counter()
-        pair = read_pair(x, y)  # constant columns dropped, and said so
+        pair, shapes = read_flat_pair(x, y)  # images flattened, constant columns dropped and said so
         if pair.degenerate:
             self.result_ = pair.zero_result(self.name, seed=p["seed"], true_mi=true_mi, t0=t0, settings=p)
             return self

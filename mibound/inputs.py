@@ -23,7 +23,7 @@ from .columns import ColumnReport, column_report
 from .diagnostics import diagnostic
 from .results import EstimateResult
 
-__all__ = ["Pair", "read_pair"]
+__all__ = ["Pair", "read_pair", "read_flat_pair"]
 
 _SHOWN = 8
 
@@ -146,3 +146,16 @@ def read_pair(x, y, dtype=np.float64, keep: tuple[bool, bool] = (False, False)) 
         arrays.append(a if not const.size else np.ascontiguousarray(a[:, keep]))
     return Pair(arrays[0], arrays[1], (kept_names[0], kept_names[1]), (dropped[0], dropped[1]))
 
+
+def read_flat_pair(x, y, dtype=np.float64) -> tuple[Pair, tuple]:
+    """:func:`read_pair` of views with images flattened to rows of pixels (for estimators that read vectors).
+
+    Images ``(n, H, W)`` / ``(n, C, H, W)`` become ``C*H*W`` columns (the pixel order does not
+    change the MI; :func:`mibound._validation.flatten_views`), then their constant columns are
+    dropped like any others. Returns the :class:`Pair` and the per-sample image shapes
+    ``(shape_x, shape_y)`` (``None`` for a flat view), for the ``flattened_images`` diagnostic.
+    """
+    from ._validation import flatten_views
+
+    x, y, shapes = flatten_views(x, y, "channels_first")
+    return read_pair(x, y, dtype=dtype), shapes
