@@ -52,6 +52,22 @@ class _Base(BaseEstimator):
         if "result_" not in vars(self):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(x, y) first")
 
+    def _read_flat(self, x, y, seed: int, true_mi: float | None, t0: float, settings: dict | None = None):
+        """The pair an estimator of vectors reads (:func:`mibound.inputs.read_flat_pair`), and the image shapes.
+
+        Images are flattened and constant columns dropped (said so in the result). When a view has
+        no varying column, ``result_`` is set to the exact 0 (:meth:`~mibound.inputs.Pair.zero_result`)
+        and the pair returned is ``None``: the caller returns ``self``.
+        """
+        from .inputs import read_flat_pair
+
+        pair, shapes = read_flat_pair(x, y)
+        if pair.degenerate:
+            self.result_ = pair.zero_result(self.name, seed=seed, true_mi=true_mi, t0=t0,
+                                            settings=self.get_params() if settings is None else settings)
+            return None, shapes
+        return pair, shapes
+
     @property
     def estimate_(self) -> float:
         """The fitted estimate (nats); :class:`~mibound.results.NotFittedError` before ``fit``."""

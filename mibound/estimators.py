@@ -38,7 +38,7 @@ from .nonparametric import KSG_TIES, KSG_TRANSFORMS, SubsetRanks, discrete_mi, g
 from .auto import AutoEstimator
 from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from .diagnostics import diagnostic, image_diagnostics
-from .inputs import read_flat_pair, read_pair
+from .inputs import read_pair
 from .plan import FitPlan
 from .preprocess import PREPROCESS, fit_column_map
 from .results import EstimateResult, TrainingDiverged
@@ -492,9 +492,8 @@ class _HalfSampled(_Base):
         check_int(self.n_subsamples, "n_subsamples", minimum=0)
         seed = check_seed(self.seed)
         t0 = time.perf_counter()
-        pair, shapes = read_flat_pair(x, y)  # images flattened, constant columns dropped and said so
-        if pair.degenerate:
-            self.result_ = pair.zero_result(self.name, seed=seed, true_mi=true_mi, t0=t0, settings=self.get_params())
+        pair, shapes = self._read_flat(x, y, seed, true_mi, t0)  # images flattened, constant columns dropped
+        if pair is None:  # a view without a varying column: I = 0 exactly
             return self
         x, y = pair.x, pair.y
         est = self._statistic(x, y)
@@ -669,9 +668,8 @@ class KSGEstimator(_Base):
         transform = None if self.transform is None else check_choice(self.transform, KSG_TRANSFORMS, "transform")
         seed = check_seed(self.seed)
         t0 = time.perf_counter()
-        pair, shapes = read_flat_pair(x, y)  # images flattened, constant columns dropped and said so
-        if pair.degenerate:
-            self.result_ = pair.zero_result(self.name, seed=seed, true_mi=true_mi, t0=t0, settings=self.get_params())
+        pair, shapes = self._read_flat(x, y, seed, true_mi, t0)  # images flattened, constant columns dropped
+        if pair is None:  # a view without a varying column: I = 0 exactly
             return self
         x, y = pair.x, pair.y
         est, terms = ksg_mi(x, y, k=self.k, standardize=bool(self.standardize), workers=self.workers,

@@ -75,7 +75,6 @@ from .diagnostics import image_diagnostics
 from ._validation import check_choice, check_float, check_int, check_seed
 from .engine import torch_threads
 from .nonparametric import gaussian_plugin_mi
-from .inputs import read_flat_pair
 from .plan import FitPlan
 from .results import EstimateResult, TrainingDiverged
 from .streaming import ShardedBatchStream
@@ -496,9 +495,8 @@ class _DensityEstimator(_Base):
         p = self._checked_params()  # bad parameters, then a missing dependency, then bad data
         _zuko()
         t0 = time.perf_counter()
-        pair, shapes = read_flat_pair(x, y)  # images flattened, constant columns dropped and said so
-        if pair.degenerate:
-            self.result_ = pair.zero_result(self.name, seed=p["seed"], true_mi=true_mi, t0=t0, settings=p)
+        pair, shapes = self._read_flat(x, y, p["seed"], true_mi, t0, settings=p)  # images flattened, constants dropped
+        if pair is None:  # a view without a varying column: I = 0 exactly
             return self
         x, y = pair.x, pair.y
         n, dim_x, dim_y = x.shape[0], x.shape[1], y.shape[1]
