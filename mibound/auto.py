@@ -214,13 +214,12 @@ class AutoEstimator(_Base):
         res = results[chosen]
         # the members saw row subsets: their column diagnostics (by position in a subset) give way to the
         # full sample's, under the input's column names; a column constant on a subset only is not reported
-        own = {d["code"]: d for d in report.diagnostics("handled by the chosen estimator as it documents")}
+        action = ("the discrete plug-in reads the tied values as the cells of its joint table (ties are its data, "
+                  "not an error)" if chosen == "discrete" else "handled by the chosen estimator as it documents")
+        own = {d["code"]: d for d in report.diagnostics(action)}
         diagnostics = [own.pop(d["code"], d) if d["code"] in ("ties", "discrete_columns") else d
                        for d in res.diagnostics if d["code"] not in ("constant_columns", "constant_view")]
-        if chosen != "discrete":
-            diagnostics += list(own.values())
-        elif "discrete_columns" in own:
-            diagnostics.append(own["discrete_columns"])
+        diagnostics += list(own.values())
         if not is_neural(MEMBERS[chosen][0]):
             diagnostics += [d for d in image_diagnostics(shapes, n, dx, dy, MEMBERS[chosen][0])
                             if d["code"] not in {e["code"] for e in diagnostics}]

@@ -144,3 +144,23 @@ def test_discrete_is_not_chosen_on_a_table_with_a_cell_per_row():
     assert res.settings["choice"]["estimator"] != "discrete"
     assert "not chosen" in panel["discrete"]["note"] and panel["discrete"]["estimate"] > res.estimate + 1
     assert "few_samples" not in [d["code"] for d in res.diagnostics]
+
+
+@pytest.mark.parametrize("case", ["boolean", "repeated rows"])
+def test_tied_data_give_a_non_negative_estimate_with_the_ties_diagnostic(case):
+    """Issue 11's tie cases: boolean columns, and rows drawn from ten distinct ones (MI log 10)."""
+    rng = np.random.default_rng(0)
+    if case == "boolean":
+        a = rng.random((3000, 3)) < 0.5
+        b = np.where(rng.random((3000, 3)) < 0.8, a, ~a)  # three binary symmetric channels, flip 0.2
+        x, y = a.astype(float), b.astype(float)
+        exact = 3 * (np.log(2) + 0.8 * np.log(0.8) + 0.2 * np.log(0.2))
+    else:
+        rows = rng.normal(size=(10, 4))[rng.integers(0, 10, 3000)]
+        x, y, exact = rows[:, :2], rows[:, 2:], np.log(10)
+    res = AutoEstimator(**FAST).fit(x, y).result_
+    assert res.settings["choice"]["estimator"] == "discrete" and res.estimate >= 0
+    assert abs(res.estimate - exact) < 4 * res.std + 0.02
+    assert {"ties", "discrete_columns"} <= set(codes_of(res.diagnostics))
+    ties = next(d for d in res.diagnostics if d["code"] == "ties")
+    assert "joint table" in ties["message"]
