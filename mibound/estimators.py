@@ -294,6 +294,19 @@ class NeuralEstimator(_Base):
         pair.annotate(self.result_)
         return self
 
+    @staticmethod
+    def _plans(p: dict[str, Any], n: int, world_size: int = 1) -> tuple[FitPlan, FitPlan, int]:
+        """The training plan of ``n`` rows, the readout plan (the same split at ``K = k_eval``) and ``k_eval``.
+
+        ``k_eval`` is ``eval_batch_size``, by default as many pairs as give four test batches per
+        process, at least ``batch_size`` and at most 1024.
+        """
+        val_batches = 1 if p["validation_fraction"] else 0
+        plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], p["validation_fraction"],
+                       world_size).check(validation_batches=val_batches)
+        k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], plan.shard_rows("test") // 4))
+        return plan, dataclasses.replace(plan, batch_size=k_eval).check(validation_batches=val_batches), k_eval
+
     def _fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
         """:meth:`fit` of checked float32 arrays (``data="memory"``) or memory maps (``"mmap"``).
 
@@ -304,11 +317,7 @@ class NeuralEstimator(_Base):
             n = len(x)
             if len(y) != n:
                 raise ValueError(f"x and y must have the same number of samples (rows), got {n} and {len(y)}")
-            plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], p["validation_fraction"],
-                           ctx.world_size).check(validation_batches=1 if p["validation_fraction"] else 0)
-            k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], plan.shard_rows("test") // 4))
-            readout = dataclasses.replace(plan, batch_size=k_eval).check(
-                validation_batches=1 if p["validation_fraction"] else 0)
+            plan, readout, k_eval = self._plans(p, n, ctx.world_size)
             rows = plan.sample_rows("train", 20_000)
             maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"], shape)
                          for a, shape in zip((x, y), shapes))

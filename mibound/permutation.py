@@ -36,7 +36,6 @@ training stops once no run has improved for ``patience`` steps.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,7 +231,6 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
     from . import engine
     from .critics import CRITICS
     from .ensemble import shards
-    from .plan import FitPlan
     from .preprocess import fit_column_map
     from .streaming import ShardedBatchStream
 
@@ -243,11 +241,7 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
     x, y = pair.x, pair.y
     n = pair.n
     orders = [np.arange(n)] + orders  # run 0 is the observed pairing
-    val_batches = 1 if p["validation_fraction"] else 0
-    plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], p["validation_fraction"]).check(
-        validation_batches=val_batches)
-    k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], plan.shard_rows("test") // 4))
-    readout = dataclasses.replace(plan, batch_size=k_eval).check(validation_batches=val_batches)
+    plan, readout, k_eval = est._plans(p, n)
     rows = plan.sample_rows("train", 20_000)
     xs = fit_column_map(x[rows], p["preprocess"], shapes[0])(x)  # x is the same in every run (per channel for images)
 
