@@ -98,10 +98,11 @@ def _pandas_to_numpy(data, name: str, original_type: str) -> np.ndarray:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} ({original_type}) has non-numeric values; expected numbers only ({exc})") from None
     names = column_names(data, name)
-    missing = frame.isna().to_numpy().any(axis=0)
+    isna = frame.isna().to_numpy()
+    missing = isna.any(axis=0)
     if missing.any():
         cols = [names[j] for j in np.flatnonzero(missing)]
-        first = int(np.flatnonzero(frame.isna().to_numpy().any(axis=1))[0])
+        first = int(np.flatnonzero(isna.any(axis=1))[0])
         raise ValueError(f"{name} has missing values (NaN or pd.NA) in column(s) {', '.join(map(repr, cols[:6]))}"
                          f"{' and more' if len(cols) > 6 else ''} (first in row {first}); remove or impute them")
     try:
