@@ -23,7 +23,7 @@ def _split_cols(text: str | None) -> list[str] | None:
 def _neural_options(args) -> dict:
     """The neural-estimator flags that were given (the rest keep the estimator's defaults)."""
     options = {k: getattr(args, k) for k in ("critic", "batch_size", "steps", "learning_rate", "validation_fraction",
-                                             "eval_batch_size", "preprocess", "image_layout")
+                                             "eval_batch_size", "preprocess", "image_layout", "folds")
                if getattr(args, k, None) is not None}
     if args.threads is not None:
         options["num_threads"] = args.threads
@@ -49,7 +49,8 @@ def _cmd_estimate(args) -> int:
         raise _UsageError(f"--distributed and --device cuda apply to neural estimators, not {args.estimator!r}")
     flags = {"critic": "--critic", "batch_size": "--batch-size", "steps": "--steps", "learning_rate": "--learning-rate",
              "validation_fraction": "--validation-fraction", "eval_batch_size": "--eval-batch-size",
-             "preprocess": "--preprocess", "num_threads": "--threads", "image_layout": "--image-layout"}
+             "preprocess": "--preprocess", "num_threads": "--threads", "image_layout": "--image-layout",
+             "folds": "--folds"}
     refused = [flags[k] for k in options if not takes(args.estimator, k) and k != "num_threads"]
     if refused:
         raise _UsageError(f"{', '.join(refused)} apply to neural estimators, not {args.estimator!r}")
@@ -239,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                      f"critic's checkpoint (default {nd['validation_fraction']}; 0: the last step's critic)")
     est.add_argument("--eval-batch-size", type=int, default=None, help="K of the held-out readout (default: as "
                      "large as gives four test batches, at most 1024)")
+    est.add_argument("--folds", type=int, default=None, help=f"neural estimators: cross-fit F critics, each read on "
+                     f"the fold it did not train on (default {nd['folds']}: one critic, one test part)")
     est.add_argument("--preprocess", default=None, help=f"robust, standardize or none (default {nd['preprocess']}): "
                      "a per-column increasing map fitted on training rows, which leaves the MI unchanged")
     est.add_argument("--seed", type=int, default=0)

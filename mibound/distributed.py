@@ -461,14 +461,16 @@ class DistributedNeuralEstimator(NeuralEstimator):
         This process's rank and the number of processes of the fit.
     """
 
+    _cross_fits = False  # folds >= 2 cross-fits in one process only
+
     def __init__(self, estimator: str = "infonce", critic="auto", batch_size: int = 64, steps: int = 2000,
                  learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
                  critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
                  min_steps: int = 300, eval_batch_size: int | None = None, preprocess: str = "robust",
-                 weight_decay: float = 0.0, alpha: float = 0.01, image_layout: str = "auto", device: str = "auto",
-                 backend: str | None = None):
+                 weight_decay: float = 0.0, alpha: float = 0.01, image_layout: str = "auto", folds: int = 1,
+                 device: str = "auto", backend: str | None = None):
         # scikit-learn reads the parameters from this signature, so it repeats NeuralEstimator's
         # (tests/test_engine.py checks that the defaults agree)
         super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__", "device", "backend")})

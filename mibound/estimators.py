@@ -42,6 +42,7 @@ from .inputs import read_pair
 from .plan import FitPlan
 from .preprocess import PREPROCESS, fit_column_map
 from .results import EstimateResult, TrainingDiverged
+from .stacked import selection_record
 from .streaming import SamplerStream, ShardedBatchStream
 
 __all__ = ["NeuralEstimator", "GaussianEstimator", "GaussianCopulaEstimator", "KSGEstimator", "ESTIMATORS",
@@ -135,6 +136,17 @@ class NeuralEstimator(_Base):
         How 4-D arrays are read (:func:`mibound._validation.image_shape`): ``"auto"`` refuses
         arrays that look channel-last (``(n, H, W, C)`` with ``C <= 4 < min(H, W)``) with the
         fix; ``"channels_first"`` takes every 4-D array as ``(n, C, H, W)``.
+    folds : int, default 1
+        Arrays in memory: ``folds >= 2`` cross-fits (:mod:`mibound.stacked`). The rows outside
+        the validation part are cut into ``folds`` equal folds (``test_fraction`` is then not
+        used); critic ``f`` trains on the other folds, picks its checkpoint on the shared
+        validation rows and is read on fold ``f``. The estimate is the mean of all folds' held-out
+        batches: every such row is read once, by a critic that never trained on it (nor chose
+        anything on it), and each critic trains on ``(folds - 1) / folds`` of those rows instead
+        of what one test part leaves, which lowers the bias of a critic short of data. The
+        critics train together as one stacked ensemble (about ``folds / 2`` times one fit's
+        time). ``settings["cross_fit"]`` holds each fold's estimate; ``critic_`` is fold 0's
+        critic. Not for memory maps, samplers or distributed fits.
 
     Attributes
     ----------
@@ -145,6 +157,7 @@ class NeuralEstimator(_Base):
     """
 
     kind = "neural"
+    _cross_fits = True  # folds >= 2 is possible (one process)
 
     def __init__(self, estimator: str = "infonce", critic="auto", batch_size: int = 64, steps: int = 2000,
                  learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
@@ -152,7 +165,7 @@ class NeuralEstimator(_Base):
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
                  min_steps: int = 300, eval_batch_size: int | None = None, preprocess: str = "robust",
-                 weight_decay: float = 0.0, alpha: float = 0.01, image_layout: str = "auto"):
+                 weight_decay: float = 0.0, alpha: float = 0.01, image_layout: str = "auto", folds: int = 1):
         self.estimator = estimator
         self.critic = critic
         self.batch_size = batch_size
@@ -176,6 +189,7 @@ class NeuralEstimator(_Base):
         self.weight_decay = weight_decay
         self.alpha = alpha
         self.image_layout = image_layout
+        self.folds = folds
 
     # -- validation -------------------------------------------------------------------------
     def _checked_params(self) -> dict[str, Any]:
@@ -203,6 +217,7 @@ class NeuralEstimator(_Base):
             weight_decay=check_float(self.weight_decay, "weight_decay", minimum=0.0),
             alpha=check_float(self.alpha, "alpha", minimum=0.0, maximum=1.0),
             image_layout=check_choice(self.image_layout, IMAGE_LAYOUTS, "image_layout"),
+            folds=check_int(self.folds, "folds", minimum=1),
         )
         if self.num_threads is not None:
             check_int(self.num_threads, "num_threads", minimum=1)
@@ -298,13 +313,21 @@ class NeuralEstimator(_Base):
     def _plans(p: dict[str, Any], n: int, world_size: int = 1) -> tuple[FitPlan, FitPlan, int]:
         """The training plan of ``n`` rows, the readout plan (the same split at ``K = k_eval``) and ``k_eval``.
 
+        With ``folds >= 2`` the test part is one fold (see ``folds``).
+
         ``k_eval`` is ``eval_batch_size``, by default as many pairs as give four test batches per
-        process, at least ``batch_size`` and at most 1024.
+        process (and at most the validation rows), at least ``batch_size`` and at most 1024.
         """
         val_batches = 1 if p["validation_fraction"] else 0
-        plan = FitPlan(n, p["batch_size"], p["seed"], p["test_fraction"], p["validation_fraction"],
+        test_fraction = p["test_fraction"]
+        if p.get("folds", 1) > 1:  # one fold is the test part: floor((n - n_validation) / folds) rows
+            test_fraction = ((n - int(round(n * p["validation_fraction"]))) // p["folds"]) / n
+            if test_fraction == 0:
+                raise ValueError(f"too few samples: n={n} cannot be cut into folds={p['folds']} folds")
+        plan = FitPlan(n, p["batch_size"], p["seed"], test_fraction, p["validation_fraction"],
                        world_size).check(validation_batches=val_batches)
-        k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], plan.shard_rows("test") // 4))
+        held = min(plan.shard_rows("test") // 4, plan.shard_rows("validation") or plan.n)  # a validation batch too
+        k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], held))
         return plan, dataclasses.replace(plan, batch_size=k_eval).check(validation_batches=val_batches), k_eval
 
     def _fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
@@ -313,6 +336,11 @@ class NeuralEstimator(_Base):
         ``shapes``: the per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
         """
         p = self._checked_params()
+        if p["folds"] > 1:
+            if data != "memory" or not self._cross_fits:
+                raise ValueError(f"folds={p['folds']} cross-fits arrays in memory in one process; memory maps and "
+                                 "distributed fits take folds=1")
+            return self._fit_folds(p, x, y, true_mi, shapes)
         with self._context() as ctx:
             n = len(x)
             if len(y) != n:
@@ -336,6 +364,33 @@ class NeuralEstimator(_Base):
                              readout.rows_used("test"), true_mi, data, readouts=extra,
                              eval_batch_size=k_eval * ctx.world_size)
 
+    def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
+        """:meth:`fit` with ``folds >= 2``: one critic per fold, one stacked ensemble (:mod:`mibound.stacked`)."""
+        from .stacked import check_named_critic, fit_reordered, fold_orders, selection_record
+
+        t0 = time.perf_counter()
+        check_named_critic(self, p)
+        plan, readout, k_eval = self._plans(p, len(x))
+        orders = fold_orders(plan, p["folds"])
+        fit = fit_reordered(self, x, y, [(o, o) for o in orders], p=p, plan=plan, readout=readout, k_eval=k_eval,
+                            shapes=shapes, progress=bool(self.progress), desc=f"{p['estimator']} x{p['folds']} folds")
+        runs = range(p["folds"])
+        self.selection_history_ = None if not fit.has_validation else {
+            "step": (fit.hist["validation_step"] + 1).tolist(),
+            "validation_estimate": fit.hist["validation_value"].mean(1).tolist()}
+        hist = {**fit.hist, "value": fit.hist["value"].mean(1, keepdim=True), "loss": fit.hist["loss"].mean(1, keepdim=True)}
+        view_x, view_y = (s or (a.shape[1],) for s, a in zip(shapes, (x, y)))
+        return self._finish(p, fit.critics[0], fit.losses[0], hist, fit.values.ravel(), batch_size=p["batch_size"],
+                            n_train=fit.n_train, n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi,
+                            t0=t0, eval_batch_size=k_eval,
+                            settings={"num_threads": fit.threads, "eval_batches": fit.values.size,
+                                      "eval_batch_size": k_eval, "test_fraction": plan.test_fraction,
+                                      "selection": selection_record(fit.hist, fit.has_validation, fit.train_values,
+                                                                    fit.values, runs),
+                                      "view_shapes": [list(view_x), list(view_y)],
+                                      "cross_fit": {"folds": p["folds"], "fold_rows": plan.sizes["test"],
+                                                    "fold_estimates": fit.values.mean(1).tolist()}})
+
     def fit_sampler(self, sampler: Sampler, true_mi: float | None = None, *,
                     held_out: Sampler | None = None) -> "NeuralEstimator":
         """Train on fresh samples from ``sampler`` every step; report on ``eval_batches`` fresh batches.
@@ -354,6 +409,9 @@ class NeuralEstimator(_Base):
             kept out of training); same dimensions.
         """
         p = self._checked_params()
+        if p["folds"] > 1:
+            raise ValueError(f"folds={p['folds']} cross-fits finite data; a sampler gives fresh pairs every step "
+                             "(pass folds=1)")
         with self._context() as ctx:
             next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
             big_k = p["batch_size"] * ctx.world_size
@@ -396,11 +454,8 @@ class NeuralEstimator(_Base):
             values = engine.evaluate(runs, test_batches)[0].numpy()
             train_values = (engine.evaluate(runs, [readouts["train"][b] for b in range(min(4, len(readouts["train"])))])
                             [0].numpy() if "train" in readouts else None)
-        selection = {"steps_run": hist["steps_run"],
-                     "selected_step": None if val is None else int(hist["selected_step"][0]) + 1,
-                     "validation_value": None if val is None else float(hist["selected_value"][0]),
-                     "train_value": None if train_values is None else float(train_values.mean()),
-                     "test_value": float(values.mean()) if np.all(np.isfinite(values)) else None}
+        selection = selection_record(hist, val is not None, np.empty(0) if train_values is None else train_values,
+                                     values)
         self.selection_history_ = None if val is None else {
             "step": (hist["validation_step"] + 1).tolist(), "validation_estimate": hist["validation_value"][:, 0].tolist()}
         k_eval = eval_batch_size or p["batch_size"] * ctx.world_size

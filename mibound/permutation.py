@@ -29,7 +29,7 @@ Every fit uses the estimator's own seed (the same split of the rows into train /
 test, the same critic initialisation, the same half-samples or tie jitter); only the pairing
 changes. Non-neural estimators (and ``auto``, ``flow``, ``doe``) are simply refitted ``N`` times. The
 critics of a neural estimator train together, the observed one and the ``N`` shuffled ones, as one
-stacked ensemble (:mod:`mibound.ensemble`) in the one loop (:func:`mibound.engine.train`) on one
+stacked ensemble (:mod:`mibound.stacked`, :mod:`mibound.ensemble`) in the one loop (:func:`mibound.engine.train`) on one
 :class:`~mibound.plan.FitPlan`: each run selects its own checkpoint on its validation rows, and
 training stops once no run has improved for ``patience`` steps.
 """
@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from ._validation import check_int, check_seed, flatten_views
 from .estimators import DEFAULT_ESTIMATOR, make_estimator, takes
@@ -208,83 +207,24 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
                                        "training": "stacked ensemble" if est.kind == "neural" else "refit"})
 
 
-class _Rows:
-    """Rows ``a[order[rows]]`` of an array, read batch by batch: a shuffled view without a copy."""
-
-    def __init__(self, a: np.ndarray, order: np.ndarray):
-        self.a, self.order = a, order
-        self.shape, self.dtype, self.ndim = a.shape, a.dtype, a.ndim
-
-    def __len__(self) -> int:
-        return len(self.a)
-
-    def __getitem__(self, rows):
-        return self.a[self.order[rows]]
-
-
 def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: float,
              shapes=(None, None)) -> tuple[EstimateResult, np.ndarray]:
     """The observed and the shuffled fits of a :class:`~mibound.estimators.NeuralEstimator` as one ensemble.
 
     ``shapes``: per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
     """
-    from . import engine
-    from .critics import CRITICS
-    from .ensemble import shards
-    from .preprocess import fit_column_map
-    from .streaming import ShardedBatchStream
+    from .stacked import check_named_critic, fit_reordered, selection_record
 
     p = est._checked_params()
-    if not isinstance(est.critic, str) or p["critic"] not in (*CRITICS, "auto"):  # auto: resolved by _build
-        raise TypeError("permutation_test trains the critics as one stacked ensemble: pass the critic by name "
-                        f"(auto, {', '.join(CRITICS)}), not a module")
-    x, y = pair.x, pair.y
-    n = pair.n
-    orders = [np.arange(n)] + orders  # run 0 is the observed pairing
-    plan, readout, k_eval = est._plans(p, n)
-    rows = plan.sample_rows("train", 20_000)
-    xs = fit_column_map(x[rows], p["preprocess"], shapes[0])(x)  # x is the same in every run (per channel for images)
-
-    def streams(order, part_plan, split):
-        my = fit_column_map(y[order[rows]], p["preprocess"], shapes[1])  # fitted on this run's training rows, as its own fit
-        return ShardedBatchStream(xs, _Rows(y, order), plan=part_plan, split=split, check_values=False,
-                                  transform=(lambda a: a, my))
-
-    def stacked(split_streams, count):
-        return [tuple(torch.stack(t) for t in zip(*(s[b] for s in split_streams))) for b in range(count)]
-
-    train = [streams(o, plan, "train") for o in orders]
-    test = [streams(o, readout, "test") for o in orders]
-    train_readout = [streams(o, readout, "train") for o in orders]
-    test_batches = stacked(test, len(test[0]))
-    train_batches = stacked(train_readout, min(4, len(train_readout[0])))
-    val_stacks = None
-    if p["validation_fraction"]:
-        val = [streams(o, readout, "validation") for o in orders]
-        val_stacks = stacked(val, len(val[0]))
-    dims = [train[0].dim_x if shapes[0] is None else shapes[0], train[0].dim_y if shapes[1] is None else shapes[1]]
-    built = [est._build(p, *dims) for _ in orders]  # the same initial critic in every run
-    critics, losses = [c for c, _ in built], [l for _, l in built]
-    parts = shards(critics, losses)
-    batch = lambda step: tuple(torch.stack(t) for t in zip(*(s.batch(step) for s in train)))  # noqa: E731
-    with engine.torch_threads(est.num_threads) as threads:
-        hist = engine.train(parts, batch, p["steps"], learning_rate=p["learning_rate"], log_every=p["log_every"],
-                            progress=progress, desc=f"{p['estimator']}: observed + {len(orders) - 1} shuffled",
-                            lr_schedule=p["lr_schedule"], weight_decay=p["weight_decay"],
-                            validate=None if val_stacks is None else (lambda: engine.evaluate(parts, val_stacks).mean(1)),
-                            patience=p["patience"], min_steps=p["min_steps"])
-        values = engine.evaluate(parts, test_batches).numpy()
-        train_values = engine.evaluate(parts, train_batches).numpy()
-    for part in parts:
-        part.write_back(critics, losses)
-    selection = {"steps_run": hist["steps_run"],
-                 "selected_step": None if val_stacks is None else int(hist["selected_step"][0]) + 1,
-                 "validation_value": None if val_stacks is None else float(hist["selected_value"][0]),
-                 "train_value": float(train_values[0].mean()),
-                 "test_value": float(values[0].mean()) if np.all(np.isfinite(values[0])) else None}
-    est._finish(p, critics[0], losses[0], hist, values[0], batch_size=p["batch_size"], n_train=train[0].n_used,
-                n_test=readout.rows_used("test"), true_mi=None, t0=t0, eval_batch_size=k_eval, run=0,
-                settings={"num_threads": threads, "eval_batches": values.shape[1], "eval_batch_size": k_eval,
-                          "selection": selection, "ensemble_runs": len(orders)})
+    check_named_critic(est, p)
+    plan, readout, k_eval = est._plans(p, pair.n)
+    fit = fit_reordered(est, pair.x, pair.y, [(None, None)] + [(None, o) for o in orders], p=p, plan=plan,
+                        readout=readout, k_eval=k_eval, shapes=shapes, progress=progress,
+                        desc=f"{p['estimator']}: observed + {len(orders)} shuffled")  # run 0: the observed pairing
+    selection = selection_record(fit.hist, fit.has_validation, fit.train_values, fit.values)
+    est._finish(p, fit.critics[0], fit.losses[0], fit.hist, fit.values[0], batch_size=p["batch_size"],
+                n_train=fit.n_train, n_test=readout.rows_used("test"), true_mi=None, t0=t0, eval_batch_size=k_eval,
+                run=0, settings={"num_threads": fit.threads, "eval_batches": fit.values.shape[1],
+                                 "eval_batch_size": k_eval, "selection": selection, "ensemble_runs": len(orders) + 1})
     est._annotate(pair)
-    return est.result_, values[1:].mean(axis=1)
+    return est.result_, fit.values[1:].mean(axis=1)

@@ -172,7 +172,9 @@ class EstimateResult:
             lines.append(f"chosen         {choice['estimator']}: {choice['reason']}")
         for d in self.diagnostics:
             lines.append(f"diagnostic     [{d['code']}] {d['message']}")
-        lines.append(f"samples        train {self.n_train}, held-out {self.n_test}; seed {self.seed}; "
+        folds = (self.settings.get("cross_fit") or {}).get("folds")
+        per = f" per critic, {folds} folds cross-fitted" if folds else ""
+        lines.append(f"samples        train {self.n_train}{per}, held-out {self.n_test}; seed {self.seed}; "
                      f"{self.seconds:.2f} s")
         return "\n".join(lines)
 

@@ -49,7 +49,8 @@ JSON_KEYS = {"estimator", "estimate", "ci", "std", "ceiling", "true_mi", "is_bou
 NEURAL_SETTINGS = {"estimator", "critic", "batch_size", "steps", "learning_rate", "test_fraction", "seed", "clip",
                    "ema_rate", "eval_batches", "log_every", "lr_schedule", "critic_options", "num_threads",
                    "validation_fraction", "patience", "min_steps", "eval_batch_size", "preprocess", "weight_decay",
-                   "alpha", "selection", "versions", "column_names", "dropped_columns", "image_layout", "view_shapes"}
+                   "alpha", "selection", "versions", "column_names", "dropped_columns", "image_layout", "view_shapes",
+                   "folds"}
 VERSIONS = {"mibound", "torch", "numpy", "scipy"}
 
 

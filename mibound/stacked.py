@@ -1,0 +1,220 @@
+"""Several critics of one :class:`~mibound.estimators.NeuralEstimator` on reorderings of the same rows, as one ensemble.
+
+Two features train R critics that differ only in which rows they see, and read each on rows it has
+not seen:
+
+* cross-fitting (``NeuralEstimator(folds=F)``, :func:`fold_orders`): critic ``f`` trains on every
+  fold of the non-validation rows but fold ``f`` and is read on fold ``f``, so every such row is
+  read once, by a critic that never trained on it, and each critic trains on ``(F - 1) / F`` of
+  them rather than on the rows a single test part leaves;
+* the permutation test (:func:`mibound.permutation_test`): the observed pairing and ``N``
+  shuffles of ``y``.
+
+Both are a list of *row orders*: run ``r`` reads row ``order[i]`` of a view wherever the plan asks
+for row ``i`` (``None``: the rows as they are). All runs share one :class:`~mibound.plan.FitPlan`,
+its validation rows, the initial critic and the one training loop (:func:`mibound.engine.train`,
+stacked by :mod:`mibound.ensemble`); each run fits its input map on its own training rows, picks
+its own checkpoint on the validation rows, and training stops once no run has improved for
+``patience`` steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .plan import FitPlan
+
+__all__ = ["StackedFit", "check_named_critic", "fit_reordered", "fold_orders", "selection_record"]
+
+class _Rows:
+    """Rows ``a[order[rows]]`` of an array, read batch by batch: a reordered view without a copy."""
+
+    def __init__(self, a: np.ndarray, order: np.ndarray):
+        self.a, self.order = a, order
+        self.shape, self.dtype, self.ndim = a.shape, a.dtype, a.ndim
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, rows):
+        return self.a[self.order[rows]]
+
+
+def fold_orders(plan: FitPlan, folds: int) -> list[np.ndarray | None]:
+    """The row orders of ``folds``-fold cross-fitting on ``plan``'s rows outside its validation part.
+
+    ``plan`` must have ``folds - 1`` test parts' worth of training rows or more (its
+    ``test_fraction`` is ``(1 - validation_fraction) / folds``). The non-validation rows, in the
+    plan's own random order, are cut into ``folds`` blocks of ``n_test`` rows from the end (rows
+    left over by rounding always train). Run ``f`` swaps block ``f`` into the plan's test part:
+    it trains on the other blocks and is read on block ``f``; run 0 is the plan itself (``None``).
+    Every run has the same validation rows.
+
+    Returns
+    -------
+    list of ``folds`` row orders (``None``, then int64 arrays of shape ``(n,)``)
+    """
+    sizes = plan.sizes
+    n, n_train, n_val, n_test = plan.n, sizes["train"], sizes["validation"], sizes["test"]
+    if n_train < (folds - 1) * n_test:
+        raise ValueError(f"{folds} folds of {n_test} rows need {(folds - 1) * n_test} training rows, the plan has "
+                         f"{n_train}")
+    rows = plan._split_perm()(np.arange(n, dtype=np.int64))  # position -> row: train, validation, test
+    outside = np.concatenate([rows[:n_train], rows[n_train + n_val:]])  # the non-validation rows, test last
+    orders: list[np.ndarray | None] = [None]
+    for f in range(1, folds):
+        swapped = outside.copy()
+        block = slice(len(outside) - (f + 1) * n_test, len(outside) - f * n_test)
+        swapped[block], swapped[-n_test:] = outside[-n_test:], outside[block]
+        target = np.concatenate([swapped[:n_train], rows[n_train:n_train + n_val], swapped[n_train:]])
+        order = np.empty(n, np.int64)
+        order[rows] = target  # the plan's row rows[pos] reads row target[pos]
+        orders.append(order)
+    return orders
+
+
+@dataclass
+class StackedFit:
+    """What :func:`fit_reordered` trained and read: per run, in the order of the row orders.
+
+    Attributes
+    ----------
+    critics, losses : lists of R
+        The trained critics (each restored to its selected checkpoint) and their losses.
+    hist : dict
+        :func:`mibound.engine.train`'s history (per-run columns).
+    values : ndarray, shape (R, B)
+        Held-out readouts: run ``r``'s critic on its own test batches of ``k_eval`` pairs.
+    train_values : ndarray, shape (R, B')
+        The same readout on (up to four) training batches: the generalisation gap's other half.
+    plan, readout : FitPlan
+        The training plan and the readout plan (the same split at ``K = k_eval``).
+    k_eval : int
+    n_train : int
+        Training rows of one run.
+    has_validation : bool
+    threads : int
+        torch intra-op threads used.
+    """
+
+    critics: list
+    losses: list
+    hist: dict[str, Any]
+    values: np.ndarray
+    train_values: np.ndarray
+    plan: FitPlan
+    readout: FitPlan
+    k_eval: int
+    n_train: int
+    has_validation: bool
+    threads: int
+
+
+def check_named_critic(est, p: dict[str, Any]) -> None:
+    """Raise ``TypeError`` unless ``est``'s critic is given by name (the runs are built and stacked from it)."""
+    from .critics import CRITICS
+
+    if not isinstance(est.critic, str) or p["critic"] not in (*CRITICS, "auto"):  # auto: resolved by _build
+        raise TypeError("several critics train as one stacked ensemble: pass the critic by name "
+                        f"(auto, {', '.join(CRITICS)}), not a module")
+
+
+def fit_reordered(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any, Any]], *, p: dict[str, Any],
+                  plan: FitPlan, readout: FitPlan, k_eval: int, shapes=(None, None), progress: bool = True,
+                  desc: str = "") -> StackedFit:
+    """Train one critic of ``est`` per pair of row orders ``(order_x, order_y)``, as one stacked ensemble.
+
+    Parameters
+    ----------
+    est : NeuralEstimator
+        Its critic must be given by name (the runs are built and stacked from it).
+    x, y : ndarray, shape (n, dx) and (n, dy)
+        Checked float32 rows (images flattened; ``shapes`` keeps their per-sample shapes).
+    orders : sequence of R pairs
+        Run ``r`` reads ``x[order_x[i]]`` and ``y[order_y[i]]`` where the plan asks for row ``i``
+        (``None``: row ``i``).
+    p : dict
+        ``est._checked_params()``.
+    plan, readout, k_eval
+        ``est._plans(p, n)``.
+    shapes : pair of tuple or None
+    progress : bool
+    desc : str
+        The progress bar's label.
+
+    Returns
+    -------
+    StackedFit
+    """
+    from . import engine
+    from .ensemble import shards
+    from .preprocess import fit_column_map
+    from .streaming import ShardedBatchStream
+
+    check_named_critic(est, p)
+    rows = plan.sample_rows("train", 20_000)
+    maps: dict[tuple[int, int], Any] = {}
+
+    def view(a, order, which):
+        """The reordered view of ``a`` and its input map, fitted on this run's training rows (cached for ``None``)."""
+        key = (which, id(order))
+        if key not in maps:
+            sample = a[rows] if order is None else a[order[rows]]
+            maps[key] = fit_column_map(sample, p["preprocess"], shapes[which])
+        return (a if order is None else _Rows(a, order)), maps[key]
+
+    def streams(ox, oy, part_plan, split):
+        (vx, mx), (vy, my) = view(x, ox, 0), view(y, oy, 1)
+        return ShardedBatchStream(vx, vy, plan=part_plan, split=split, check_values=False, transform=(mx, my))
+
+    def stacked(split_streams, count):
+        return [tuple(torch.stack(t) for t in zip(*(s[b] for s in split_streams))) for b in range(count)]
+
+    train = [streams(ox, oy, plan, "train") for ox, oy in orders]
+    test = [streams(ox, oy, readout, "test") for ox, oy in orders]
+    train_readout = [streams(ox, oy, readout, "train") for ox, oy in orders]
+    test_batches = stacked(test, len(test[0]))
+    train_batches = stacked(train_readout, min(4, len(train_readout[0])))
+    val_stacks = None
+    if p["validation_fraction"]:
+        val = [streams(ox, oy, readout, "validation") for ox, oy in orders]
+        val_stacks = stacked(val, len(val[0]))
+    dims = [train[0].dim_x if shapes[0] is None else shapes[0], train[0].dim_y if shapes[1] is None else shapes[1]]
+    built = [est._build(p, *dims) for _ in orders]  # the same initial critic in every run
+    critics, losses = [c for c, _ in built], [l for _, l in built]
+    parts = shards(critics, losses)
+    batch = lambda step: tuple(torch.stack(t) for t in zip(*(s.batch(step) for s in train)))  # noqa: E731
+    with engine.torch_threads(est.num_threads) as threads:
+        hist = engine.train(parts, batch, p["steps"], learning_rate=p["learning_rate"], log_every=p["log_every"],
+                            progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
+                            weight_decay=p["weight_decay"],
+                            validate=None if val_stacks is None else (lambda: engine.evaluate(parts, val_stacks).mean(1)),
+                            patience=p["patience"], min_steps=p["min_steps"])
+        values = engine.evaluate(parts, test_batches).numpy()
+        train_values = engine.evaluate(parts, train_batches).numpy()
+    for part in parts:
+        part.write_back(critics, losses)
+    return StackedFit(critics, losses, hist, values, train_values, plan, readout, k_eval, train[0].n_used,
+                      val_stacks is not None, threads)
+
+
+def selection_record(hist: dict[str, Any], has_validation: bool, train_values: np.ndarray, values: np.ndarray,
+                     runs: Sequence[int] = (0,)) -> dict[str, Any]:
+    """``settings["selection"]`` of a fit: steps run, the selected step and the train / validation / test values.
+
+    Over several ``runs`` (cross-fitting), ``selected_step`` lists each run's and the values are their means.
+    ``train_values`` and ``values`` are ``(R, B)`` (or ``(B,)`` for one run).
+    """
+    train_values, values = np.atleast_2d(train_values), np.atleast_2d(values)
+    runs = list(runs)
+    steps = [int(hist["selected_step"][r]) + 1 for r in runs] if has_validation else None
+    held = values[runs]
+    return {"steps_run": hist["steps_run"],
+            "selected_step": None if steps is None else (steps[0] if len(runs) == 1 else steps),
+            "validation_value": None if not has_validation else float(np.mean([hist["selected_value"][r] for r in runs])),
+            "train_value": None if train_values.size == 0 else float(train_values[runs].mean()),
+            "test_value": float(held.mean()) if np.all(np.isfinite(held)) else None}
