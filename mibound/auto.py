@@ -52,7 +52,7 @@ import numpy as np
 
 from ._base import _Base, _versions
 from ._validation import check_float, check_int, check_seed, flatten_views
-from .columns import DISCRETE_MAX_VALUES, column_report
+from .columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlation_condition
 from .diagnostics import diagnostic, image_diagnostics
 from .inputs import read_pair
 from .plan import FitPlan
@@ -247,15 +247,8 @@ def _as_images(x: np.ndarray, y: np.ndarray, shapes) -> tuple[np.ndarray, np.nda
     return tuple(a if s is None else a.reshape(len(a), *s) for a, s in zip((x, y), shapes))
 
 
-#: ``gcmi`` leaves the panel when a view's normal scores have a correlation matrix this ill-conditioned
-#: (columns that are nearly functions of each other, e.g. pixels rendered from a few latents: the
-#: plug-in's log-determinants then measure rounding, not dependence). On the task suite the rendered
-#: views measure 6e5-1.3e6; every other view, GRF crops and dense 50-dim Gaussians included, at most 260.
-MAX_CONDITION = 1e4
-
-
 def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
-    """The larger condition number of the two views' normal-score correlation matrices."""
+    """The larger :func:`~mibound.columns.correlation_condition` of the two views' normal scores."""
     from .nonparametric import copula_normalize
 
     from ._validation import constant_columns
@@ -264,8 +257,7 @@ def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
     for a in (x, y):
         a = np.delete(a, constant_columns(a), axis=1)  # a column constant on these rows has no normal scores
         if a.shape[1] > 1:
-            c = np.corrcoef(copula_normalize(a), rowvar=False)
-            out = max(out, float(np.linalg.cond(c)) if np.all(np.isfinite(c)) else float("inf"))
+            out = max(out, correlation_condition(copula_normalize(a)))
     return out
 
 

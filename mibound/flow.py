@@ -44,7 +44,8 @@ The shared fit (:class:`_DensityEstimator`)
    test rows are read by nothing else (not the marginal maps, the bases' start, the training or
    the choice in 5).
 
-Views that lie near a lower-dimensional set (see :data:`MAX_CONDITION`) are refused: they have no
+Views that lie near a lower-dimensional set (see :data:`mibound.columns.MAX_CONDITION`, the limit that
+``auto`` applies to ``gcmi`` too) are refused: they have no
 density, and any density model's number would be meaningless.
 
 Why zuko rather than normflows
@@ -71,6 +72,7 @@ from torch import nn
 
 from . import engine
 from ._base import _Base, _mean_ci, _versions, half_sample_interval
+from .columns import MAX_CONDITION, correlation_condition
 from .diagnostics import image_diagnostics
 from ._validation import check_choice, check_float, check_int, check_seed
 from .engine import torch_threads
@@ -354,22 +356,11 @@ class MarginalMap:
         return out.astype(np.float32)
 
 
-#: Largest condition number of a modelled view's covariance (after the marginal map, on the training rows).
-#: Beyond it some direction of the view has a standard deviation under 0.3% of the largest: the view lies
-#: near a lower-dimensional set (e.g. images rendered from a few latents), where it has (almost) no density,
-#: and a density model's MI is meaningless. Views of the built-in tasks stay below 300; rendered images
-#: exceed 1e6.
-MAX_CONDITION = 1e5
-
-
 def _check_conditioning(a: np.ndarray, name: str, estimator: str) -> None:
-    if a.shape[1] < 2:
-        return
-    eig = np.linalg.eigvalsh(np.cov(a.astype(np.float64), rowvar=False))
-    cond = eig[-1] / eig[0] if eig[0] > 0 else math.inf
+    cond = correlation_condition(a)
     if not cond <= MAX_CONDITION:
         raise ValueError(
-            f"{name} is nearly degenerate: the covariance of its {a.shape[1]} columns on the training rows has "
+            f"{name} is nearly degenerate: the correlation matrix of its {a.shape[1]} columns on the training rows has "
             f"condition number {cond:.3g} (limit {MAX_CONDITION:.0e}), so the view lies close to a "
             f"lower-dimensional set where it has no density and the {estimator} estimate would be meaningless; "
             f"reduce its dimension first (e.g. an encoder or PCA fitted on training data) or use a critic-based "
@@ -419,7 +410,7 @@ class _DensityEstimator(_Base):
 
     kind = "density"
     name = "density"
-    #: the views whose density is modelled (checked for degeneracy, see :data:`MAX_CONDITION`)
+    #: the views whose density is modelled (checked for degeneracy, see :data:`mibound.columns.MAX_CONDITION`)
     modelled = ("x", "y")
     log_every = 100
     lr_schedule = "cosine"
