@@ -15,7 +15,7 @@ MODULES = [
     "mibound", "mibound.analytic", "mibound.bounds", "mibound.objectives", "mibound.critics", "mibound.plan",
     "mibound.engine", "mibound.training", "mibound.preprocess", "mibound.diagnostics",
     "mibound.estimators", "mibound.auto", "mibound.flow", "mibound.colorflow", "mibound.inputs", "mibound.permutation", "mibound.stacked",
-    "mibound.nonparametric", "mibound.columns", "mibound.results", "mibound.api", "mibound.io",
+    "mibound.nonparametric", "mibound.tcopula", "mibound.columns", "mibound.results", "mibound.api", "mibound.io",
     "mibound.data", "mibound.data.photographs", "mibound.colorspaces", "mibound.views", "mibound.encoders", "mibound.tasks", "mibound.bench", "mibound.ensemble",
     "mibound.distributed", "mibound.streaming", "mibound.plotting", "mibound.experiments",
 ]

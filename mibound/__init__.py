@@ -9,7 +9,8 @@ from .analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from
 from .api import estimate_mi
 from .critics import BilinearCritic, ConcatCritic, ConvCritic, GaussianOptimalCritic, SeparableCritic, make_critic
 from .data import CorrelatedGaussian, Sampler
-from .estimators import ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator, make_estimator
+from .estimators import (ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator,
+                         TCopulaEstimator, make_estimator)
 from .permutation import PermutationResult, permutation_test
 from .results import EstimateResult, TrainingDiverged
 
@@ -35,6 +36,7 @@ __all__ = [
     "NeuralEstimator",
     "GaussianEstimator",
     "GaussianCopulaEstimator",
+    "TCopulaEstimator",
     "KSGEstimator",
     "ESTIMATORS",
     "make_estimator",

@@ -13,6 +13,11 @@ The panel
 * ``discrete`` (:class:`~mibound.estimators.DiscreteEstimator`) when every column takes few values;
 * ``gcmi`` (Gaussian copula) always: exact for any monotone per-column transform of Gaussian
   data, in any dimension, and of low variance;
+* ``tcmi`` (Student-t copula, :mod:`mibound.tcopula`) when the data show tail dependence: a t
+  copula fitted on the training rows describes the validation rows better than the Gaussian copula
+  by more than ``TAIL_GAIN_SE = 2`` standard errors, no column has ties, and ``dim_x + dim_y <=
+  tcmi_max_dim``. Exact for monotone transforms of a multivariate Student-t, including the
+  zero-correlation one that every Gaussian-copula estimate reads as 0;
 * ``ksg``, ``ksg-normal`` and ``ksg-rank`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate
   in low dimension and fails in high dimension), with its tie handling: KSG on the standardised
   columns, on per-column normal scores and on per-column ranks. The three are the same estimator
@@ -28,10 +33,10 @@ Data whose every column takes few values, with a joint table of at most one cell
 validation rows, report ``discrete``. Otherwise ``discrete`` is not eligible (on a table with more cells
 its plug-in measures the sample size, not the MI; a ``few_samples`` diagnostic says so when no other
 member could run), and the largest validation value wins, except that a candidate earlier in the order
-``discrete, gcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
+``discrete, gcmi, tcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
 less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
-what the critic finds) reports ``gcmi``; dependence that the copula misses reports ``ksg`` in low
-dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
+what the critic finds) reports ``gcmi``; heavy-tailed elliptical dependence ``tcmi``; dependence
+that the copulas miss reports ``ksg`` in low dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
 validation value, test estimate and interval; ``settings["choice"]`` the chosen name and the reason.
 
 Images
@@ -56,6 +61,7 @@ from .columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlat
 from .diagnostics import diagnostic, image_diagnostics
 from .inputs import read_pair
 from .plan import FitPlan
+from .tcopula import t_copula_gain
 from .results import EstimateResult
 
 __all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
@@ -64,6 +70,7 @@ __all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
 MEMBERS: dict[str, tuple[str, dict[str, Any]]] = {
     "discrete": ("discrete", {}),
     "gcmi": ("gcmi", {}),
+    "tcmi": ("tcmi", {}),
     "ksg": ("ksg", {}),
     "ksg-normal": ("ksg", {"transform": "normal"}),
     "ksg-rank": ("ksg", {"transform": "rank"}),
@@ -89,6 +96,9 @@ class AutoEstimator(_Base):
         The split (see the module docstring).
     ksg_max_dim : int, default 6
         The three KSG members join the panel when ``dim_x + dim_y`` is at most this.
+    tcmi_max_dim : int, default 20
+        ``tcmi`` may join the panel when ``dim_x + dim_y`` is at most this (its Kendall's tau of
+        every pair of columns grows as ``d^2``).
     neural : bool, default True
         Whether the critic joins the panel (``False``: only the fast non-neural members).
     num_threads : int or None, default 1
@@ -102,7 +112,7 @@ class AutoEstimator(_Base):
     def __init__(self, critic="auto", batch_size: int = 64, steps: int = 2000, seed: int = 0,
                  progress: bool = True, test_fraction: float = 0.4, validation_fraction: float = 0.2,
                  ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = 1,
-                 learning_rate: float = 5e-4, image_layout: str = "auto"):
+                 learning_rate: float = 5e-4, image_layout: str = "auto", tcmi_max_dim: int = 20):
         self.critic = critic
         self.batch_size = batch_size
         self.steps = steps
@@ -115,9 +125,14 @@ class AutoEstimator(_Base):
         self.neural = neural
         self.num_threads = num_threads
         self.image_layout = image_layout
+        self.tcmi_max_dim = tcmi_max_dim
 
-    def _panel(self, report, dx: int, dy: int, n_train: int, cond: float) -> tuple[list[str], dict[str, str]]:
-        """The members to run, and the members left out with the reason."""
+    def _panel(self, report, dx: int, dy: int, n_train: int, cond: float, tails) -> tuple[list[str], dict[str, str]]:
+        """The members to run, and the members left out with the reason.
+
+        ``tails()``: :func:`~mibound.tcopula.t_copula_gain` of a t copula fitted on the training rows,
+        read on the validation rows (called only when ``tcmi`` could join).
+        """
         names, skipped = [], {}
         if all(c.discrete for c in report.columns):
             names.append("discrete")
@@ -126,6 +141,25 @@ class AutoEstimator(_Base):
         else:
             skipped["gcmi"] = (f"the normal scores of a view are nearly collinear (condition number {cond:.3g} > "
                                f"{MAX_CONDITION:.0e}): the Gaussian plug-in would measure rounding, not dependence")
+        tied = [c.name for c in report.columns if c.material_ties or c.discrete]
+        if dx + dy > self.tcmi_max_dim:
+            skipped["tcmi"] = f"dim_x + dim_y = {dx + dy} > tcmi_max_dim = {self.tcmi_max_dim}"
+        elif tied:
+            skipped["tcmi"] = (f"columns with ties ({', '.join(tied[:6])}{', ...' if len(tied) > 6 else ''}): the "
+                               "copula of a tied column is not unique")
+        elif cond > MAX_CONDITION:
+            skipped["tcmi"] = skipped["gcmi"]
+        else:
+            gain, se, df = tails()
+            if gain > TAIL_GAIN_SE * se and gain > 0:
+                names.append("tcmi")
+            elif np.isinf(df):
+                skipped["tcmi"] = ("the Gaussian copula fits the training rows at least as well as any t copula: no "
+                                   "tail dependence to model")
+            else:
+                skipped["tcmi"] = (f"the t copula fitted on the training rows (df {df:.3g}) describes the validation "
+                                   f"rows no better than the Gaussian copula (gain {gain:.4f} +- {se:.4f} nats per "
+                                   f"row, needs > {TAIL_GAIN_SE:g} standard errors): no tail dependence to model")
         if dx + dy <= self.ksg_max_dim:
             names += ["ksg", "ksg-normal", "ksg-rank"]
         if self.neural and n_train >= 2 * self.batch_size:
@@ -141,6 +175,7 @@ class AutoEstimator(_Base):
         t0 = time.perf_counter()
         seed = check_seed(self.seed)
         check_int(self.ksg_max_dim, "ksg_max_dim", minimum=0)
+        check_int(self.tcmi_max_dim, "tcmi_max_dim", minimum=0)
         check_float(self.test_fraction, "test_fraction", minimum=0.0, maximum=1.0, exclusive_min=True,
                     exclusive_max=True)
         check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, exclusive_min=True,
@@ -172,8 +207,11 @@ class AutoEstimator(_Base):
                              "estimator")
         report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
         seen = np.concatenate([plan.part_rows("train"), val_rows])  # every choice looks at these rows only
+        train_rows = plan.part_rows("train")
         names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
-                                     _view_condition(x[val_rows], y[val_rows]))
+                                     _view_condition(x[val_rows], y[val_rows]),
+                                     lambda: t_copula_gain(np.c_[x[train_rows], y[train_rows]],
+                                                           np.c_[x[val_rows], y[val_rows]]))
         panel: dict[str, dict[str, Any]] = {k: {"validation": None, "estimate": None, "ci": None, "error": why}
                                             for k, why in skipped.items()}
         results = {}
@@ -185,7 +223,9 @@ class AutoEstimator(_Base):
                 else:
                     estimator, opts = MEMBERS[name]
                     opts = {**opts, "seed": seed} if takes(estimator, "seed") else opts
-                    val = make_estimator(estimator, **opts).fit(x[val_rows], y[val_rows]).result_.estimate
+                    # the validation value is the estimate alone: no interval (the half-samples do not change it)
+                    val_opts = {**opts, "n_subsamples": 0} if takes(estimator, "n_subsamples") else opts
+                    val = make_estimator(estimator, **val_opts).fit(x[val_rows], y[val_rows]).result_.estimate
                     res = make_estimator(estimator, **opts).fit(x[test_rows], y[test_rows]).result_
             except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so
                 panel[name] = {"validation": None, "estimate": None, "ci": None, "error": " ".join(str(exc).split())}
@@ -245,6 +285,11 @@ class AutoEstimator(_Base):
 def _as_images(x: np.ndarray, y: np.ndarray, shapes) -> tuple[np.ndarray, np.ndarray]:
     """The flat checked rows back in their image shapes (views, no copies) for the neural member."""
     return tuple(a if s is None else a.reshape(len(a), *s) for a, s in zip((x, y), shapes))
+
+
+#: ``tcmi`` joins the panel when the t copula fitted on the training rows describes the validation rows
+#: better than the Gaussian copula by more than this many standard errors of the mean per-row gain.
+TAIL_GAIN_SE = 2.0
 
 
 def _view_condition(x: np.ndarray, y: np.ndarray) -> float:

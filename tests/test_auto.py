@@ -19,7 +19,9 @@ def test_gaussian_data_report_the_copula():
     x, y = mibound.CorrelatedGaussian.from_mi(1.0, 4).sample(4000, seed=1)
     res = mibound.estimate_mi(x, y, neural=False, progress=False, true_mi=1.0)
     assert res.estimator == "auto" and res.settings["choice"]["estimator"] == "gcmi"
-    assert set(res.settings["panel"]) == {"gcmi"}  # 4 + 4 dims: above ksg_max_dim
+    assert set(res.settings["panel"]) == {"gcmi", "tcmi"}  # 4 + 4 dims: above ksg_max_dim
+    assert res.settings["panel"]["tcmi"]["estimate"] is None  # Gaussian data: no tail dependence, left out
+    assert "tail dependence" in res.settings["panel"]["tcmi"]["error"]
     assert abs(res.error) < 4 * res.std + 0.03
     assert res.n_test == 1600 and "chosen         gcmi" in res.summary()
 
@@ -72,7 +74,8 @@ def test_the_choice_never_sees_the_test_rows():
 def test_the_neural_member_joins_and_is_read_on_the_same_split():
     x, y = mibound.CorrelatedGaussian.from_mi(0.5, 1).sample(2000, seed=4)
     res = AutoEstimator(steps=150, batch_size=32, progress=False).fit(x, y).result_
-    assert set(res.settings["panel"]) == {"gcmi", "ksg", "ksg-normal", "ksg-rank", "infonce"}
+    assert set(res.settings["panel"]) == {"gcmi", "tcmi", "ksg", "ksg-normal", "ksg-rank", "infonce"}
+    assert res.settings["panel"]["tcmi"]["estimate"] is None  # Gaussian data: left out, with the reason
     inf = res.settings["panel"]["infonce"]
     assert inf["validation"] is not None and inf["ci"][0] <= inf["estimate"] <= inf["ci"][1]
 
@@ -84,7 +87,7 @@ def test_the_ksg_members_differ_only_by_their_column_map():
     panel = res.settings["panel"]
     assert [panel[k]["options"] for k in ("ksg", "ksg-normal", "ksg-rank")] == \
         [{}, {"transform": "normal"}, {"transform": "rank"}]
-    assert {panel[k]["estimator"] for k in panel} == {"gcmi", "ksg"}
+    assert {panel[k]["estimator"] for k in panel if panel[k]["estimate"] is not None} == {"gcmi", "ksg"}
     # on Gaussian data the three read the same MI within their intervals (and the copula is preferred)
     for k in ("ksg", "ksg-normal", "ksg-rank"):
         lo, hi = panel[k]["ci"]
