@@ -91,14 +91,22 @@ def _quadratic(z: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float]:
 
 def t_copula_loglik(u: np.ndarray, r: np.ndarray, df: float) -> np.ndarray:
     """Per-row log density of the t copula with correlation ``r`` and ``df`` degrees of freedom at ``u``, ``(n,)``."""
-    z = special.stdtrit(df, u)
-    d = z.shape[1]
+    return _t_loglik(np.unique(u, return_inverse=True), u.shape, r, df)
+
+
+def _t_loglik(unique: tuple[np.ndarray, np.ndarray], shape: tuple[int, int], r: np.ndarray, df: float) -> np.ndarray:
+    """:func:`t_copula_loglik` from ``np.unique(u, return_inverse=True)``: the quantiles and the marginal
+    densities are computed once per distinct value (pseudo-observations repeat one grid in every column)."""
+    values, index = unique
+    zq = special.stdtrit(df, values)
+    z = zq[index].reshape(shape)
+    d = shape[1]
     q, logdet = _quadratic(z, r)
     joint = (special.gammaln((df + d) / 2.0) - special.gammaln(df / 2.0) - 0.5 * d * math.log(df * math.pi)
              - 0.5 * logdet - 0.5 * (df + d) * np.log1p(q / df))
-    margins = (special.gammaln((df + 1) / 2.0) - special.gammaln(df / 2.0) - 0.5 * math.log(df * math.pi)
-               - 0.5 * (df + 1) * np.log1p(z ** 2 / df)).sum(axis=1)
-    return joint - margins
+    mq = (special.gammaln((df + 1) / 2.0) - special.gammaln(df / 2.0) - 0.5 * math.log(df * math.pi)
+          - 0.5 * (df + 1) * np.log1p(zq ** 2 / df))
+    return joint - mq[index].reshape(shape).sum(axis=1)
 
 
 def gaussian_copula_loglik(u: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -115,7 +123,8 @@ def fit_t_copula(u: np.ndarray) -> tuple[np.ndarray, float]:
     likelihood over :data:`DF_RANGE` (bounded Brent search on ``log df``).
     """
     r = kendall_correlation(u)
-    res = optimize.minimize_scalar(lambda s: -float(np.mean(t_copula_loglik(u, r, math.exp(s)))),
+    unique = np.unique(u, return_inverse=True)
+    res = optimize.minimize_scalar(lambda s: -float(np.mean(_t_loglik(unique, u.shape, r, math.exp(s)))),
                                    bounds=tuple(math.log(v) for v in DF_RANGE), method="bounded",
                                    options={"xatol": 1e-3})
     if float(np.mean(gaussian_copula_loglik(u, r))) >= -res.fun:
