@@ -13,10 +13,12 @@ The panel
 * ``discrete`` (:class:`~mibound.estimators.DiscreteEstimator`) when every column takes few values;
 * ``gcmi`` (Gaussian copula) always: exact for any monotone per-column transform of Gaussian
   data, in any dimension, and of low variance;
-* ``tcmi`` (Student-t copula, :mod:`mibound.tcopula`) when the data show tail dependence: a t
-  copula fitted on the training rows describes the validation rows better than the Gaussian copula
-  by more than ``TAIL_GAIN_SE = 2`` standard errors, no column has ties, and ``dim_x + dim_y <=
-  tcmi_max_dim``. Exact for monotone transforms of a multivariate Student-t, including the
+* ``tcmi`` (Student-t copula, :mod:`mibound.tcopula`) when the data show tail dependence across
+  the views: a t copula fitted on the training rows describes the validation rows better than the
+  Gaussian copula by more than ``TAIL_GAIN_SE = 2`` standard errors, the two views' scales are
+  dependent on the validation rows (:func:`~mibound.tcopula.scale_dependence` above 2 standard
+  errors; independent views with heavy tails inside each fail this), no column has ties, and
+  ``dim_x + dim_y <= tcmi_max_dim``. Exact for monotone transforms of a multivariate Student-t, including the
   zero-correlation one that every Gaussian-copula estimate reads as 0;
 * ``ksg``, ``ksg-normal`` and ``ksg-rank`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate
   in low dimension and fails in high dimension), with its tie handling: KSG on the standardised
@@ -61,7 +63,7 @@ from .columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlat
 from .diagnostics import diagnostic, image_diagnostics
 from .inputs import read_pair
 from .plan import FitPlan
-from .tcopula import t_copula_gain
+from .tcopula import scale_dependence, t_copula_gain
 from .results import EstimateResult
 
 __all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
@@ -131,7 +133,8 @@ class AutoEstimator(_Base):
         """The members to run, and the members left out with the reason.
 
         ``tails()``: :func:`~mibound.tcopula.t_copula_gain` of a t copula fitted on the training rows,
-        read on the validation rows (called only when ``tcmi`` could join).
+        read on the validation rows, and :func:`~mibound.tcopula.scale_dependence` of the validation
+        rows (called only when ``tcmi`` could join).
         """
         names, skipped = [], {}
         if all(c.discrete for c in report.columns):
@@ -150,9 +153,14 @@ class AutoEstimator(_Base):
         elif cond > MAX_CONDITION:
             skipped["tcmi"] = skipped["gcmi"]
         else:
-            gain, se, df = tails()
-            if gain > TAIL_GAIN_SE * se and gain > 0:
+            gain, se, df, (tau, tau_se) = tails()
+            if gain > TAIL_GAIN_SE * se and gain > 0 and tau > TAIL_GAIN_SE * tau_se:
                 names.append("tcmi")
+            elif gain > TAIL_GAIN_SE * se and gain > 0:
+                skipped["tcmi"] = (f"the t copula fits the validation rows better than the Gaussian copula, but the "
+                                   f"two views' scales are not dependent (Kendall's tau of their squared normal-score "
+                                   f"norms {tau:.3f}, standard error {tau_se:.3f}): the tails are within the views, "
+                                   "and a t copula would count them as shared")
             elif np.isinf(df):
                 skipped["tcmi"] = ("the Gaussian copula fits the training rows at least as well as any t copula: no "
                                    "tail dependence to model")
@@ -210,8 +218,9 @@ class AutoEstimator(_Base):
         train_rows = plan.part_rows("train")
         names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
                                      _view_condition(x[val_rows], y[val_rows]),
-                                     lambda: t_copula_gain(np.c_[x[train_rows], y[train_rows]],
-                                                           np.c_[x[val_rows], y[val_rows]]))
+                                     lambda: (*t_copula_gain(np.c_[x[train_rows], y[train_rows]],
+                                                             np.c_[x[val_rows], y[val_rows]]),
+                                              scale_dependence(np.c_[x[val_rows], y[val_rows]], dx)))
         panel: dict[str, dict[str, Any]] = {k: {"validation": None, "estimate": None, "ci": None, "error": why}
                                             for k, why in skipped.items()}
         results = {}

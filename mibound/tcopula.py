@@ -44,7 +44,7 @@ from .analytic import gaussian_mi
 from .data.student_t import student_t_correction
 
 __all__ = ["pseudo_observations", "kendall_correlation", "t_copula_loglik", "gaussian_copula_loglik",
-           "fit_t_copula", "tcmi_mi", "t_copula_gain", "DF_RANGE"]
+           "fit_t_copula", "tcmi_mi", "t_copula_gain", "scale_dependence", "DF_RANGE"]
 
 #: The degrees of freedom searched by :func:`fit_t_copula` (beyond the upper end the t copula is the
 #: Gaussian one to within the sampling noise of a few thousand rows).
@@ -180,3 +180,33 @@ def t_copula_gain(fit_rows: np.ndarray, held_out: np.ndarray) -> tuple[float, fl
     u = pseudo_observations(held_out)
     diff = t_copula_loglik(u, r, df) - gaussian_copula_loglik(u, r)
     return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff))), df
+
+
+def scale_dependence(rows: np.ndarray, dim_x: int) -> tuple[float, float]:
+    """Kendall's tau between the two views' squared norms of normal scores, and its standard error under independence.
+
+    A t copula makes the two views dependent through one shared scale: large ``|x|`` come with large
+    ``|y|``. This is the dependence that ``tcmi``'s tail term ``c(nu, dx, dy)`` counts. A single
+    ``nu`` fitted to all columns also takes tail dependence *within* a view (its columns sharing a
+    scale) for it, so a pair of independent heavy-tailed views fits a t copula with a small ``nu``
+    and a tail term that is not there. This statistic looks across the views only: per row
+    ``a = |z_x|^2`` and ``b = |z_y|^2`` from the per-column normal scores ``z``, and Kendall's tau of
+    ``(a, b)``, which is 0 in expectation for independent views (with standard error
+    ``sqrt(2 (2n + 5) / (9 n (n - 1)))``) and positive for a shared scale, or for a
+    correlation across the views.
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n, dx + dy)
+        Rows of the joint ``(x, y)`` (turned into their own pseudo-observations).
+    dim_x : int
+
+    Returns
+    -------
+    (tau, se)
+    """
+    z = special.ndtri(pseudo_observations(rows))
+    n = z.shape[0]
+    a, b = (np.einsum("ij,ij->i", v, v) for v in (z[:, :dim_x], z[:, dim_x:]))
+    tau = stats.kendalltau(a, b).statistic
+    return (0.0 if np.isnan(tau) else float(tau)), math.sqrt(2.0 * (2 * n + 5) / (9.0 * n * (n - 1)))

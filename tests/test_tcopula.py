@@ -10,6 +10,7 @@ from mibound.data import CorrelatedGaussian, MultivariateStudentT
 from mibound.estimators import TCopulaEstimator
 from mibound.nonparametric import gcmi_mi
 from mibound.tcopula import (fit_t_copula, gaussian_copula_loglik, kendall_correlation, pseudo_observations,
+                             scale_dependence,
                              t_copula_gain, t_copula_loglik, tcmi_mi)
 
 
@@ -113,3 +114,22 @@ def test_auto_chooses_tcmi_for_tail_dependence_and_leaves_it_out_otherwise():
     assert "columns with ties" in panel["tcmi"]["error"]
     wide = mibound.estimate_mi(rng.normal(size=(600, 12)), rng.normal(size=(600, 12)), neural=False)
     assert "tcmi_max_dim = 20" in wide.settings["panel"]["tcmi"]["error"]
+
+
+def test_scale_dependence_looks_across_the_views_only():
+    inside = MultivariateStudentT.correlated(0.0, 1, 1.0)  # (x1, x2) share a scale: tails within one view
+    (x1, x2), (y1, y2) = inside.sample(3000, seed=12), inside.sample(3000, seed=13)
+    independent = np.c_[x1, x2, y1, y2]  # two heavy-tailed views, independent of each other
+    tau, se = scale_dependence(independent, 2)
+    assert abs(tau) < 3 * se and se == pytest.approx(math.sqrt(2 * 6005 / (9 * 3000 * 2999)))
+    sx, sy = MultivariateStudentT.correlated(0.0, 2, 2.0).sample(3000, seed=14)  # one scale for both views
+    tau, se = scale_dependence(np.c_[sx, sy], 2)
+    assert tau > 5 * se
+
+
+def test_auto_leaves_tcmi_out_for_independent_heavy_tailed_views():
+    inside = MultivariateStudentT.correlated(0.0, 1, 1.0)
+    (x1, x2), (y1, y2) = inside.sample(5000, seed=15), inside.sample(5000, seed=16)
+    r = mibound.estimate_mi(np.c_[x1, x2], np.c_[y1, y2], neural=False)
+    assert "scales are not dependent" in r.settings["panel"]["tcmi"]["error"]
+    assert abs(r.estimate) < 0.02  # a single-df t copula would read its tail term (about 0.1 nats) here
