@@ -18,8 +18,8 @@ The panel
   Gaussian copula by more than ``TAIL_GAIN_SE = 2`` standard errors, the two views' scales are
   dependent on the validation rows (:func:`~mibound.tcopula.scale_dependence` above 2 standard
   errors; independent views with heavy tails inside each fail this), no column has ties, and
-  ``dim_x + dim_y <= tcmi_max_dim``. Exact for monotone transforms of a multivariate Student-t, including the
-  zero-correlation one that every Gaussian-copula estimate reads as 0;
+  ``dim_x + dim_y <= tcmi_max_dim``. Exact for monotone transforms of a multivariate Student-t,
+  including the zero-correlation one that every Gaussian-copula estimate reads as 0;
 * ``ksg``, ``ksg-normal`` and ``ksg-rank`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate
   in low dimension and fails in high dimension), with its tie handling: KSG on the standardised
   columns, on per-column normal scores and on per-column ranks. The three are the same estimator
@@ -63,8 +63,8 @@ from .columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlat
 from .diagnostics import diagnostic, image_diagnostics
 from .inputs import read_pair
 from .plan import FitPlan
-from .tcopula import scale_dependence, t_copula_gain
 from .results import EstimateResult
+from .tcopula import scale_dependence, t_copula_gain
 
 __all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
 
@@ -154,9 +154,10 @@ class AutoEstimator(_Base):
             skipped["tcmi"] = skipped["gcmi"]
         else:
             gain, se, df, (tau, tau_se) = tails()
-            if gain > TAIL_GAIN_SE * se and gain > 0 and tau > TAIL_GAIN_SE * tau_se:
+            fits = gain > 0 and gain > TAIL_GAIN_SE * se  # the t copula beats the Gaussian one on held-out rows
+            if fits and tau > TAIL_GAIN_SE * tau_se:
                 names.append("tcmi")
-            elif gain > TAIL_GAIN_SE * se and gain > 0:
+            elif fits:
                 skipped["tcmi"] = (f"the t copula fits the validation rows better than the Gaussian copula, but the "
                                    f"two views' scales are not dependent (Kendall's tau of their squared normal-score "
                                    f"norms {tau:.3f}, standard error {tau_se:.3f}): the tails are within the views, "
@@ -214,8 +215,8 @@ class AutoEstimator(_Base):
                              f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
                              "estimator")
         report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
-        seen = np.concatenate([plan.part_rows("train"), val_rows])  # every choice looks at these rows only
         train_rows = plan.part_rows("train")
+        seen = np.concatenate([train_rows, val_rows])  # every choice looks at these rows only
         names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
                                      _view_condition(x[val_rows], y[val_rows]),
                                      lambda: (*t_copula_gain(np.c_[x[train_rows], y[train_rows]],

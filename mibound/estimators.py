@@ -668,8 +668,8 @@ class TCopulaEstimator(_HalfSampled):
     Student-t, whose views depend on each other only through a shared scale and where ``gcmi``
     reads 0. On other data it is the MI of the fitted t copula, an estimate and not a bound
     (``is_bound=False``); not the MI of tied or discrete columns (diagnostics say so). When the
-    Gaussian copula fits at least as well, ``settings["df"]`` is ``inf`` and the value is the
-    Gaussian MI of Kendall's ``R``.
+    Gaussian copula fits at least as well, ``settings["df"]`` is ``inf`` (``null`` in JSON) and the
+    value is the Gaussian MI of Kendall's ``R``.
 
     The 95% interval is half-sampling as in :class:`GaussianEstimator` (the copula refitted on each
     half; fewer halves by default than ``gcmi`` because each refit is a likelihood search). Kendall's
