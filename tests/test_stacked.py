@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mibound
 from mibound.data import CorrelatedGaussian
@@ -114,3 +116,18 @@ def test_cli_folds(tmp_path, capsys):
     assert "per critic, 2 folds cross-fitted" in capsys.readouterr().out
     assert main(["estimate", str(tmp_path / "d.npz"), "--estimator", "gcmi", "--folds", "2"]) == 2
     assert "--folds apply to neural estimators" in capsys.readouterr().err
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(40, 3000), folds=st.integers(2, 6), vf=st.sampled_from([0.0, 0.1, 0.2, 0.3]))
+def test_fold_orders_partition_for_any_size(n, folds, vf):
+    try:
+        plan = _fold_plan(n, folds, validation_fraction=vf, batch_size=2)
+    except ValueError as exc:  # too few rows for the batches: refused with the smallest n that works
+        assert "too few samples" in str(exc)
+        return
+    parts = {p: plan.part_rows(p) for p in ("train", "validation", "test")}
+    outside = set(range(n)) - set(parts["validation"].tolist())
+    tests = [set((np.arange(n) if o is None else o)[parts["test"]].tolist()) for o in fold_orders(plan, folds)]
+    assert sum(len(t) for t in tests) == len(set().union(*tests))  # disjoint
+    assert set().union(*tests) <= outside and len(outside - set().union(*tests)) < folds
