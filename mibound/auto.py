@@ -303,17 +303,13 @@ TAIL_GAIN_SE = 2.0
 
 
 def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
-    """The larger :func:`~mibound.columns.correlation_condition` of the two views' normal scores."""
+    """The larger :func:`~mibound.columns.correlation_condition` of the two views' normal scores.
+
+    A column constant on these rows has constant normal scores, which the condition number leaves out.
+    """
     from .nonparametric import copula_normalize
 
-    from ._validation import constant_columns
-
-    out = 1.0
-    for a in (x, y):
-        a = np.delete(a, constant_columns(a), axis=1)  # a column constant on these rows has no normal scores
-        if a.shape[1] > 1:
-            out = max(out, correlation_condition(copula_normalize(a)))
-    return out
+    return max(correlation_condition(copula_normalize(a)) for a in (x, y))
 
 
 def _disagree(results: dict[str, EstimateResult], chosen: str) -> bool:

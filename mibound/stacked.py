@@ -114,6 +114,10 @@ class StackedFit:
     threads: int
 
 
+def _identity(a):
+    return a
+
+
 def check_named_critic(est, p: dict[str, Any]) -> None:
     """Raise ``TypeError`` unless ``est``'s critic is given by name (the runs are built and stacked from it)."""
     from .critics import CRITICS
@@ -157,15 +161,21 @@ def fit_reordered(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any,
 
     check_named_critic(est, p)
     rows = plan.sample_rows("train", 20_000)
-    maps: dict[tuple[int, int], Any] = {}
+    maps: dict[tuple[int, int], tuple[Any, Any]] = {}  # (view, order) -> (rows to read, their batch map)
 
     def view(a, order, which):
-        """The reordered view of ``a`` and its input map, fitted on this run's training rows (cached for ``None``)."""
+        """The reordered view of ``a`` and its input map, fitted on this run's training rows.
+
+        The rows as they are (``None``, shared by the runs) are mapped once, here; a reordered view
+        is mapped batch by batch (no copy of the data per run).
+        """
         key = (which, id(order))
         if key not in maps:
-            sample = a[rows] if order is None else a[order[rows]]
-            maps[key] = fit_column_map(sample, p["preprocess"], shapes[which])
-        return (a if order is None else _Rows(a, order)), maps[key]
+            if order is None:
+                maps[key] = (fit_column_map(a[rows], p["preprocess"], shapes[which])(a), _identity)
+            else:
+                maps[key] = (_Rows(a, order), fit_column_map(a[order[rows]], p["preprocess"], shapes[which]))
+        return maps[key]
 
     def streams(ox, oy, part_plan, split):
         (vx, mx), (vy, my) = view(x, ox, 0), view(y, oy, 1)
