@@ -292,6 +292,21 @@ def check_float(value, name: str, *, minimum: float | None = None, maximum: floa
     return value
 
 
+def check_rates(value, name: str = "learning_rate") -> float | list[float]:
+    """A positive rate (returned as a float) or a non-empty sequence of distinct ones (a list)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return check_float(value, name, minimum=0.0, exclusive_min=True)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name} must be a positive number or a sequence of them, got {value!r} "
+                        f"({type(value).__name__})")
+    rates = [check_float(v, name, minimum=0.0, exclusive_min=True) for v in value]
+    if not rates:
+        raise ValueError(f"{name} must hold at least one rate, got an empty sequence")
+    if len(set(rates)) != len(rates):
+        raise ValueError(f"{name} must not repeat a rate, got {rates}")
+    return rates
+
+
 def check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be a non-negative int, got {seed!r} ({type(seed).__name__})")

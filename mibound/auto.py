@@ -91,6 +91,8 @@ class AutoEstimator(_Base):
     critic, batch_size, steps, learning_rate, image_layout
         Of the neural member (see :class:`~mibound.estimators.NeuralEstimator`); checked before any
         work. ``critic="auto"``: the conv critic for image views, the separable MLP critic otherwise.
+        ``learning_rate=None``: the neural estimators' default (a critic per rate, the best on
+        validation rows).
     seed : int, default 0
         Seeds the split and every member.
     progress : bool, default True
@@ -114,7 +116,8 @@ class AutoEstimator(_Base):
     def __init__(self, critic="auto", batch_size: int = 64, steps: int = 2000, seed: int = 0,
                  progress: bool = True, test_fraction: float = 0.4, validation_fraction: float = 0.2,
                  ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = 1,
-                 learning_rate: float = 5e-4, image_layout: str = "auto", tcmi_max_dim: int = 20):
+                 learning_rate: float | tuple[float, ...] | None = None, image_layout: str = "auto",
+                 tcmi_max_dim: int = 20):
         self.critic = critic
         self.batch_size = batch_size
         self.steps = steps
@@ -191,8 +194,9 @@ class AutoEstimator(_Base):
                     exclusive_max=True)
         member = None
         if self.neural:  # bad options of the neural member fail before any work
+            rate = {} if self.learning_rate is None else {"learning_rate": self.learning_rate}
             member = make_estimator("infonce", critic=self.critic, batch_size=self.batch_size, steps=self.steps,
-                                    learning_rate=self.learning_rate, seed=seed, progress=self.progress,
+                                    **rate, seed=seed, progress=self.progress,
                                     test_fraction=self.test_fraction, validation_fraction=self.validation_fraction,
                                     num_threads=self.num_threads, image_layout=self.image_layout)
             member._checked_params()

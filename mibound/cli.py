@@ -25,6 +25,9 @@ def _neural_options(args) -> dict:
     options = {k: getattr(args, k) for k in ("critic", "batch_size", "steps", "learning_rate", "validation_fraction",
                                              "eval_batch_size", "preprocess", "image_layout", "folds")
                if getattr(args, k, None) is not None}
+    if "learning_rate" in options:  # one rate stays a float (one critic)
+        rates = options["learning_rate"]
+        options["learning_rate"] = rates[0] if len(rates) == 1 else tuple(rates)
     if args.threads is not None:
         options["num_threads"] = args.threads
     return options
@@ -234,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--steps", type=int, default=None, help=f"training steps (default {nd['steps']})")
     est.add_argument("--batch-size", type=int, default=None, help=f"K, pairs per score matrix (default "
                      f"{nd['batch_size']}); with --distributed, pairs per process")
-    est.add_argument("--learning-rate", type=float, default=None,
-                     help=f"Adam learning rate (default {nd['learning_rate']:g})")
+    est.add_argument("--learning-rate", type=float, nargs="+", default=None, metavar="RATE",
+                     help="Adam learning rate(s); with several, a critic per rate and the one best on the validation "
+                     f"rows is read (default {' '.join(f'{r:g}' for r in nd['learning_rate'])})")
     est.add_argument("--validation-fraction", type=float, default=None, help="share of the rows for choosing the "
                      f"critic's checkpoint (default {nd['validation_fraction']}; 0: the last step's critic)")
     est.add_argument("--eval-batch-size", type=int, default=None, help="K of the held-out readout (default: as "
@@ -301,7 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=None,
                        help=f"neural estimators: training steps (default {nd['steps']})")
     bench.add_argument("--batch-size", type=int, default=None, help=f"neural estimators: K (default {nd['batch_size']})")
-    bench.add_argument("--learning-rate", type=float, default=None, help="neural estimators: Adam learning rate")
+    bench.add_argument("--learning-rate", type=float, nargs="+", default=None, metavar="RATE",
+                       help="neural estimators: Adam learning rate(s), the best on validation rows (default "
+                       f"{' '.join(f'{r:g}' for r in nd['learning_rate'])})")
     bench.add_argument("--critic", default=None,
                        help=f"neural estimators: auto, separable, bilinear, concat or conv (default {nd['critic']}: "
                        "conv for image tasks)")

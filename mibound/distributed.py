@@ -368,6 +368,8 @@ class DistributedRun(engine.SingleRun):
     values are averaged over processes, so every process sees the same numbers.
     """
 
+    concurrent = False  # its steps all-reduce: every process must step its runs in the same order
+
     def __init__(self, critic: nn.Module, loss: Loss, ctx: DistContext, rows: bool | None = None):
         super().__init__(critic, loss)
         self.ctx, self.rows = ctx, rows
@@ -464,7 +466,7 @@ class DistributedNeuralEstimator(NeuralEstimator):
     _cross_fits = False  # folds >= 2 cross-fits in one process only
 
     def __init__(self, estimator: str = "infonce", critic="auto", batch_size: int = 64, steps: int = 2000,
-                 learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
+                 learning_rate: float | tuple[float, ...] = (5e-4, 1e-4), test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
                  critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,

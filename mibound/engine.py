@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_int
+from ._validation import check_choice, check_float, check_int
 from .objectives import Loss
 from .results import TrainingDiverged
 
@@ -86,6 +87,9 @@ class Runs:
 
     runs: int = 1
     labels: list[str]
+    #: Whether this strategy may step in a worker thread next to another one (false when a step
+    #: runs collectives, whose order must be the same on every process).
+    concurrent: bool = True
 
     def modules(self) -> list[nn.Module]:
         """The modules whose parameters train and whose mode switches for evaluation."""
@@ -230,8 +234,16 @@ class _Slot:
         self.params = runs.parameters()
         self.opt = make_optimizer(self.params, learning_rate, weight_decay) if self.params else None
         self.sched = make_scheduler(self.opt, lr_schedule, steps) if self.opt is not None else None
+        self.stopped = False  # early stopping ended this slot's training; it repeats its last record
+        self.last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.stopped:
+            return self.last
+        self.last = self._step(x, y)
+        return self.last
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.opt is None:  # nothing to train (e.g. the analytic optimal critic): just read the bound
             with torch.no_grad():
                 return self.runs.forward(x, y)
@@ -245,7 +257,7 @@ class _Slot:
         return loss.detach(), value.detach()
 
 
-def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learning_rate: float = 5e-4,
+def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learning_rate: float | Sequence[float] = 5e-4,
           log_every: int = 100, progress: bool = True, desc: str | None = None, record_every_step: bool = False,
           lr_schedule: str = "constant", on_diverge: str = "raise", num_threads: int | None = None,
           validate: Callable[[], torch.Tensor] | None = None, validate_every: int | None = None,
@@ -254,19 +266,22 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
 
     With ``validate``, the loop reads every run's validation value every ``validate_every`` steps,
     keeps each run's best state (its *checkpoint*) and puts it back at the end: the run is then
-    the critic of its ``selected_step``, chosen on validation data only. Training stops early once
-    every run has gone ``patience`` steps without a better validation value (and ``min_steps``
-    have passed).
+    the critic of its ``selected_step``, chosen on validation data only. Once every run of one
+    element of ``runs`` has gone ``patience`` steps without a better validation value (and
+    ``min_steps`` have passed) that element stops stepping (its history repeats its last
+    values); training ends when all have stopped.
 
     Parameters
     ----------
     runs : Runs or sequence of Runs
         The strategy (see the module docstring). Several are stepped concurrently by worker
-        threads on the same batch, each with its own optimiser; their runs are numbered in order.
+        threads on the same batch (one after the other when any is not ``concurrent``), each
+        with its own optimiser; their runs are numbered in order.
     next_batch : callable ``step -> (x, y)``
         The batch of a step, in the shape the runs expect (``(K, d)``, or ``(R, K, d)`` stacks).
     steps : int
-    learning_rate : float, default 5e-4 (Poole et al. 2019)
+    learning_rate : float or sequence of float, default 5e-4 (Poole et al. 2019)
+        Adam's rate; a sequence gives one rate per element of ``runs``.
     log_every : int, default 100
         Host synchronisation period: history records, progress bar and divergence check.
     progress : bool, default True
@@ -321,12 +336,16 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
     if patience is not None:
         check_int(patience, "patience", minimum=1)
     check_int(min_steps, "min_steps", minimum=0)
+    rates = [learning_rate] * len(parts) if isinstance(learning_rate, numbers.Real) else list(learning_rate)
+    if len(rates) != len(parts):
+        raise ValueError(f"learning_rate must be one rate or one per Runs ({len(parts)}), got {len(rates)}")
+    rates = [check_float(r, "learning_rate", minimum=0.0, exclusive_min=True) for r in rates]
     offsets = [sum(p.runs for p in parts[:i]) for i in range(len(parts) + 1)]
-    slots = [_Slot(p, lo, learning_rate, lr_schedule, steps, weight_decay) for p, lo in zip(parts, offsets)]
+    slots = [_Slot(p, lo, lr, lr_schedule, steps, weight_decay) for p, lo, lr in zip(parts, offsets, rates)]
     labels = [lab for p in parts for lab in p.labels]
     total = offsets[-1]
     values = losses = torch.empty(0, total)  # allocated on the device of the first step's values
-    pool = ThreadPoolExecutor(len(slots)) if len(slots) > 1 else None
+    pool = ThreadPoolExecutor(len(slots)) if len(slots) > 1 and all(p.concurrent for p in parts) else None
     sel = _Selection(parts, offsets, total) if validate is not None else None
     steps_run = steps
     bar = tqdm(total=steps, desc=desc or (labels[0] if total == 1 else f"ensemble of {total}"), disable=not progress,
@@ -336,8 +355,8 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
         with torch_threads(num_threads):
             for step in range(steps):
                 x, y = next_batch(step)
-                if pool is None:
-                    out = [slots[0].step(x, y)]
+                if pool is None or sum(not s.stopped for s in slots) < 2:
+                    out = [s.step(x, y) for s in slots]
                 else:
                     out = [f.result() for f in [pool.submit(s.step, x, y) for s in slots]]
                 if step == 0:
@@ -357,9 +376,13 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
                     start = step + 1
                 if sel is not None and ((step + 1) % validate_every == 0 or step + 1 == steps):
                     sel.update(step, validate())
-                    if patience is not None and step + 1 >= min_steps and sel.exhausted(step, patience):
-                        steps_run = step + 1
-                        break
+                    if patience is not None and step + 1 >= min_steps:
+                        done = sel.exhausted(step, patience)
+                        if bool(done.all()):
+                            steps_run = step + 1
+                            break
+                        for slot in slots:  # a Runs whose runs are all done stops stepping
+                            slot.stopped = slot.stopped or bool(done[slot.cols].all())
     finally:
         bar.close()
         if pool is not None:
@@ -401,8 +424,9 @@ class _Selection:
         for part, lo in zip(self.parts, self.offsets):
             part.snapshot(improved[lo:lo + part.runs])
 
-    def exhausted(self, step: int, patience: int) -> bool:
-        return bool((step - self.best_step >= patience).all())
+    def exhausted(self, step: int, patience: int) -> torch.Tensor:
+        """Per run (bool, ``(R,)``): no better validation value for ``patience`` steps."""
+        return step - self.best_step >= patience
 
     def finish(self) -> dict[str, torch.Tensor]:
         for part in self.parts:

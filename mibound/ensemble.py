@@ -472,17 +472,21 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     for e in estimators:
         if not isinstance(e, NeuralEstimator):
             raise TypeError(f"estimators must be NeuralEstimator instances, got {type(e).__name__}")
+    from .stacked import trained_rates
+
     params = [e._checked_params() for e in estimators]
+    # samplers have no validation rows: each run trains at its first rate, as fit_sampler does
+    shared = [{**p, "learning_rate": trained_rates(p, has_validation=False)[0]} for p in params]
     for key in ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule"):
-        if len({p[key] for p in params}) > 1:
-            raise ValueError(f"the runs of one ensemble must share {key}; got {sorted({p[key] for p in params})}")
+        if len({p[key] for p in shared}) > 1:
+            raise ValueError(f"the runs of one ensemble must share {key}; got {sorted({p[key] for p in shared})}")
     p0 = params[0]
     k = p0["batch_size"]
     t0 = time.perf_counter()
     built = [e._build(p, *s.view_shapes) for e, p, s in zip(estimators, params, samplers)]
     streams = [e._sampler_streams(p, s) for e, p, s in zip(estimators, params, samplers)]
     hist = train_ensemble([c for c, _ in built], [l for _, l in built], [b for b, _, _ in streams], p0["steps"],
-                          learning_rate=p0["learning_rate"], log_every=p0["log_every"], progress=progress,
+                          learning_rate=shared[0]["learning_rate"], log_every=p0["log_every"], progress=progress,
                           desc=desc, workers=workers, lr_schedule=p0["lr_schedule"])
     for r, (e, p, (critic, loss), (_, test, true_mi)) in enumerate(zip(estimators, params, built, streams)):
         values = engine.evaluate(engine.SingleRun(critic, loss), test)[0].numpy()

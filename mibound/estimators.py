@@ -17,6 +17,7 @@ the process context and the strategy (:meth:`NeuralEstimator._runs`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import inspect
 import math
@@ -29,7 +30,7 @@ from torch import nn
 
 from . import engine
 from ._base import _Base, _mean_ci, _versions, half_sample_interval
-from ._validation import IMAGE_LAYOUTS, check_choice, check_float, check_int, check_seed, flatten_views
+from ._validation import IMAGE_LAYOUTS, check_choice, check_float, check_int, check_rates, check_seed, flatten_views
 from .critics import CRITICS, IMAGE_CRITICS, make_critic
 from .data.base import Sampler
 from .engine import LR_SCHEDULES, DistContext, torch_threads
@@ -42,7 +43,7 @@ from .inputs import read_pair
 from .plan import FitPlan
 from .preprocess import PREPROCESS, fit_column_map
 from .results import EstimateResult, TrainingDiverged
-from .stacked import selection_record
+from .stacked import choose_rates, chosen_runs, selection_record, trained_rates
 from .streaming import SamplerStream, ShardedBatchStream
 from .tcopula import tcmi_mi
 
@@ -85,7 +86,16 @@ class NeuralEstimator(_Base):
         ``K``, the pairs per score matrix (InfoNCE's ceiling is ``log K``).
     steps : int, default 2000
         Optimiser steps.
-    learning_rate : float, default 5e-4
+    learning_rate : float or sequence of float, default (5e-4, 1e-4)
+        Adam's rate. With several rates and validation rows, one critic per rate trains on the
+        same batches from the same initial critic, each picks its checkpoint on the validation
+        rows, and the critic with the best validation value is the one read on the test rows
+        (``settings["selection"]`` records the rate used and every rate's ``candidates``). The
+        pair is a measured default: 5e-4 (Poole et al. 2019) learns high MI within ``steps``;
+        1e-4 generalises better from a few thousand rows in many dimensions (SMILE on the 25+25
+        sparse Gaussian of 1.02 nats: 0.76 instead of 0.69 nats). Without validation rows
+        (``validation_fraction=0``, samplers) only the first rate trains. Costs one critic per
+        rate (they step in parallel threads).
     test_fraction : float, default 0.2
         Share of the samples held out for the reported estimate (at least two batches of ``K``).
     seed : int, default 0
@@ -161,7 +171,7 @@ class NeuralEstimator(_Base):
     _cross_fits = True  # folds >= 2 is possible (one process)
 
     def __init__(self, estimator: str = "infonce", critic="auto", batch_size: int = 64, steps: int = 2000,
-                 learning_rate: float = 5e-4, test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
+                 learning_rate: float | tuple[float, ...] = (5e-4, 1e-4), test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
                  critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
                  eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
                  lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
@@ -198,7 +208,7 @@ class NeuralEstimator(_Base):
             estimator=check_choice(self.estimator, NEURAL_ESTIMATORS, "estimator"),
             batch_size=check_int(self.batch_size, "batch_size", minimum=2),
             steps=check_int(self.steps, "steps", minimum=0),
-            learning_rate=check_float(self.learning_rate, "learning_rate", minimum=0.0, exclusive_min=True),
+            learning_rate=check_rates(self.learning_rate),
             test_fraction=check_float(self.test_fraction, "test_fraction", minimum=0.0, maximum=1.0,
                                       exclusive_min=True, exclusive_max=True),
             seed=check_seed(self.seed),
@@ -387,7 +397,8 @@ class NeuralEstimator(_Base):
                             settings={"num_threads": fit.threads, "eval_batches": fit.values.size,
                                       "eval_batch_size": k_eval, "test_fraction": plan.test_fraction,
                                       "selection": selection_record(fit.hist, fit.has_validation, fit.train_values,
-                                                                    fit.values, runs),
+                                                                    fit.values, runs, fit.learning_rates,
+                                                                    fit.candidates),
                                       "view_shapes": [list(view_x), list(view_y)],
                                       "cross_fit": {"folds": p["folds"], "fold_rows": plan.sizes["test"],
                                                     "fold_estimates": fit.values.mean(1).tolist()}})
@@ -441,22 +452,27 @@ class NeuralEstimator(_Base):
     def _fit(self, p, ctx: DistContext, shape_x, shape_y, next_batch, test_batches, n_train, n_test, true_mi,
              data: str, readouts: dict | None = None, eval_batch_size: int | None = None) -> "NeuralEstimator":
         t0 = time.perf_counter()
-        critic, loss = self._build(p, shape_x, shape_y)
-        runs = self._runs(critic, loss, ctx)
         readouts = readouts or {}
         val = readouts.get("validation")
+        rates = trained_rates(p, val is not None)
+        built = [self._build(p, shape_x, shape_y) for _ in rates]  # the same initial critic at every rate
+        if isinstance(self.critic, nn.Module):  # a given module trains at the first rate, copies at the others
+            built = [built[0]] + [(copy.deepcopy(c), l) for c, l in built[1:]]
+        every = [self._runs(critic, loss, ctx) for critic, loss in built]
         desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
         with torch_threads(self.num_threads) as threads:
-            hist = engine.train(runs, next_batch, p["steps"], learning_rate=p["learning_rate"],
+            hist = engine.train(every, next_batch, p["steps"], learning_rate=rates,
                                 log_every=p["log_every"], progress=bool(self.progress) and ctx.is_main, desc=desc,
                                 lr_schedule=p["lr_schedule"], weight_decay=p["weight_decay"],
-                                validate=None if val is None else (lambda: engine.evaluate(runs, val).mean(1)),
+                                validate=None if val is None else (lambda: engine.evaluate(every, val).mean(1)),
                                 patience=p["patience"], min_steps=p["min_steps"])
+            (best,), candidates = choose_rates(hist, rates)
+            runs, (critic, loss), hist = every[best], built[best], chosen_runs(hist, [best])
             values = engine.evaluate(runs, test_batches)[0].numpy()
             train_values = (engine.evaluate(runs, [readouts["train"][b] for b in range(min(4, len(readouts["train"])))])
                             [0].numpy() if "train" in readouts else None)
         selection = selection_record(hist, val is not None, np.empty(0) if train_values is None else train_values,
-                                     values)
+                                     values, learning_rate=rates[best], candidates=candidates)
         self.selection_history_ = None if val is None else {
             "step": (hist["validation_step"] + 1).tolist(), "validation_estimate": hist["validation_value"][:, 0].tolist()}
         k_eval = eval_batch_size or p["batch_size"] * ctx.world_size

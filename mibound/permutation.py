@@ -221,7 +221,8 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
     fit = fit_reordered(est, pair.x, pair.y, [(None, None)] + [(None, o) for o in orders], p=p, plan=plan,
                         readout=readout, k_eval=k_eval, shapes=shapes, progress=progress,
                         desc=f"{p['estimator']}: observed + {len(orders)} shuffled")  # run 0: the observed pairing
-    selection = selection_record(fit.hist, fit.has_validation, fit.train_values, fit.values)
+    selection = selection_record(fit.hist, fit.has_validation, fit.train_values, fit.values,
+                                 learning_rate=fit.learning_rates[0], candidates=fit.candidates)
     est._finish(p, fit.critics[0], fit.losses[0], fit.hist, fit.values[0], batch_size=p["batch_size"],
                 n_train=fit.n_train, n_test=readout.rows_used("test"), true_mi=None, t0=t0, eval_batch_size=k_eval,
                 run=0, settings={"num_threads": fit.threads, "eval_batches": fit.values.shape[1],

@@ -170,6 +170,17 @@ class EstimateResult:
         choice = self.settings.get("choice")
         if choice:
             lines.append(f"chosen         {choice['estimator']}: {choice['reason']}")
+        sel = self.settings.get("selection") or {}
+        if sel.get("selected_step") is not None:
+            steps = sel["selected_step"]
+            where = f"step {steps}" if isinstance(steps, int) else "steps " + ", ".join(map(str, steps))
+            rate = sel.get("learning_rate")
+            rates = [c["learning_rate"] for c in sel.get("candidates") or []]
+            said = "" if rate is None else (", learning rate " + (f"{rate:g}" if isinstance(rate, float)
+                                                                   else ", ".join(f"{r:g}" for r in rate)))
+            if rates:
+                said += f" (the best on validation of {', '.join(f'{r:g}' for r in rates)})"
+            lines.append(f"checkpoint     {where} of {sel['steps_run']}, chosen on validation rows{said}")
         for d in self.diagnostics:
             lines.append(f"diagnostic     [{d['code']}] {d['message']}")
         folds = (self.settings.get("cross_fit") or {}).get("folds")

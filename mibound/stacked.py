@@ -15,7 +15,8 @@ for row ``i`` (``None``: the rows as they are). All runs share one :class:`~mibo
 its validation rows, the initial critic and the one training loop (:func:`mibound.engine.train`,
 stacked by :mod:`mibound.ensemble`); each run fits its input map on its own training rows, picks
 its own checkpoint on the validation rows, and training stops once no run has improved for
-``patience`` steps.
+``patience`` steps. With several learning rates each run is trained once per rate and keeps the
+rate of its best validation value (:func:`choose_rates`), as a single fit does.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import torch
 
 from .plan import FitPlan
 
-__all__ = ["StackedFit", "check_named_critic", "fit_reordered", "fold_orders", "selection_record"]
+__all__ = ["StackedFit", "check_named_critic", "fit_reordered", "fold_orders", "selection_record", "trained_rates",
+           "choose_rates", "chosen_runs"]
 
 class _Rows:
     """Rows ``a[order[rows]]`` of an array, read batch by batch: a reordered view without a copy."""
@@ -99,6 +101,11 @@ class StackedFit:
     has_validation : bool
     threads : int
         torch intra-op threads used.
+    learning_rates : list of R floats
+        The rate of each run's reported critic (chosen on validation rows among the trained
+        rates, :func:`choose_rates`).
+    candidates : list of dict
+        Each trained rate's record (empty when one rate was trained).
     """
 
     critics: list
@@ -112,6 +119,8 @@ class StackedFit:
     n_train: int
     has_validation: bool
     threads: int
+    learning_rates: list
+    candidates: list
 
 
 def _identity(a):
@@ -131,6 +140,11 @@ def fit_reordered(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any,
                   plan: FitPlan, readout: FitPlan, k_eval: int, shapes=(None, None), progress: bool = True,
                   desc: str = "") -> StackedFit:
     """Train one critic of ``est`` per pair of row orders ``(order_x, order_y)``, as one stacked ensemble.
+
+    With several learning rates (``p["learning_rate"]``) and validation rows, each pair trains one
+    critic per rate (one stack per rate, same batches, same initial critic) and keeps the rate
+    whose checkpoint reads best on the validation rows (:func:`choose_rates`); the other critics
+    are dropped before anything is read on the test rows.
 
     Parameters
     ----------
@@ -194,30 +208,85 @@ def fit_reordered(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any,
         val = [streams(ox, oy, readout, "validation") for ox, oy in orders]
         val_stacks = stacked(val, len(val[0]))
     dims = [train[0].dim_x if shapes[0] is None else shapes[0], train[0].dim_y if shapes[1] is None else shapes[1]]
-    built = [est._build(p, *dims) for _ in orders]  # the same initial critic in every run
-    critics, losses = [c for c, _ in built], [l for _, l in built]
-    parts = shards(critics, losses)
-    batch = lambda step: tuple(torch.stack(t) for t in zip(*(s.batch(step) for s in train)))  # noqa: E731
+    rates = trained_rates(p, val_stacks is not None)
+    groups = len(orders)
+    built = [[est._build(p, *dims) for _ in orders] for _ in rates]  # the same initial critic in every run
+    critics, losses = [[c for c, _ in b] for b in built], [[l for _, l in b] for b in built]
+    parts = [shards(c, l) for c, l in zip(critics, losses)]  # one stack per rate, each with its own Adam
+    flat = [part for rate_parts in parts for part in rate_parts]
+    part_rates = [r for r, rate_parts in zip(rates, parts) for _ in rate_parts]
+    stack = lambda step: tuple(torch.stack(t) for t in zip(*(s.batch(step) for s in train)))  # noqa: E731
     with engine.torch_threads(est.num_threads) as threads:
-        hist = engine.train(parts, batch, p["steps"], learning_rate=p["learning_rate"], log_every=p["log_every"],
+        hist = engine.train(flat, stack, p["steps"], learning_rate=part_rates, log_every=p["log_every"],
                             progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
                             weight_decay=p["weight_decay"],
-                            validate=None if val_stacks is None else (lambda: engine.evaluate(parts, val_stacks).mean(1)),
+                            validate=None if val_stacks is None else (lambda: engine.evaluate(flat, val_stacks).mean(1)),
                             patience=p["patience"], min_steps=p["min_steps"])
-        values = engine.evaluate(parts, test_batches).numpy()
-        train_values = engine.evaluate(parts, train_batches).numpy()
-    for part in parts:
-        part.write_back(critics, losses)
-    return StackedFit(critics, losses, hist, values, train_values, plan, readout, k_eval, train[0].n_used,
-                      val_stacks is not None, threads)
+        chosen, candidates = choose_rates(hist, rates, groups)
+        values = engine.evaluate(flat, test_batches).numpy()[chosen]
+        train_values = engine.evaluate(flat, train_batches).numpy()[chosen]
+    for rate_parts, c, l in zip(parts, critics, losses):
+        for part in rate_parts:
+            part.write_back(c, l)
+    every_critic, every_loss = [c for cs in critics for c in cs], [l for ls in losses for l in ls]
+    return StackedFit([every_critic[i] for i in chosen], [every_loss[i] for i in chosen], chosen_runs(hist, chosen),
+                      values, train_values, plan, readout, k_eval, train[0].n_used, val_stacks is not None, threads,
+                      [rates[i // groups] for i in chosen], candidates)
+
+
+def trained_rates(p: dict[str, Any], has_validation: bool) -> list[float]:
+    """The learning rates a fit trains one critic each for: all of ``p["learning_rate"]`` when
+    validation rows can choose between them, else the first."""
+    rates = [p["learning_rate"]] if isinstance(p["learning_rate"], float) else list(p["learning_rate"])
+    return rates if has_validation else rates[:1]
+
+
+def choose_rates(hist: dict[str, Any], rates: Sequence[float], groups: int = 1) -> tuple[list[int], list[dict]]:
+    """For each of ``groups`` runs trained at every rate, the run whose selected validation value is best.
+
+    Runs are numbered rate-major: run ``i * groups + g`` is group ``g`` at ``rates[i]``. Without
+    validation (``hist`` has no ``selected_value``) there is one rate and the choice is run ``g``.
+
+    Returns
+    -------
+    chosen : list of ``groups`` run indices
+    candidates : list of dicts
+        Per rate: ``learning_rate``, ``selected_step`` (1-based, per group when ``groups > 1``)
+        and ``validation_value`` (per group when ``groups > 1``).
+    """
+    if len(rates) == 1 or "selected_value" not in hist:
+        return list(range(groups)), []
+    value = hist["selected_value"].reshape(len(rates), groups)
+    best = torch.nan_to_num(value, nan=-np.inf).argmax(0)
+    chosen = [int(b) * groups + g for g, b in enumerate(best)]
+    steps = (hist["selected_step"].reshape(len(rates), groups) + 1).tolist()
+    candidates = [{"learning_rate": float(r), "selected_step": s[0] if groups == 1 else s,
+                   "validation_value": float(v[0]) if groups == 1 else v.tolist()} for r, s, v in zip(rates, steps, value)]
+    return chosen, candidates
+
+
+def chosen_runs(hist: dict[str, Any], runs: Sequence[int]) -> dict[str, Any]:
+    """:func:`mibound.engine.train`'s history kept to the columns of ``runs`` (in that order)."""
+    idx = torch.as_tensor(list(runs), dtype=torch.long)
+    out = dict(hist)
+    for key in ("value", "loss", "validation_value"):
+        if key in out:
+            out[key] = out[key][:, idx]
+    for key in ("selected_step", "selected_value"):
+        if key in out:
+            out[key] = out[key][idx]
+    return out
 
 
 def selection_record(hist: dict[str, Any], has_validation: bool, train_values: np.ndarray, values: np.ndarray,
-                     runs: Sequence[int] = (0,)) -> dict[str, Any]:
+                     runs: Sequence[int] = (0,), learning_rate: float | list[float] | None = None,
+                     candidates: Sequence[dict] = ()) -> dict[str, Any]:
     """``settings["selection"]`` of a fit: steps run, the selected step and the train / validation / test values.
 
     Over several ``runs`` (cross-fitting), ``selected_step`` lists each run's and the values are their means.
-    ``train_values`` and ``values`` are ``(R, B)`` (or ``(B,)`` for one run).
+    ``train_values`` and ``values`` are ``(R, B)`` (or ``(B,)`` for one run). ``learning_rate`` is
+    the rate of the reported critic (per run when several) and ``candidates`` each trained rate's
+    record (:func:`choose_rates`; empty when one rate was trained).
     """
     train_values, values = np.atleast_2d(train_values), np.atleast_2d(values)
     runs = list(runs)
@@ -227,4 +296,5 @@ def selection_record(hist: dict[str, Any], has_validation: bool, train_values: n
             "selected_step": None if steps is None else (steps[0] if len(runs) == 1 else steps),
             "validation_value": None if not has_validation else float(np.mean([hist["selected_value"][r] for r in runs])),
             "train_value": None if train_values.size == 0 else float(train_values[runs].mean()),
-            "test_value": float(held.mean()) if np.all(np.isfinite(held)) else None}
+            "test_value": float(held.mean()) if np.all(np.isfinite(held)) else None,
+            "learning_rate": learning_rate, "candidates": list(candidates)}

@@ -230,3 +230,41 @@ def test_selection_per_run_in_an_ensemble_uses_each_runs_own_best():
     w = stacked.critic.g[0].weight.detach()
     torch.testing.assert_close(w[0], snapshots[1][0], rtol=0, atol=0)
     torch.testing.assert_close(w[1], snapshots[4][1], rtol=0, atol=0)
+
+
+def test_one_rate_per_runs_trains_each_as_alone():
+    """Two strategies at two rates in one loop: each ends as it would trained alone at its rate."""
+    def scripted_pair():
+        return _Scripted(), _Scripted()
+    target = lambda step: (torch.tensor([[3.0]]), torch.zeros(1, 1))  # noqa: E731
+    a, b = scripted_pair()
+    hist = engine.train([a, b], target, 20, learning_rate=[0.1, 0.01], log_every=5, progress=False)
+    alone_a, alone_b = scripted_pair()
+    engine.train(alone_a, target, 20, learning_rate=0.1, log_every=5, progress=False)
+    engine.train(alone_b, target, 20, learning_rate=0.01, log_every=5, progress=False)
+    torch.testing.assert_close(a.m.bias, alone_a.m.bias)
+    torch.testing.assert_close(b.m.bias, alone_b.m.bias)
+    assert float(a.m.bias.detach()) > float(b.m.bias.detach()) > 0  # Adam moves about one rate per step towards 3
+    assert hist["value"].shape == (len(hist["step"]), 2)
+    with pytest.raises(ValueError, match="one rate or one per Runs"):
+        engine.train([a, b], target, 5, learning_rate=[0.1], progress=False)
+    with pytest.raises(ValueError, match="learning_rate must be >"):
+        engine.train([a, b], target, 5, learning_rate=[0.1, 0.0], progress=False)
+
+
+def test_a_runs_whose_patience_ran_out_stops_stepping_while_another_trains():
+    early, late = _Scripted(), _Scripted()
+    target = lambda step: (torch.tensor([[5.0 if step < 20 else -5.0]]), torch.zeros(1, 1))  # noqa: E731
+    calls = {"n": 0}
+
+    def val():  # `early` stops improving at once, `late` improves at every validation
+        calls["n"] += 1
+        return torch.tensor([0.0, float(calls["n"])])
+
+    hist = engine.train([early, late], target, 200, learning_rate=0.5, log_every=5, progress=False, validate=val,
+                        patience=20, min_steps=10)
+    assert hist["steps_run"] == 200 and int(hist["selected_step"][0]) == 4 and int(hist["selected_step"][1]) == 199
+    values = hist["value"][:, 0]
+    stopped = int(np.argmax(hist["step"].numpy() >= 25))  # early's patience ran out at the validation of step 25
+    assert torch.all(values[stopped + 1:] == values[stopped])  # its history repeats its last record
+    assert float(late.m.bias.detach()) < 0 < float(early.m.bias.detach())  # only `late` followed the target to -5

@@ -41,7 +41,8 @@ def test_selection_record_and_early_stop(data):
     x, y = data
     res = mibound.NeuralEstimator(**OPTS).fit(x, y).result_
     sel = res.settings["selection"]
-    assert set(sel) == {"steps_run", "selected_step", "validation_value", "train_value", "test_value"}
+    assert set(sel) == {"steps_run", "selected_step", "validation_value", "train_value", "test_value",
+                        "learning_rate", "candidates"}
     assert 0 < sel["selected_step"] <= sel["steps_run"] <= 400 and sel["selected_step"] % 25 == 0
     assert sel["test_value"] == pytest.approx(res.estimate)
     off = mibound.NeuralEstimator(**{**OPTS, "validation_fraction": 0.0}).fit(x, y).result_
@@ -95,3 +96,67 @@ def test_unstable_readout_fires_on_real_heavy_tails_and_the_robust_map_tames_the
     assert "unstable_readout" in codes_of(raw.diagnostics)
     assert "unstable_readout" not in codes_of(tamed.diagnostics)
     assert 0.0 < tamed.estimate < 2 * s.mutual_information()
+
+
+@pytest.mark.parametrize("rates", [(2e-3, 1e-5), (1e-5, 2e-3)])
+def test_learning_rates_are_chosen_on_the_validation_rows(data, rates):
+    """Two rates train from the same initial critic; the one with the better validation value is read."""
+    x, y = data
+    opts = {**OPTS, "learning_rate": rates}
+    two = mibound.NeuralEstimator(**opts).fit(x, y).result_
+    sel = two.settings["selection"]
+    assert [c["learning_rate"] for c in sel["candidates"]] == list(rates)
+    best = max(sel["candidates"], key=lambda c: c["validation_value"])
+    assert sel["learning_rate"] == best["learning_rate"] == 2e-3  # 1e-5 learns next to nothing in 400 steps
+    assert sel["validation_value"] == best["validation_value"] and sel["selected_step"] == best["selected_step"]
+    alone = mibound.NeuralEstimator(**{**OPTS, "learning_rate": 2e-3}).fit(x, y).result_
+    assert two.estimate == pytest.approx(alone.estimate, abs=1e-5)  # the chosen critic is the one trained alone
+    assert alone.settings["selection"]["candidates"] == [] and alone.settings["selection"]["learning_rate"] == 2e-3
+    assert f"checkpoint     step {sel['selected_step']} of {sel['steps_run']}, chosen on validation rows, learning " \
+           "rate 0.002 (the best on validation of " in two.summary()
+
+
+def test_poisoned_test_rows_do_not_change_the_chosen_rate(data):
+    x, y = data
+    opts = {**OPTS, "learning_rate": (2e-3, 5e-4)}
+    clean = mibound.NeuralEstimator(**opts).fit(x, y).result_.settings["selection"]
+    test_rows = FitPlan(len(x), 32, seed=5, validation_fraction=0.1).part_rows("test")
+    y_bad = y.copy()
+    y_bad[test_rows] = y[np.random.default_rng(0).permutation(test_rows)]
+    bad = mibound.NeuralEstimator(**opts).fit(x, y_bad).result_.settings["selection"]
+    assert clean["candidates"] == bad["candidates"] and clean["learning_rate"] == bad["learning_rate"]
+
+
+def test_without_validation_rows_only_the_first_rate_trains(data):
+    x, y = data
+    res = mibound.NeuralEstimator(**{**OPTS, "learning_rate": (2e-3, 1e-4), "validation_fraction": 0.0}).fit(x, y).result_
+    assert res.settings["selection"]["learning_rate"] == 2e-3 and res.settings["selection"]["candidates"] == []
+    assert res.settings["learning_rate"] == [2e-3, 1e-4]
+
+
+def test_several_rates_cross_fit_and_keep_a_rate_per_fold(data):
+    x, y = data
+    res = mibound.NeuralEstimator(**{**OPTS, "learning_rate": (2e-3, 1e-5), "folds": 2}).fit(x, y).result_
+    sel = res.settings["selection"]
+    assert sel["learning_rate"] == [2e-3, 2e-3] and len(sel["candidates"]) == 2
+    assert all(len(c["selected_step"]) == 2 for c in sel["candidates"])
+
+
+def test_a_given_critic_module_trains_at_the_first_rate_and_copies_at_the_others(data):
+    x, y = data
+    critic = mibound.SeparableCritic(3, 3, hidden_dim=16, layers=1, embed_dim=8)
+    est = mibound.NeuralEstimator(**{**OPTS, "critic": critic, "critic_options": None,
+                                     "learning_rate": (1e-5, 2e-3)}).fit(x, y)
+    assert est.result_.settings["selection"]["learning_rate"] == 2e-3
+    assert est.critic_ is not critic  # the chosen copy; the given module holds the 1e-5 critic
+
+
+@pytest.mark.parametrize("rate, err, match", [((), ValueError, "at least one rate"),
+                                               ((1e-3, 1e-3), ValueError, "not repeat"),
+                                               ("fast", TypeError, "positive number or a sequence"),
+                                               ((1e-3, -1.0), ValueError, "must be >"),
+                                               (0.0, ValueError, "must be >")])
+def test_bad_learning_rates(data, rate, err, match):
+    x, y = data
+    with pytest.raises(err, match=match):
+        mibound.NeuralEstimator(learning_rate=rate, progress=False).fit(x, y)

@@ -101,7 +101,7 @@ def test_selection_record_over_runs():
     hist = {"steps_run": 50, "selected_step": np.array([9, 19]), "selected_value": np.array([1.0, 2.0])}
     rec = selection_record(hist, True, np.ones((2, 3)), np.array([[0.5, 0.7], [0.9, 1.1]]), runs=(0, 1))
     assert rec == {"steps_run": 50, "selected_step": [10, 20], "validation_value": 1.5, "train_value": 1.0,
-                   "test_value": pytest.approx(0.8)}
+                   "test_value": pytest.approx(0.8), "learning_rate": None, "candidates": []}
     one = selection_record(hist, False, np.empty(0), np.array([0.5, np.nan]))
     assert one["selected_step"] is None and one["train_value"] is None and one["test_value"] is None
 
