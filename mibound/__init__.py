@@ -5,14 +5,15 @@ All values are in nats. See :func:`estimate_mi` for the one-line API.
 
 __version__ = "0.1.0"
 
-from .analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
-from .api import estimate_mi
-from .critics import BilinearCritic, ConcatCritic, ConvCritic, GaussianOptimalCritic, SeparableCritic, make_critic
-from .data import CorrelatedGaussian, Sampler
-from .estimators import (ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator,
-                         TCopulaEstimator, make_estimator)
-from .permutation import PermutationResult, permutation_test
-from .results import EstimateResult, TrainingDiverged
+from mibound.analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
+from mibound.api import estimate_mi
+from mibound.critics import (BilinearCritic, ConcatCritic, ConvCritic, GaussianOptimalCritic, SeparableCritic,
+                             make_critic)
+from mibound.data import CorrelatedGaussian, Sampler
+from mibound.estimators import (ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator,
+                                TCopulaEstimator, make_estimator)
+from mibound.permutation import PermutationResult, permutation_test
+from mibound.results import EstimateResult, TrainingDiverged
 
 __all__ = [
     "__version__",

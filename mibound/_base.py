@@ -11,7 +11,7 @@ import torch
 from scipy import stats
 from sklearn.base import BaseEstimator
 
-from .results import NotFittedError
+from mibound.results import NotFittedError
 
 __all__ = ["_Base", "_mean_ci", "_versions", "half_sample_interval"]
 
@@ -19,7 +19,7 @@ __all__ = ["_Base", "_mean_ci", "_versions", "half_sample_interval"]
 def _versions() -> dict[str, str]:
     import scipy
 
-    from . import __version__
+    from mibound import __version__
 
     return {"mibound": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
@@ -59,7 +59,7 @@ class _Base(BaseEstimator):
         no varying column, ``result_`` is set to the exact 0 (:meth:`~mibound.inputs.Pair.zero_result`)
         and the pair returned is ``None``: the caller returns ``self``.
         """
-        from .inputs import read_flat_pair
+        from mibound.inputs import read_flat_pair
 
         pair, shapes = read_flat_pair(x, y)
         if pair.degenerate:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .estimators import DEFAULT_ESTIMATOR, make_estimator, takes
-from .results import EstimateResult
+from mibound.estimators import DEFAULT_ESTIMATOR, make_estimator, takes
+from mibound.results import EstimateResult
 
 __all__ = ["estimate_mi"]
 

@@ -57,14 +57,14 @@ from typing import Any
 
 import numpy as np
 
-from ._base import _Base, _versions
-from ._validation import check_float, check_int, check_seed, flatten_views
-from .columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlation_condition
-from .diagnostics import diagnostic, image_diagnostics
-from .inputs import read_pair
-from .plan import FitPlan
-from .results import EstimateResult
-from .tcopula import scale_dependence, t_copula_gain
+from mibound._base import _Base, _versions
+from mibound._validation import check_float, check_int, check_seed, flatten_views
+from mibound.columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlation_condition
+from mibound.diagnostics import diagnostic, image_diagnostics
+from mibound.inputs import read_pair
+from mibound.plan import FitPlan
+from mibound.results import EstimateResult
+from mibound.tcopula import scale_dependence, t_copula_gain
 
 __all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
 
@@ -182,7 +182,7 @@ class AutoEstimator(_Base):
 
     def fit(self, x, y, true_mi: float | None = None) -> "AutoEstimator":
         """Run the panel on the validation rows, choose, report the choice on the test rows; returns ``self``."""
-        from .estimators import is_neural, make_estimator, takes
+        from mibound.estimators import is_neural, make_estimator, takes
 
         t0 = time.perf_counter()
         seed = check_seed(self.seed)
@@ -311,7 +311,7 @@ def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
 
     A column constant on these rows has constant normal scores, which the condition number leaves out.
     """
-    from .nonparametric import copula_normalize
+    from mibound.nonparametric import copula_normalize
 
     return max(correlation_condition(copula_normalize(a)) for a in (x, y))
 

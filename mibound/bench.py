@@ -21,9 +21,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ._validation import check_choice, check_pair, flatten_views
-from .estimators import ESTIMATORS, make_estimator, takes
-from .io import atomic_write_text, load_pair
+from mibound._validation import check_choice, check_pair, flatten_views
+from mibound.estimators import ESTIMATORS, make_estimator, takes
+from mibound.io import atomic_write_text, load_pair
 
 __all__ = ["COLUMNS", "load_task_file", "task_files", "run_bench", "summarize"]
 

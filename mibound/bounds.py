@@ -259,7 +259,7 @@ def mine_surrogate(scores: torch.Tensor, log_ema: torch.Tensor) -> torch.Tensor:
 def __getattr__(name: str):
     """``Objective`` and ``OBJECTIVES`` live in :mod:`mibound.objectives` (with each bound's behaviour)."""
     if name in ("Objective", "OBJECTIVES"):
-        from . import objectives
+        from mibound import objectives
 
         return getattr(objectives, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

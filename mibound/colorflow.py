@@ -37,10 +37,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from . import engine
-from ._validation import check_float, check_int
-from .flow import ViewFlow, _zuko
-from .objectives import Loss
+from mibound import engine
+from mibound._validation import check_float, check_int
+from mibound.flow import ViewFlow, _zuko
+from mibound.objectives import Loss
 
 __all__ = ["ColorFlow", "grad_reverse", "standardize_channels", "InfoMinRun"]
 

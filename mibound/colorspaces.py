@@ -50,7 +50,7 @@ from typing import Callable, Sequence, Union
 import numpy as np
 import torch
 
-from ._validation import check_choice
+from mibound._validation import check_choice
 
 __all__ = ["COLOR_SPACES", "channel_names", "rgb_to", "rgb_from", "channel_split", "color_split"]
 

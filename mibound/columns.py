@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import as_2d_array
-from .diagnostics import diagnostic
+from mibound._validation import as_2d_array
+from mibound.diagnostics import diagnostic
 
 __all__ = ["ColumnStats", "ColumnReport", "column_report", "column_stats", "DISCRETE_MAX_VALUES",
            "MATERIAL_TIE_FRACTION", "MAX_CONDITION", "correlation_condition"]

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ._validation import check_choice, check_float, check_int
+from mibound._validation import check_choice, check_float, check_int
 
 __all__ = [
     "mlp",
@@ -251,7 +251,7 @@ class GaussianOptimalCritic(nn.Module):
 
     def __init__(self, cov, dim_x: int, offset: float = 0.0):
         super().__init__()
-        from .analytic import _as_covariance, _cholesky
+        from mibound.analytic import _as_covariance, _cholesky
 
         cov = _as_covariance(cov, dim_x)
         _cholesky(cov, "cov")

@@ -61,14 +61,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from . import engine
-from ._validation import check_choice
-from .critics import BilinearCritic, ConvCritic, SeparableCritic
-from .data.base import Sampler
-from .engine import DistContext
-from .estimators import NeuralEstimator
-from .objectives import Loss
-from .results import EstimateResult
+from mibound import engine
+from mibound._validation import check_choice
+from mibound.critics import BilinearCritic, ConvCritic, SeparableCritic
+from mibound.data.base import Sampler
+from mibound.engine import DistContext
+from mibound.estimators import NeuralEstimator
+from mibound.objectives import Loss
+from mibound.results import EstimateResult
 
 __all__ = [
     "DistContext",
@@ -304,7 +304,7 @@ def _uses_rows(loss_fn: Loss, rows: bool | None) -> bool:
     if rows is None:
         return splits
     if rows and not splits:
-        from .objectives import OBJECTIVES
+        from mibound.objectives import OBJECTIVES
 
         names = ", ".join(n for n, o in OBJECTIVES.items() if o.rows is not None)
         raise ValueError(f"the row-block layout applies to {names} only (bounds that are a mean over rows), "

@@ -31,9 +31,9 @@ from scipy import optimize
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import check_float, check_int, check_seed
-from .analytic import _as_covariance, _cholesky, gaussian_mi, mi_from_canonical
-from .data.base import Sampler
+from mibound._validation import check_float, check_int, check_seed
+from mibound.analytic import _as_covariance, _cholesky, gaussian_mi, mi_from_canonical
+from mibound.data.base import Sampler
 
 __all__ = [
     "Encoder",
@@ -601,7 +601,7 @@ def __getattr__(name: str):
     # EncodedViews lives in mibound.data.encoded (it is a sampler); still importable from here.
     # Loaded on first use: mibound.data.encoded imports this module.
     if name == "EncodedViews":
-        from .data.encoded import EncodedViews
+        from mibound.data.encoded import EncodedViews
 
         return EncodedViews
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_float, check_int
-from .objectives import Loss
-from .results import TrainingDiverged
+from mibound._validation import check_choice, check_float, check_int
+from mibound.objectives import Loss
+from mibound.results import TrainingDiverged
 
 __all__ = ["DistContext", "Runs", "SingleRun", "train", "evaluate", "make_optimizer", "make_scheduler", "LR_SCHEDULES",
            "ON_DIVERGE", "torch_threads", "logged_steps"]

@@ -33,10 +33,10 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from . import engine
-from ._validation import check_choice, check_int
-from .critics import CRITICS
-from .objectives import Loss
+from mibound import engine
+from mibound._validation import check_choice, check_int
+from mibound.critics import CRITICS
+from mibound.objectives import Loss
 
 __all__ = [
     "fit_samplers",
@@ -464,7 +464,7 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     """
     import time
 
-    from .estimators import NeuralEstimator
+    from mibound.estimators import NeuralEstimator
 
     if len(estimators) != len(samplers) or not estimators:
         raise ValueError(f"need one sampler per estimator, got {len(estimators)} estimators and "
@@ -472,7 +472,7 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     for e in estimators:
         if not isinstance(e, NeuralEstimator):
             raise TypeError(f"estimators must be NeuralEstimator instances, got {type(e).__name__}")
-    from .stacked import trained_rates
+    from mibound.stacked import trained_rates
 
     params = [e._checked_params() for e in estimators]
     # samplers have no validation rows: each run trains at its first rate, as fit_sampler does

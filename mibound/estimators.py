@@ -28,24 +28,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import engine
-from ._base import _Base, _mean_ci, _versions, half_sample_interval
-from ._validation import IMAGE_LAYOUTS, check_choice, check_float, check_int, check_rates, check_seed, flatten_views
-from .critics import CRITICS, IMAGE_CRITICS, make_critic
-from .data.base import Sampler
-from .engine import LR_SCHEDULES, DistContext, torch_threads
-from .flow import DoEEstimator, FlowEstimator
-from .nonparametric import KSG_TIES, KSG_TRANSFORMS, SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi, ksg_mi
-from .auto import AutoEstimator
-from .objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
-from .diagnostics import diagnostic, image_diagnostics
-from .inputs import read_pair
-from .plan import FitPlan
-from .preprocess import PREPROCESS, fit_column_map
-from .results import EstimateResult, TrainingDiverged
-from .stacked import choose_rates, chosen_runs, selection_record, trained_rates
-from .streaming import SamplerStream, ShardedBatchStream
-from .tcopula import tcmi_mi
+from mibound import engine
+from mibound._base import _Base, _mean_ci, _versions, half_sample_interval
+from mibound._validation import (IMAGE_LAYOUTS, check_choice, check_float, check_int, check_rates, check_seed,
+                                 flatten_views)
+from mibound.critics import CRITICS, IMAGE_CRITICS, make_critic
+from mibound.data.base import Sampler
+from mibound.engine import LR_SCHEDULES, DistContext, torch_threads
+from mibound.flow import DoEEstimator, FlowEstimator
+from mibound.nonparametric import (KSG_TIES, KSG_TRANSFORMS, SubsetRanks, discrete_mi, gaussian_plugin_mi, gcmi_mi,
+                                   ksg_mi)
+from mibound.auto import AutoEstimator
+from mibound.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
+from mibound.diagnostics import diagnostic, image_diagnostics
+from mibound.inputs import read_pair
+from mibound.plan import FitPlan
+from mibound.preprocess import PREPROCESS, fit_column_map
+from mibound.results import EstimateResult, TrainingDiverged
+from mibound.stacked import choose_rates, chosen_runs, selection_record, trained_rates
+from mibound.streaming import SamplerStream, ShardedBatchStream
+from mibound.tcopula import tcmi_mi
 
 __all__ = ["NeuralEstimator", "GaussianEstimator", "GaussianCopulaEstimator", "TCopulaEstimator", "KSGEstimator", "ESTIMATORS",
            "DEFAULT_ESTIMATOR", "make_estimator", "is_neural", "takes", "neural_defaults", "resolve_critic"]
@@ -377,7 +379,7 @@ class NeuralEstimator(_Base):
 
     def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
         """:meth:`fit` with ``folds >= 2``: one critic per fold, one stacked ensemble (:mod:`mibound.stacked`)."""
-        from .stacked import check_named_critic, fit_reordered, fold_orders, selection_record
+        from mibound.stacked import check_named_critic, fit_reordered, fold_orders, selection_record
 
         t0 = time.perf_counter()
         check_named_critic(self, p)

@@ -70,16 +70,16 @@ import torch
 from scipy.special import ndtri
 from torch import nn
 
-from . import engine
-from ._base import _Base, _mean_ci, _versions, half_sample_interval
-from .columns import MAX_CONDITION, correlation_condition
-from .diagnostics import image_diagnostics
-from ._validation import check_choice, check_float, check_int, check_seed
-from .engine import torch_threads
-from .nonparametric import gaussian_plugin_mi
-from .plan import FitPlan
-from .results import EstimateResult, TrainingDiverged
-from .streaming import ShardedBatchStream
+from mibound import engine
+from mibound._base import _Base, _mean_ci, _versions, half_sample_interval
+from mibound.columns import MAX_CONDITION, correlation_condition
+from mibound.diagnostics import image_diagnostics
+from mibound._validation import check_choice, check_float, check_int, check_seed
+from mibound.engine import torch_threads
+from mibound.nonparametric import gaussian_plugin_mi
+from mibound.plan import FitPlan
+from mibound.results import EstimateResult, TrainingDiverged
+from mibound.streaming import ShardedBatchStream
 
 __all__ = ["FlowEstimator", "DoEEstimator", "FlowRun", "DoERun", "GaussianBase", "ViewFlow", "make_view_flow"]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_pair, column_names, constant_columns
-from .columns import ColumnReport, column_report
-from .diagnostics import diagnostic
-from .results import EstimateResult
+from mibound._validation import check_pair, column_names, constant_columns
+from mibound.columns import ColumnReport, column_report
+from mibound.diagnostics import diagnostic
+from mibound.results import EstimateResult
 
 __all__ = ["Pair", "read_pair", "read_flat_pair"]
 
@@ -95,7 +95,7 @@ class Pair:
     def zero_result(self, estimator: str, *, seed: int = 0, true_mi: float | None = None, t0: float | None = None,
                     settings: dict[str, Any] | None = None) -> EstimateResult:
         """The result of a :attr:`degenerate` pair: estimate 0 with interval ``(0, 0)``, exact, and why."""
-        from ._base import _versions
+        from mibound._base import _versions
 
         return self.annotate(EstimateResult(
             estimator=estimator, estimate=0.0, ci=(0.0, 0.0), std=0.0,
@@ -155,7 +155,7 @@ def read_flat_pair(x, y, dtype=np.float64) -> tuple[Pair, tuple]:
     dropped like any others. Returns the :class:`Pair` and the per-sample image shapes
     ``(shape_x, shape_y)`` (``None`` for a flat view), for the ``flattened_images`` diagnostic.
     """
-    from ._validation import flatten_views
+    from mibound._validation import flatten_views
 
     x, y, shapes = flatten_views(x, y, "channels_first")
     return read_pair(x, y, dtype=dtype), shapes

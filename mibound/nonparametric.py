@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma, ndtri
 from scipy.stats import rankdata
 
-from ._validation import check_int, check_pair, check_seed
+from mibound._validation import check_int, check_pair, check_seed
 
 __all__ = ["gaussian_plugin_mi", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi", "ksg_mi", "jitter_ties",
            "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
@@ -253,7 +253,7 @@ def jitter_ties(a: np.ndarray, seed: "int | np.random.Generator" = 0,
     (ndarray of shape (n, d); list of str)
         The data (float64 when jittered) and the names of the jittered columns.
     """
-    from .columns import column_stats
+    from mibound.columns import column_stats
 
     a = np.asarray(a)
     tied = [(j, c) for j, c in enumerate(column_stats(a, prefix))
@@ -386,7 +386,7 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, w
         nx = cKDTree(x).query_ball_point(x, r, p=np.inf, workers=workers, return_length=True) - 1
         ny = cKDTree(y).query_ball_point(y, r, p=np.inf, workers=workers, return_length=True) - 1
     else:
-        from ._boxcount import ksg_counts_bitset
+        from mibound._boxcount import ksg_counts_bitset
 
         threads = (os.cpu_count() or 1) if workers == -1 else max(1, int(workers))
         # any k+1 distinct points bound the (k+1)-th distance from above; eps=2 is a cheap search

@@ -25,9 +25,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import bounds
-from ._validation import check_choice
-from .critics import mlp
+from mibound import bounds
+from mibound._validation import check_choice
+from mibound.critics import mlp
 
 __all__ = ["Objective", "OBJECTIVES", "NEURAL_ESTIMATORS", "Loss"]
 

@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_seed, flatten_views
-from .estimators import DEFAULT_ESTIMATOR, make_estimator, takes
-from .inputs import Pair, read_pair
-from .results import EstimateResult, _jsonable
+from mibound._validation import check_int, check_seed, flatten_views
+from mibound.estimators import DEFAULT_ESTIMATOR, make_estimator, takes
+from mibound.inputs import Pair, read_pair
+from mibound.results import EstimateResult, _jsonable
 
 __all__ = ["PermutationResult", "permutation_test", "permutations"]
 
@@ -213,7 +213,7 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
 
     ``shapes``: per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
     """
-    from .stacked import check_named_critic, fit_reordered, selection_record
+    from mibound.stacked import check_named_critic, fit_reordered, selection_record
 
     p = est._checked_params()
     check_named_critic(est, p)

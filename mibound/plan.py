@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_choice, check_float, check_int, check_seed
+from mibound._validation import check_choice, check_float, check_int, check_seed
 
 __all__ = ["KeyedPermutation", "FitPlan", "SPLITS", "split_sizes", "shard_range"]
 

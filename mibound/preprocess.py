@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_choice
+from mibound._validation import check_choice
 
 __all__ = ["PREPROCESS", "ColumnMap", "fit_column_map"]
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .plan import FitPlan
+from mibound.plan import FitPlan
 
 __all__ = ["StackedFit", "check_named_critic", "fit_reordered", "fold_orders", "selection_record", "trained_rates",
            "choose_rates", "chosen_runs"]
@@ -129,7 +129,7 @@ def _identity(a):
 
 def check_named_critic(est, p: dict[str, Any]) -> None:
     """Raise ``TypeError`` unless ``est``'s critic is given by name (the runs are built and stacked from it)."""
-    from .critics import CRITICS
+    from mibound.critics import CRITICS
 
     if not isinstance(est.critic, str) or p["critic"] not in (*CRITICS, "auto"):  # auto: resolved by _build
         raise TypeError("several critics train as one stacked ensemble: pass the critic by name "
@@ -168,10 +168,10 @@ def fit_reordered(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any,
     -------
     StackedFit
     """
-    from . import engine
-    from .ensemble import shards
-    from .preprocess import fit_column_map
-    from .streaming import ShardedBatchStream
+    from mibound import engine
+    from mibound.ensemble import shards
+    from mibound.preprocess import fit_column_map
+    from mibound.streaming import ShardedBatchStream
 
     check_named_critic(est, p)
     rows = plan.sample_rows("train", 20_000)

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from ._validation import as_2d_array, check_choice, check_int, check_seed
-from .data.base import Sampler
-from .plan import SPLITS, FitPlan, KeyedPermutation, shard_range, split_sizes
+from mibound._validation import as_2d_array, check_choice, check_int, check_seed
+from mibound.data.base import Sampler
+from mibound.plan import SPLITS, FitPlan, KeyedPermutation, shard_range, split_sizes
 
 __all__ = [
     "KeyedPermutation",

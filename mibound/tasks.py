@@ -31,13 +31,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ._validation import check_choice, check_int, check_seed
-from .io import atomic_open
-from .data import (AdditiveUniformNoise, BinnedGaussian, ChannelSplitViews, ConcentricShells, CorrelatedPairs,
-                   DenseInteraction, DiscreteJoint, EncodedViews, GaussianRandomFieldCrops, Independent, JointGaussian,
-                   MixtureQuantile, MultivariateStudentT, NoisyDiscrete, RandomLinear, RenderedLatents, Sampler,
-                   SparseInteraction, Spiral, Transformed, Wiggly, ai_mixture, concentric_mixture, galaxy_mixture,
-                   inliers_mixture, waves_mixture, x_mixture)
+from mibound._validation import check_choice, check_int, check_seed
+from mibound.io import atomic_open
+from mibound.data import (AdditiveUniformNoise, BinnedGaussian, ChannelSplitViews, ConcentricShells, CorrelatedPairs,
+                          DenseInteraction, DiscreteJoint, EncodedViews, GaussianRandomFieldCrops, Independent,
+                          JointGaussian, MixtureQuantile, MultivariateStudentT, NoisyDiscrete, RandomLinear,
+                          RenderedLatents, Sampler, SparseInteraction, Spiral, Transformed, Wiggly, ai_mixture,
+                          concentric_mixture, galaxy_mixture, inliers_mixture, waves_mixture, x_mixture)
 
 __all__ = ["Task", "FAMILIES", "list", "get", "ids", "register", "task_seed", "export_tasks"]
 
@@ -263,7 +263,7 @@ def _builtin() -> None:
            lambda size=size, d=d, mi=mi: RenderedLatents(mi=mi, latent_dim=d, image_size=size, width=1.5),
            "image", "rendered")
     # encoded views (DPI) ------------------------------------------------------------------------
-    from . import encoders as enc
+    from mibound import encoders as enc
 
     crops = lambda: GaussianRandomFieldCrops(crop_size=8, offset=6, noise=0.1)  # noqa: E731  (26.8 nats)
     _t("encoded-crop8-off6-avgpool4", "8x8 crops at offset 6 (26.8 nats) average-pooled 4x4 -> 2x2",

@@ -40,8 +40,8 @@ import math
 import numpy as np
 from scipy import optimize, special, stats
 
-from .analytic import gaussian_mi
-from .data.student_t import student_t_correction
+from mibound.analytic import gaussian_mi
+from mibound.data.student_t import student_t_correction
 
 __all__ = ["pseudo_observations", "kendall_correlation", "t_copula_loglik", "gaussian_copula_loglik",
            "fit_t_copula", "tcmi_mi", "t_copula_gain", "scale_dependence", "DF_RANGE"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import engine
-from .engine import LR_SCHEDULES, Batch, logged_steps, make_optimizer, make_scheduler
-from .objectives import NEURAL_ESTIMATORS, Loss
+from mibound import engine
+from mibound.engine import LR_SCHEDULES, Batch, logged_steps, make_optimizer, make_scheduler
+from mibound.objectives import NEURAL_ESTIMATORS, Loss
 
 __all__ = ["Loss", "make_optimizer", "make_scheduler", "LR_SCHEDULES", "train", "evaluate", "NEURAL_ESTIMATORS"]
 

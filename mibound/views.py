@@ -34,8 +34,8 @@ from typing import Union
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_float, check_int
-from .colorspaces import channel_split, color_split, rgb_from, rgb_to
+from mibound._validation import check_choice, check_float, check_int
+from mibound.colorspaces import channel_split, color_split, rgb_from, rgb_to
 
 __all__ = ["crop_pairs", "color_split", "channel_split", "random_resized_crop", "random_flip", "color_jitter",
            "gaussian_blur", "gaussian_noise", "Augment", "augment_pairs", "as_image_list"]

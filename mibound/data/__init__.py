@@ -1,21 +1,22 @@
 """Samplers of paired views with exact mutual information (nats)."""
 
-from .base import Sampler
-from .color_digits import ColorDigits
-from .digits import DigitTextureViews, class_sharing_mi
-from .encoded import EncodedViews
-from .gaussian import CorrelatedGaussian
-from .gaussian_families import CorrelatedPairs, DenseInteraction, JointGaussian, SparseInteraction
-from .images import ChannelSplitViews, GaussianRandomFieldCrops, RenderedLatents, grf_kernel, grf_spectrum, mi_vs_offset
-from .student_t import MultivariateStudentT, student_t_correction, student_t_mi
-from .transforms import (ELEMENTWISE, Asinh, Cube, HalfCube, MixtureQuantile, NormalCDF, RandomLinear, SineShear,
-                         Spiral, Transform, Transformed, Wiggly, make_transform)
-from .mixtures import (GaussianMixture, ai_mixture, concentric_mixture, galaxy_mixture, inliers_mixture, waves_mixture,
-                       x_mixture)
-from .shells import ConcentricShells
-from .discrete import BinnedGaussian, DiscreteJoint, NoisyDiscrete, discrete_mi, entropy
-from .additive import AdditiveUniformNoise, additive_uniform_mi
-from .independent import Independent
+from mibound.data.base import Sampler
+from mibound.data.color_digits import ColorDigits
+from mibound.data.digits import DigitTextureViews, class_sharing_mi
+from mibound.data.encoded import EncodedViews
+from mibound.data.gaussian import CorrelatedGaussian
+from mibound.data.gaussian_families import CorrelatedPairs, DenseInteraction, JointGaussian, SparseInteraction
+from mibound.data.images import (ChannelSplitViews, GaussianRandomFieldCrops, RenderedLatents, grf_kernel,
+                                 grf_spectrum, mi_vs_offset)
+from mibound.data.student_t import MultivariateStudentT, student_t_correction, student_t_mi
+from mibound.data.transforms import (ELEMENTWISE, Asinh, Cube, HalfCube, MixtureQuantile, NormalCDF, RandomLinear,
+                                     SineShear, Spiral, Transform, Transformed, Wiggly, make_transform)
+from mibound.data.mixtures import (GaussianMixture, ai_mixture, concentric_mixture, galaxy_mixture, inliers_mixture,
+                                   waves_mixture, x_mixture)
+from mibound.data.shells import ConcentricShells
+from mibound.data.discrete import BinnedGaussian, DiscreteJoint, NoisyDiscrete, discrete_mi, entropy
+from mibound.data.additive import AdditiveUniformNoise, additive_uniform_mi
+from mibound.data.independent import Independent
 
 __all__ = [
     "Sampler",

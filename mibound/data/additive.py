@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from .._validation import check_float, check_int
-from .base import Sampler
+from mibound._validation import check_float, check_int
+from mibound.data.base import Sampler
 
 __all__ = ["AdditiveUniformNoise", "additive_uniform_mi"]
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from .._validation import check_int, check_seed
+from mibound._validation import check_int, check_seed
 
 __all__ = ["Sampler"]
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._validation import check_float
-from .base import Sampler
-from .images import ChannelSplitViews
+from mibound._validation import check_float
+from mibound.data.base import Sampler
+from mibound.data.images import ChannelSplitViews
 
 __all__ = ["GLYPH", "DigitTextureViews", "class_sharing_mi"]
 

@@ -25,8 +25,8 @@ import torch
 from scipy.integrate import trapezoid
 from scipy.special import ndtr
 
-from .._validation import check_float, check_int
-from .base import Sampler
+from mibound._validation import check_float, check_int
+from mibound.data.base import Sampler
 
 __all__ = ["DiscreteJoint", "NoisyDiscrete", "BinnedGaussian", "discrete_mi", "entropy"]
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .. import encoders as _encoders  # the module, not its names: mibound.encoders imports mibound.data too
-from .base import Sampler
+from mibound import encoders as _encoders  # the module, not its names: mibound.encoders imports mibound.data too
+from mibound.data.base import Sampler
 
 if TYPE_CHECKING:
-    from ..encoders import Encoder
+    from mibound.encoders import Encoder
 
 __all__ = ["EncodedViews"]
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import torch
 
-from .._validation import check_float, check_int
-from ..analytic import mi_from_rho, rho_from_mi
-from .base import Sampler
+from mibound._validation import check_float, check_int
+from mibound.analytic import mi_from_rho, rho_from_mi
+from mibound.data.base import Sampler
 
 __all__ = ["CorrelatedGaussian"]
 

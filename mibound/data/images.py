@@ -31,9 +31,9 @@ import torch
 from scipy import optimize
 from scipy.special import ndtri
 
-from .._validation import check_float, check_int, check_seed
-from ..analytic import _as_covariance, _cholesky, gaussian_mi
-from .base import Sampler
+from mibound._validation import check_float, check_int, check_seed
+from mibound.analytic import _as_covariance, _cholesky, gaussian_mi
+from mibound.data.base import Sampler
 
 __all__ = [
     "grf_kernel",
@@ -542,7 +542,7 @@ class RenderedLatents(Sampler):
     def __init__(self, latent: Sampler | None = None, *, mi: float | None = None, latent_dim: int | None = None,
                  image_size: int = 16, width: float = 2.0, margin: float = 2.0):
         if latent is None:
-            from .gaussian_families import CorrelatedPairs
+            from mibound.data.gaussian_families import CorrelatedPairs
 
             latent = CorrelatedPairs.from_mi(1.0 if mi is None else mi, 3 if latent_dim is None else latent_dim)
         else:

@@ -7,7 +7,7 @@ correlation and all) and ``I(x; y) = 0`` exactly.
 
 from __future__ import annotations
 
-from .base import Sampler
+from mibound.data.base import Sampler
 
 __all__ = ["Independent"]
 

@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from scipy.linalg import solve_triangular
 
-from .._validation import check_float, check_int, check_seed
-from ..analytic import _cholesky
-from .base import Sampler
-from .transforms import SineShear, Spiral, Transformed
+from mibound._validation import check_float, check_int, check_seed
+from mibound.analytic import _cholesky
+from mibound.data.base import Sampler
+from mibound.data.transforms import SineShear, Spiral, Transformed
 
 __all__ = ["GaussianMixture", "x_mixture", "ai_mixture", "galaxy_mixture", "waves_mixture", "concentric_mixture",
            "inliers_mixture"]

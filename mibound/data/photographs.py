@@ -42,8 +42,8 @@ def load_photographs(names: Sequence[str] | None = None, grey: bool = False) -> 
     list of ndarray, each of shape (3, H, W) (or (1, H, W) with ``grey=True``)
         Photographs of different sizes (8-bit values divided by 255).
     """
-    from .._validation import check_choice
-    from ..colorspaces import rgb_to
+    from mibound._validation import check_choice
+    from mibound.colorspaces import rgb_to
 
     import_skimage()
     import skimage.data

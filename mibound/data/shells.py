@@ -19,9 +19,9 @@ import math
 
 import torch
 
-from .._validation import check_float, check_int
-from ..analytic import mi_from_rho, rho_from_mi
-from .base import Sampler
+from mibound._validation import check_float, check_int
+from mibound.analytic import mi_from_rho, rho_from_mi
+from mibound.data.base import Sampler
 
 __all__ = ["ConcentricShells"]
 

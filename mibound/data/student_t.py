@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from scipy.special import digamma, gammaln
 
-from .._validation import check_float, check_int
-from ..analytic import _as_covariance, _cholesky, gaussian_mi
-from .base import Sampler
+from mibound._validation import check_float, check_int
+from mibound.analytic import _as_covariance, _cholesky, gaussian_mi
+from mibound.data.base import Sampler
 
 __all__ = ["MultivariateStudentT", "student_t_correction", "student_t_mi"]
 

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from scipy.special import log_ndtr, logsumexp, ndtri
 
-from .._validation import check_float, check_int, check_seed
-from .base import Sampler
+from mibound._validation import check_float, check_int, check_seed
+from mibound.data.base import Sampler
 
 __all__ = [
     "Transform",

@@ -3,8 +3,8 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from . import (color_split, dpi, infomin, infomin_learn, patch_distance, real_pairs, self_consistency, staircase,
-               vary_k)
+from mibound.experiments import (color_split, dpi, infomin, infomin_learn, patch_distance, real_pairs,
+                                 self_consistency, staircase, vary_k)
 
 EXPERIMENTS = {
     "staircase": staircase.run,

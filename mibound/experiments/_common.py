@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import atomic_write_json, atomic_write_text
+from mibound.io import atomic_write_json, atomic_write_text
 
 __all__ = ["RunTable", "settings_for", "write_metadata", "save_figure", "optimal_infonce"]
 
@@ -65,7 +65,7 @@ def write_metadata(out: Path, name: str, settings: dict[str, Any], started: floa
     import scipy
     import seaborn
 
-    from .. import __version__
+    from mibound import __version__
 
     atomic_write_json(out / "metadata.json", {
         "experiment": name,
@@ -101,8 +101,8 @@ def optimal_infonce(sampler, k: int, n_pairs: int, seed: int) -> np.ndarray:
     ``sampler`` is a Gaussian sampler with ``covariance()`` (e.g. :class:`~mibound.data.CorrelatedGaussian`,
     or :class:`~mibound.data.EncodedViews` of linear encoders). Returns the per-batch values (nats).
     """
-    from ..critics import GaussianOptimalCritic
-    from ..training import Loss, evaluate
+    from mibound.critics import GaussianOptimalCritic
+    from mibound.training import Loss, evaluate
 
     critic = GaussianOptimalCritic(sampler.covariance(), sampler.dim_x)
     gen = torch.Generator().manual_seed(seed)

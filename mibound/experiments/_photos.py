@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from ..api import estimate_mi
-from ..estimators import is_neural
-from ..results import EstimateResult
+from mibound.api import estimate_mi
+from mibound.estimators import is_neural
+from mibound.results import EstimateResult
 
 __all__ = ["dequantise", "estimate_views", "result_row", "ESTIMATOR_KIND"]
 

@@ -34,14 +34,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..data import CorrelatedPairs, EncodedViews
-from ..data.images import ChannelSplitViews, GaussianRandomFieldCrops
-from ..encoders import AvgPool, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders, random_linear_encoder
-from ..ensemble import fit_samplers
-from .._validation import check_choice
-from ..estimators import NeuralEstimator, _mean_ci, resolve_critic
-from ..io import atomic_write_text
-from ._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
+from mibound.data import CorrelatedPairs, EncodedViews
+from mibound.data.images import ChannelSplitViews, GaussianRandomFieldCrops
+from mibound.encoders import AvgPool, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders, random_linear_encoder
+from mibound.ensemble import fit_samplers
+from mibound._validation import check_choice
+from mibound.estimators import NeuralEstimator, _mean_ci, resolve_critic
+from mibound.io import atomic_write_text
+from mibound.experiments._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "VIEWS", "encoders_for", "gaps"]
 
@@ -93,7 +93,7 @@ def gaps(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plot(frame: pd.DataFrame):
-    from ..plotting import _mpl
+    from mibound.plotting import _mpl
 
     plt, sns = _mpl()
     kmax = frame["K"].max()

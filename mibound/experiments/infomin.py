@@ -69,13 +69,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_float
-from ..critics import SeparableCritic
-from ..data.digits import GLYPH, DigitTextureViews, class_sharing_mi
-from ..data.images import GaussianRandomFieldCrops, mi_vs_offset
-from ..estimators import NeuralEstimator, _torch_threads
-from ..io import atomic_write_text
-from ._common import RunTable, save_figure, settings_for, write_metadata
+from mibound._validation import check_float
+from mibound.critics import SeparableCritic
+from mibound.data.digits import GLYPH, DigitTextureViews, class_sharing_mi
+from mibound.data.images import GaussianRandomFieldCrops, mi_vs_offset
+from mibound.estimators import NeuralEstimator, _torch_threads
+from mibound.io import atomic_write_text
+from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "DigitTextureViews", "class_sharing_mi", "sweep_setting", "summarize",
            "load_digits_pool"]
@@ -227,7 +227,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _plot(frame: pd.DataFrame, summary: pd.DataFrame, refs: pd.DataFrame, offsets: pd.DataFrame,
           label_entropy: float):
-    from ..plotting import _mpl
+    from mibound.plotting import _mpl
 
     plt, sns = _mpl()
     fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.4), gridspec_kw={"width_ratios": [1.35, 1, 1]})

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.gaussian import CorrelatedGaussian
-from ..ensemble import fit_samplers
-from ..estimators import NeuralEstimator, _mean_ci
-from ..io import atomic_write_text
-from ._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
+from mibound.data.gaussian import CorrelatedGaussian
+from mibound.ensemble import fit_samplers
+from mibound.estimators import NeuralEstimator, _mean_ci
+from mibound.io import atomic_write_text
+from mibound.experiments._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
 
 __all__ = ["run", "QUICK", "FULL", "saturation_table"]
 
@@ -55,7 +55,7 @@ def saturation_table(frame: pd.DataFrame, tolerance: float = 0.1) -> pd.DataFram
 
 
 def _plot(frame: pd.DataFrame):
-    from ..plotting import _mpl
+    from mibound.plotting import _mpl
 
     plt, sns = _mpl()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
