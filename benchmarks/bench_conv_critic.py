@@ -24,8 +24,7 @@ import time
 
 import torch
 
-from mibound.ensemble import fit_samplers
-from mibound.estimators import NeuralEstimator, _mean_ci
+from mibound.estimators.neural import NeuralEstimator, _mean_ci, fit_samplers
 from mibound.experiments._common import optimal_infonce
 from mibound.experiments.dpi import VIEWS
 

@@ -12,7 +12,7 @@ import argparse
 import time
 
 from mibound.data import SparseInteraction
-from mibound.estimators import make_estimator
+from mibound.registry import make_estimator
 
 
 def main(argv=None) -> None:

@@ -64,11 +64,12 @@ from typing import TextIO, TypeVar
 import torch
 from torch import nn
 
-from mibound.critics import ConcatCritic, SeparableCritic, make_critic
 from mibound.data import CorrelatedGaussian
-from mibound.engine import torch_threads as _torch_threads
-from mibound.ensemble import train_ensemble
-from mibound.training import Loss, train
+from mibound.neural.critics import ConcatCritic, SeparableCritic, make_critic
+from mibound.neural.engine import torch_threads as _torch_threads
+from mibound.neural.objectives import Loss
+from mibound.neural.stacking import train_ensemble
+from mibound.neural.training import train
 
 __all__ = [
     "POOLE",
@@ -852,7 +853,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, torch_mist=not args.no_torch_mist, malloc=not args.no_tune_malloc,
                          memory_k=args.memory_k, staircase=args.staircase, staircase_steps=args.staircase_steps)
     if args.json:
-        from mibound.io import atomic_write_json
+        from mibound.inputs.files import atomic_write_json
 
         atomic_write_json(args.json, asdict(result))
     return 0

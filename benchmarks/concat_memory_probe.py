@@ -42,7 +42,7 @@ def probe(k: int, hidden_dim: int, chunk_size: int | None, threads: int, seed: i
     """
     import torch
 
-    from mibound.critics import ConcatCritic
+    from mibound.neural.critics import ConcatCritic
 
     torch.set_num_threads(threads)
     with torch.random.fork_rng(devices=[]):  # nn.Linear initialises from the global RNG

@@ -11,14 +11,20 @@ import inspect
 import sys
 from pathlib import Path
 
-MODULES = [
-    "mibound", "mibound.analytic", "mibound.bounds", "mibound.objectives", "mibound.critics", "mibound.plan",
-    "mibound.engine", "mibound.training", "mibound.preprocess", "mibound.diagnostics",
-    "mibound.estimators", "mibound.auto", "mibound.flow", "mibound.colorflow", "mibound.inputs", "mibound.permutation", "mibound.stacked",
-    "mibound.nonparametric", "mibound.tcopula", "mibound.columns", "mibound.results", "mibound.api", "mibound.io",
-    "mibound.data", "mibound.data.photographs", "mibound.colorspaces", "mibound.views", "mibound.encoders", "mibound.tasks", "mibound.bench", "mibound.ensemble",
-    "mibound.distributed", "mibound.streaming", "mibound.plotting", "mibound.experiments",
-]
+#: One-release alias modules (their pages are the modules they stand for).
+ALIASES = {"mibound.encoders", "mibound.views", "mibound.colorspaces", "mibound.tasks"}
+
+
+def _modules() -> list[str]:
+    """Every module of the package, layer folders in the order of the data flow, aliases left out."""
+    import pkgutil
+
+    import mibound
+
+    names = ["mibound"] + [m.name for m in pkgutil.walk_packages(mibound.__path__, "mibound.")]
+    return [n for n in names if n not in ALIASES and n != "mibound.__main__"]
+
+
 OUT = Path(__file__).with_name("api.md")
 
 
@@ -38,7 +44,7 @@ def render() -> str:
     lines = ["# API reference", "",
              "Generated from the docstrings by `python docs/make_api.py`; a test checks that it is current.",
              "All values are in nats.", ""]
-    for name in MODULES:
+    for name in _modules():
         try:
             mod = importlib.import_module(name)
         except ImportError:

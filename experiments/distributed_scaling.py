@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import mibound
-from mibound.io import atomic_write_json
+from mibound.inputs.files import atomic_write_json
 
 
 def _free_port() -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from mibound.analytic import rho_from_mi
 from mibound.data import ChannelSplitViews, GaussianRandomFieldCrops, MultivariateStudentT, mi_vs_offset
-from mibound.encoders import AvgPool, cca_encoders, encoded_mi, random_linear_encoder
+from mibound.data.encoders import AvgPool, cca_encoders, encoded_mi, random_linear_encoder
+from mibound.functional.analytic import rho_from_mi
 
 
 def row(label: str, ref, got, fmt: str = "{:.2f}") -> None:

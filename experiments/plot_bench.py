@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import pandas as pd
 
 
@@ -17,8 +16,8 @@ def main(argv=None) -> int:
     ap.add_argument("csv", nargs="+")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    from mibound import tasks
-    from mibound.plotting import _mpl
+    from mibound.data import tasks
+    from mibound.experiments.plotting import _mpl
 
     frame = pd.concat([pd.read_csv(p) for p in args.csv], ignore_index=True)
     family = {t.id: t.family for t in tasks.list()}

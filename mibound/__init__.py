@@ -3,17 +3,24 @@
 All values are in nats. See :func:`estimate_mi` for the one-line API.
 """
 
-__version__ = "0.1.0"
+from mibound.results import __version__  # noqa: E402  (one source: the version every result is stamped with)
 
-from mibound.analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
 from mibound.api import estimate_mi
-from mibound.critics import (BilinearCritic, ConcatCritic, ConvCritic, GaussianOptimalCritic, SeparableCritic,
-                             make_critic)
 from mibound.data import CorrelatedGaussian, Sampler
-from mibound.estimators import (ESTIMATORS, GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, NeuralEstimator,
-                                TCopulaEstimator, make_estimator)
-from mibound.permutation import PermutationResult, permutation_test
-from mibound.results import EstimateResult, TrainingDiverged
+from mibound.estimators.neural import NeuralEstimator
+from mibound.estimators.permutation import permutation_test
+from mibound.estimators.plugin import GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, TCopulaEstimator
+from mibound.functional.analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
+from mibound.neural.critics import (
+    BilinearCritic,
+    ConcatCritic,
+    ConvCritic,
+    GaussianOptimalCritic,
+    SeparableCritic,
+    make_critic,
+)
+from mibound.registry import ESTIMATORS, make_estimator
+from mibound.results import EstimateResult, PermutationResult, TrainingDiverged
 
 __all__ = [
     "__version__",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mibound.estimators import DEFAULT_ESTIMATOR, make_estimator, takes
+from mibound.registry import DEFAULT_ESTIMATOR, make_estimator, takes
 from mibound.results import EstimateResult
 
 __all__ = ["estimate_mi"]

@@ -21,9 +21,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from mibound._validation import check_choice, check_pair, flatten_views
-from mibound.estimators import ESTIMATORS, make_estimator, takes
-from mibound.io import atomic_write_text, load_pair
+from mibound.inputs.checks import check_choice, check_pair, flatten_views
+from mibound.inputs.files import atomic_write_text, load_pair
+from mibound.registry import ESTIMATORS, make_estimator, takes
 
 __all__ = ["COLUMNS", "load_task_file", "task_files", "run_bench", "summarize"]
 

@@ -35,8 +35,8 @@ def _neural_options(args) -> dict:
 
 def _cmd_estimate(args) -> int:
     from mibound.api import estimate_mi
-    from mibound.estimators import DEFAULT_ESTIMATOR, is_neural, takes
-    from mibound.io import load_pair
+    from mibound.inputs.files import load_pair
+    from mibound.registry import DEFAULT_ESTIMATOR, is_neural, takes
 
     if len(args.files) > 2:
         raise _UsageError(f"expected one .npz/.csv file or two .npy files, got {len(args.files)} files")
@@ -61,14 +61,14 @@ def _cmd_estimate(args) -> int:
     x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
                               x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
     if neural and (args.distributed or args.device != "cpu"):
-        from mibound.distributed import resolve_device
+        from mibound.neural.distributed import resolve_device
 
         if args.distributed or resolve_device(args.device).type == "cuda":
             return _estimate_scaled(args, x, y, true_mi, options)
     if len(args.files) == 1 and args.files[0].lower().endswith(".csv"):  # keep the names of CSV columns
         import pandas as pd
 
-        from mibound.io import csv_column_names
+        from mibound.inputs.files import csv_column_names
 
         nx, ny = csv_column_names(args.files[0], _split_cols(args.x_cols), _split_cols(args.y_cols))
         x, y = pd.DataFrame(x, columns=nx), pd.DataFrame(y, columns=ny)
@@ -87,7 +87,7 @@ def _estimate_permutations(args, x, y, true_mi, options: dict) -> int:
     """``estimate --permutations N``: the estimate and the permutation test's keys in one report."""
     import json
 
-    from mibound.permutation import permutation_test
+    from mibound.estimators.permutation import permutation_test
 
     test = permutation_test(x, y, estimator=args.estimator, n_permutations=args.permutations, seed=args.seed,
                             progress=not (args.quiet or args.json), **options)
@@ -106,7 +106,7 @@ def _estimate_scaled(args, x, y, true_mi, options: dict) -> int:
     """``estimate --distributed`` (or on CUDA): mibound.distributed, the summary on rank 0 only."""
     import os
 
-    from mibound.distributed import DistributedNeuralEstimator
+    from mibound.estimators.distributed import DistributedNeuralEstimator
 
     if args.distributed and "WORLD_SIZE" not in os.environ:
         print("mibound: --distributed without torchrun (WORLD_SIZE is not set): running one process; launch with "
@@ -133,13 +133,10 @@ def _estimate_scaled(args, x, y, true_mi, options: dict) -> int:
 
 
 def _cmd_experiment(args) -> int:
-    from mibound.experiments import EXPERIMENTS
-
-    from mibound._validation import check_choice
-
     import torch
 
-    from mibound._validation import check_int
+    from mibound.experiments import EXPERIMENTS
+    from mibound.inputs.checks import check_choice, check_int
 
     name = check_choice(args.name, EXPERIMENTS, "experiment")
     out = args.out or f"results/{name}"
@@ -150,7 +147,7 @@ def _cmd_experiment(args) -> int:
 
 
 def _cmd_tasks(args) -> int:
-    from mibound import tasks
+    from mibound.data import tasks
 
     if args.tasks_command == "list":
         for t in tasks.list(args.tag):
@@ -167,7 +164,7 @@ def _cmd_tasks(args) -> int:
 
 def _cmd_bench(args) -> int:
     from mibound.bench import run_bench, summarize
-    from mibound.estimators import takes
+    from mibound.registry import takes
 
     names = [e.strip().lower() for e in args.estimator]
     options: dict[str, dict] = {}
@@ -209,14 +206,14 @@ def _cmd_bench_speed(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mibound.estimators import DEFAULT_ESTIMATOR, ESTIMATORS, neural_defaults
+    from mibound.registry import DEFAULT_ESTIMATOR, ESTIMATORS, neural_defaults
 
     nd = neural_defaults()
     names = ", ".join(ESTIMATORS)
     parser = argparse.ArgumentParser(prog="mibound", description="Mutual-information estimation (nats) with "
                                      "variational bounds, checked against exact ground truth.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    from mibound import __version__
+    from mibound.results import __version__
 
     parser.add_argument("--version", action="version", version=f"mibound {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EstimateResult", "TrainingDiverged", "NotFittedError"]
+__all__ = ["EstimateResult", "PermutationResult", "TrainingDiverged", "NotFittedError", "CODES", "HIGH_DIMENSION",
+           "diagnostic", "codes_of", "image_diagnostics"]
 
 
 try:
@@ -191,3 +192,155 @@ class EstimateResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+# -- versions ---------------------------------------------------------------------------------
+__version__ = "0.1.0"
+
+
+def _versions() -> dict[str, str]:
+    import scipy
+    import torch
+
+    return {"mibound": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+
+
+# -- the permutation test ---------------------------------------------------------------------
+@dataclass
+class PermutationResult:
+    """The observed estimate, its null distribution from shuffled pairs, and the p-value. Nats.
+
+    Attributes
+    ----------
+    estimator : str
+    estimate : float
+        The estimator's value on the observed pairs (``observed.estimate``).
+    null : ndarray, shape (n_permutations,)
+        Its values on the shuffled pairs.
+    p_value : float
+        ``(1 + #{null >= estimate}) / (1 + n_permutations)``.
+    n_permutations : int
+    seed : int
+    observed : EstimateResult
+        The full result of the observed fit (interval, diagnostics, settings).
+    seconds : float
+        Wall time of the whole test.
+    """
+
+    estimator: str
+    estimate: float
+    null: np.ndarray
+    p_value: float
+    n_permutations: int
+    seed: int
+    observed: EstimateResult
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def null_mean(self) -> float:
+        """Mean of the null values."""
+        return float(np.mean(self.null))
+
+    @property
+    def null_std(self) -> float:
+        """Standard deviation of the null values (``ddof=1``; 0 for one permutation)."""
+        return float(np.std(self.null, ddof=1)) if self.null.size > 1 else 0.0
+
+    @property
+    def excess(self) -> float:
+        """``estimate - null_mean``: the estimate above the estimator's value on independent pairs."""
+        return self.estimate - self.null_mean
+
+    def keys(self) -> dict[str, Any]:
+        """The test's own keys (``null_mean``, ``null_std``, ``p_value``, ``excess``, ``n_permutations``, ``null``)."""
+        return _jsonable({"null_mean": self.null_mean, "null_std": self.null_std, "p_value": self.p_value,
+                          "excess": self.excess, "n_permutations": self.n_permutations, "null": self.null})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``estimator``, ``estimate``, the test's :meth:`keys`, ``seed``, ``seconds``, ``observed``."""
+        return _jsonable({"estimator": self.estimator, "estimate": self.estimate, **self.keys(), "seed": self.seed,
+                          "seconds": self.seconds, "settings": self.settings, "observed": self.observed.to_dict(),
+                          "units": "nats"})
+
+    def summary(self) -> str:
+        """Two lines: the null distribution and the p-value."""
+        return (f"permutation    {self.n_permutations} shuffles: null {self.null_mean:.4f} +- {self.null_std:.4f} nats, "
+                f"excess {self.excess:.4f}\n"
+                f"p-value        {self.p_value:.4g} (smallest possible {1 / (self.n_permutations + 1):.4g}): "
+                + ("dependence detected at 1%" if self.p_value <= 0.01 else
+                   "dependence detected at 5%" if self.p_value <= 0.05 else "no dependence detected"))
+
+    def __str__(self) -> str:
+        return self.observed.summary() + "\n" + self.summary()
+
+
+# -- diagnostics ------------------------------------------------------------------------------
+#: Every diagnostic code and what it means.
+CODES: dict[str, str] = {
+    "saturated": "the bound sits at its ceiling log K: the true MI may be far higher",
+    "generalisation_gap": "the critic scores training pairs much higher than held-out pairs (it memorised them)",
+    "unstable_readout": "the per-batch held-out values scatter widely: the mean and its interval are not reliable",
+    "heavy_tails": "some columns have heavy tails (extreme values dominate moments)",
+    "ties": "some columns have many repeated values (ties), which bias nearest-neighbour estimators",
+    "discrete_columns": "some columns take only a few distinct values",
+    "constant_columns": "some columns are constant and were dropped (they carry no information)",
+    "constant_view": "a view has no varying column: the MI is 0 exactly",
+    "disagreement": "candidate estimators disagree beyond their intervals",
+    "few_samples": "fewer samples than the dimensions need for this estimator",
+    "negative_estimate": "the estimate is below zero: no dependence detected, or an estimator failure",
+    "not_selected": "this value was not chosen on validation data",
+    "flattened_images": "image views were flattened to vectors of C*H*W pixels (this estimator does not use the pixel grid)",
+    "high_dimension": "the views have many columns for this estimator: expect a large bias (usually an underestimate)",
+}
+
+#: Dimension ``dim_x + dim_y`` above which each non-neural estimator gets ``high_dimension``:
+#: KSG's nearest-neighbour bias grows quickly with dimension (Gao, Oh & Viswanath 2018); the
+#: Gaussian plug-ins are consistent in any dimension but need ``n`` well above ``d`` (their
+#: ``few_samples`` case is ``n < 10 d``); flows and DoE fit densities of every pixel.
+HIGH_DIMENSION = {"ksg": 20, "discrete": 10, "flow": 64, "doe": 64}
+
+
+def diagnostic(code: str, message: str | None = None) -> dict[str, str]:
+    """One diagnostic: ``{"code": code, "message": message}`` (the code's standard text by default)."""
+    if code not in CODES:
+        raise ValueError(f"unknown diagnostic code {code!r}; known: {', '.join(CODES)}")
+    return {"code": code, "message": " ".join((message or CODES[code]).split())}
+
+
+def codes_of(diagnostics: list[dict[str, str]]) -> list[str]:
+    """The codes of a list of diagnostics, in order."""
+    return [d["code"] for d in diagnostics]
+
+
+def image_diagnostics(shapes, n: int, dim_x: int, dim_y: int, estimator: str) -> list[dict[str, str]]:
+    """What a non-image estimator did with image views: ``flattened_images``, and ``high_dimension`` when it applies.
+
+    Parameters
+    ----------
+    shapes : (tuple or None, tuple or None)
+        Per-sample shapes ``(C, H, W)`` of the views that were images (from
+        :func:`mibound._validation.flatten_views`); ``(None, None)`` gives no diagnostics.
+    n : int
+        Rows.
+    dim_x, dim_y : int
+        Columns after flattening.
+    estimator : str
+        The estimator's name (a key of :data:`HIGH_DIMENSION`, or ``gaussian``/``gcmi``).
+    """
+    if shapes[0] is None and shapes[1] is None:
+        return []
+    what = ", ".join(f"{v} {tuple(s)} -> {d} columns" for v, s, d in (("x", shapes[0], dim_x), ("y", shapes[1], dim_y))
+                     if s is not None)
+    out = [diagnostic("flattened_images", f"{estimator} flattened the image views ({what}): it treats pixels as "
+                      "unordered columns; a neural estimator with the conv critic uses the pixel grid")]
+    d = dim_x + dim_y
+    limit = HIGH_DIMENSION.get(estimator)
+    if limit is not None and d > limit:
+        out.append(diagnostic("high_dimension", f"{estimator} on {d} columns (above {limit}): its bias grows with "
+                              "dimension and this estimate is likely far below the true MI; prefer a neural "
+                              "estimator (conv critic) or gcmi"))
+    elif limit is None and n < 10 * d:
+        out.append(diagnostic("high_dimension", f"{estimator} estimates a {d}-dimensional covariance from n = {n} "
+                              f"rows (fewer than 10 per dimension): the plug-in's variance and bias are large"))
+    return out

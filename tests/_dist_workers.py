@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from mibound.critics import BilinearCritic, ConcatCritic, SeparableCritic
-from mibound.distributed import DistContext, global_loss, sync_gradients
-from mibound.training import NEURAL_ESTIMATORS, Loss
+from mibound.neural.critics import BilinearCritic, ConcatCritic, SeparableCritic
+from mibound.neural.distributed import DistContext, global_loss, sync_gradients
+from mibound.neural.objectives import NEURAL_ESTIMATORS, Loss
 
 CRITIC_CASES = {
     "separable": lambda d: SeparableCritic(d, d, hidden_dim=16, layers=1, embed_dim=8),
@@ -91,7 +91,7 @@ def short_training(ctx: DistContext, out_dir: str, config_json: str) -> None:
     """A short run of DistributedNeuralEstimator.fit_sampler in the caller's group; saves the
     result (JSON) and the final critic parameters."""
     from mibound import CorrelatedGaussian
-    from mibound.distributed import DistributedNeuralEstimator
+    from mibound.estimators.distributed import DistributedNeuralEstimator
 
     cfg = json.loads(config_json)
     sampler = CorrelatedGaussian.from_mi(cfg.pop("mi"), cfg.pop("dim"))

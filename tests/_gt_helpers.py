@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mibound.analytic import canonical_correlations
-from mibound.nonparametric import gaussian_plugin_mi
+from mibound.functional.analytic import canonical_correlations
+from mibound.functional.nonparametric import gaussian_plugin_mi
 
 
 def plugin_se(cov: np.ndarray, dim_x: int, n: int) -> float:

@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mibound import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
-from mibound.analytic import mi_from_canonical
+from mibound.functional.analytic import mi_from_canonical
 
 from .conftest import random_spd
 

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mibound
-from mibound.auto import AutoEstimator, _choose
-from mibound.diagnostics import codes_of
-from mibound.plan import FitPlan
+from mibound.estimators.auto import AutoEstimator, _choose
+from mibound.neural.plan import FitPlan
+from mibound.results import codes_of
 
 FAST = dict(neural=False, progress=False)
 

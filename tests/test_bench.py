@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mibound import tasks
 from mibound.bench import COLUMNS, load_task_file, run_bench, summarize
 from mibound.cli import main
+from mibound.data import tasks
 
 TASKS = ["gaussian-pairs-d1-mi0.5", "gaussian-pairs-d2-mi1", "encoded-crop8-off6-mean"]
 

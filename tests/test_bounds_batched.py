@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mibound import bounds
-from mibound.training import NEURAL_ESTIMATORS, Loss
+from mibound.functional import bounds
+from mibound.neural.objectives import NEURAL_ESTIMATORS, Loss
 
 FUNCS = {
     "infonce": bounds.infonce,
@@ -68,7 +68,7 @@ def test_loss_on_a_stack_equals_per_run(name):
     r, k, d = 3, 6, 2
     single = Loss(name, d)
     scores, y = torch.randn(r, k, k), torch.randn(r, k, d)
-    from mibound.ensemble import stack_modules
+    from mibound.neural.stacking import stack_modules
 
     stacked = stack_modules([single] * r)  # the same starting state in every run
     singles = [Loss(name, d) for _ in range(r)]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mibound.colorspaces import COLOR_SPACES, channel_names, channel_split, color_split, rgb_from, rgb_to
+from mibound.images.colorspaces import COLOR_SPACES, channel_names, channel_split, color_split, rgb_from, rgb_to
 
 SPACES = sorted(COLOR_SPACES)
 
@@ -19,7 +19,7 @@ def _edge_colours() -> np.ndarray:
 
 def _photo() -> np.ndarray:
     pytest.importorskip("skimage")
-    from mibound.data.photographs import load_photographs
+    from mibound.images.photographs import load_photographs
 
     return load_photographs(["chelsea"])[0][None, :, ::2, ::2]  # (1, 3, 150, 226)
 
@@ -151,7 +151,7 @@ def test_bad_input():
 
 def test_photographs_loader():
     pytest.importorskip("skimage")
-    from mibound.data.photographs import PHOTOGRAPHS, load_photographs
+    from mibound.images.photographs import PHOTOGRAPHS, load_photographs
 
     photos = load_photographs(PHOTOGRAPHS[:2])
     assert [p.shape[0] for p in photos] == [3, 3]

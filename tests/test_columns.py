@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mibound.columns import MAX_CONDITION, correlation_condition
+from mibound.inputs.columns import MAX_CONDITION, correlation_condition
 
 
 def test_condition_of_a_known_correlation():

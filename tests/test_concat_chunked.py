@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from mibound.critics import ConcatCritic
-from mibound.ensemble import stack_modules
-
+from mibound.neural.critics import ConcatCritic
+from mibound.neural.stacking import stack_modules
 
 
 def _grads(critic, x, y):

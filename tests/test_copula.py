@@ -12,10 +12,10 @@ from scipy import stats
 import mibound
 from mibound import GaussianCopulaEstimator, GaussianEstimator, gaussian_mi
 from mibound.cli import main
-from mibound.columns import DISCRETE_MAX_VALUES, column_report
 from mibound.data import MultivariateStudentT
-from mibound.diagnostics import codes_of
-from mibound.nonparametric import SubsetRanks, copula_normalize, gaussian_plugin_mi, gcmi_mi, logdet_bias
+from mibound.functional.nonparametric import SubsetRanks, copula_normalize, gaussian_plugin_mi, gcmi_mi, logdet_bias
+from mibound.inputs.columns import DISCRETE_MAX_VALUES, column_report
+from mibound.results import codes_of
 
 from .conftest import random_spd
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy import stats
 
-from mibound import bounds
-from mibound.critics import (BilinearCritic, ConcatCritic, GaussianOptimalCritic, SeparableCritic, make_critic)
 from mibound.data import CorrelatedGaussian
+from mibound.functional import bounds
+from mibound.neural.critics import BilinearCritic, ConcatCritic, GaussianOptimalCritic, SeparableCritic, make_critic
 
 from .conftest import random_spd
 
@@ -141,7 +141,7 @@ def _images(k=6, shape=(2, 5, 7), seed=0):
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 5, 7)])
 def test_image_patches_linear_map_equals_conv2d(shape, stride):
     """A linear map of image_patches is the convolution with the same weights (zero padding k // 2)."""
-    from mibound.critics import image_patches
+    from mibound.neural.critics import image_patches
 
     torch.manual_seed(0)
     k, c_out = 3, 4
@@ -221,7 +221,7 @@ def test_conv_critic_trains_near_the_optimal_critic_on_a_channel_split():
     optimal critic's InfoNCE, and above the MLP critic trained the same way (measured 3.63, optimal
     4.04, MLP 3.33)."""
     from mibound.data.images import ChannelSplitViews
-    from mibound.estimators import NeuralEstimator
+    from mibound.estimators.neural import NeuralEstimator
     from mibound.experiments._common import optimal_infonce
 
     views = ChannelSplitViews.from_mi(8.0, crop_size=6, channels=2, noise=0.5, image_size=12, torus_size=24)

@@ -3,13 +3,20 @@ import math
 import numpy as np
 import pytest
 import torch
-from ._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mibound.analytic import canonical_correlations, mi_from_canonical
-from mibound.data import (CorrelatedGaussian, CorrelatedPairs, DenseInteraction, JointGaussian, Sampler,
-                          SparseInteraction)
+from mibound.data import (
+    CorrelatedGaussian,
+    CorrelatedPairs,
+    DenseInteraction,
+    JointGaussian,
+    Sampler,
+    SparseInteraction,
+)
+from mibound.functional.analytic import canonical_correlations, mi_from_canonical
+
+from ._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
 
 
 def test_joint_gaussian_sampling_factor_is_the_covariance():

@@ -1,12 +1,20 @@
 import numpy as np
 import pytest
 import torch
-from ._gt_helpers import assert_plugin_matches, entropy_mi
 
-from mibound.data import (ChannelSplitViews, CorrelatedPairs, GaussianRandomFieldCrops, JointGaussian, RenderedLatents,
-                          grf_kernel, mi_vs_offset)
+from mibound.data import (
+    ChannelSplitViews,
+    CorrelatedPairs,
+    GaussianRandomFieldCrops,
+    JointGaussian,
+    RenderedLatents,
+    grf_kernel,
+    mi_vs_offset,
+)
 from mibound.data.images import _field_from_noise, _sample_fields
-from mibound.estimators import NeuralEstimator
+from mibound.estimators.neural import NeuralEstimator
+
+from ._gt_helpers import assert_plugin_matches, entropy_mi
 
 # ---------------------------------------------------------------------------------------------
 # GRF crops

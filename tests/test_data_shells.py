@@ -8,7 +8,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from mibound.data import ConcentricShells
-from mibound.nonparametric import gaussian_plugin_mi
+from mibound.functional.nonparametric import gaussian_plugin_mi
 
 
 def _log_density_view(v, log_sd):

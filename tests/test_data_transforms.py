@@ -4,9 +4,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mibound.data import (Asinh, CorrelatedPairs, Cube, GaussianRandomFieldCrops, HalfCube, NormalCDF, RandomLinear,
-                          Spiral, Transformed, make_transform)
-from mibound.nonparametric import gaussian_plugin_mi
+from mibound.data import (
+    Asinh,
+    CorrelatedPairs,
+    Cube,
+    GaussianRandomFieldCrops,
+    HalfCube,
+    NormalCDF,
+    RandomLinear,
+    Spiral,
+    Transformed,
+    make_transform,
+)
+from mibound.functional.nonparametric import gaussian_plugin_mi
 
 ELEMENTWISE = [Cube(), HalfCube(), Asinh(), NormalCDF()]
 

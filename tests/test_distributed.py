@@ -21,11 +21,18 @@ import pytest
 import torch
 
 import mibound
-from mibound import bounds
-from mibound.critics import SeparableCritic
-from mibound.distributed import (DistContext, DistributedNeuralEstimator, all_gather_with_grad, critic_embeddings,
-                                 estimate_mi_distributed, global_loss, init_distributed, resolve_device)
-from mibound.training import Loss
+from mibound.estimators.distributed import DistributedNeuralEstimator, estimate_mi_distributed
+from mibound.functional import bounds
+from mibound.neural.critics import SeparableCritic
+from mibound.neural.distributed import (
+    DistContext,
+    all_gather_with_grad,
+    critic_embeddings,
+    global_loss,
+    init_distributed,
+    resolve_device,
+)
+from mibound.neural.objectives import Loss
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _dist_workers as workers  # noqa: E402
@@ -246,7 +253,7 @@ def test_cli_usage_errors(tmp_path, capsys):
 
 @pytest.mark.parametrize("bilinear", [False, True])
 def test_conv_critic_embeddings_give_its_scores(bilinear):
-    from mibound.critics import ConvCritic
+    from mibound.neural.critics import ConvCritic
 
     torch.manual_seed(0)
     critic = ConvCritic((1, 6, 6), (2, 6, 6), bilinear=bilinear, temperature=0.7).double()

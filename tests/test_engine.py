@@ -12,12 +12,14 @@ import torch
 from sklearn.base import clone
 
 import mibound
-from mibound import engine
-from mibound.critics import SeparableCritic
-from mibound.distributed import DistContext, DistributedNeuralEstimator, DistributedRun
-from mibound.ensemble import StackedRuns, stack_batches, train_ensemble
-from mibound.estimators import ESTIMATORS, NeuralEstimator, is_neural, neural_defaults
-from mibound.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
+from mibound.estimators.distributed import DistributedNeuralEstimator
+from mibound.estimators.neural import NeuralEstimator
+from mibound.neural import engine
+from mibound.neural.critics import SeparableCritic
+from mibound.neural.distributed import DistContext, DistributedRun
+from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
+from mibound.neural.stacking import StackedRuns, stack_batches, train_ensemble
+from mibound.registry import ESTIMATORS, is_neural, neural_defaults
 from mibound.results import NotFittedError, TrainingDiverged
 
 from .conftest import ExplodingCritic
@@ -36,7 +38,7 @@ def _stream(seed: int, d: int = 4, k: int = 16):
 def test_backward_is_called_in_one_place():
     sites = [f"{p.relative_to(PACKAGE)}:{i}" for p in PACKAGE.rglob("*.py")
              for i, line in enumerate(p.read_text().splitlines(), 1) if ".backward(" in line]
-    assert sites == [f"engine.py:{sites[0].split(':')[1]}"], sites
+    assert sites == [f"neural/engine.py:{sites[0].split(':')[1]}"], sites
 
 
 @pytest.mark.parametrize("path", ["single", "ensemble", "distributed"])
@@ -125,7 +127,7 @@ def test_defaults_have_one_source():
     parser = build_parser()
     est = parser.parse_args(["estimate", "f.npz"])
     assert est.estimator is None and est.steps is None and est.critic is None  # resolved to DEFAULT_ESTIMATOR
-    assert mibound.estimators.DEFAULT_ESTIMATOR == "auto"
+    assert mibound.registry.DEFAULT_ESTIMATOR == "auto"
 
 
 # ---------------------------------------------------------------------------------------------

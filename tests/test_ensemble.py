@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from mibound.critics import BilinearCritic, ConcatCritic, SeparableCritic, make_critic
 from mibound.data.gaussian import CorrelatedGaussian
-from mibound.ensemble import (StackedLinear, evaluate_ensemble, stack_batches, stack_modules, train_ensemble,
-                              unstack_into)
+from mibound.neural.critics import BilinearCritic, ConcatCritic, SeparableCritic, make_critic
+from mibound.neural.objectives import NEURAL_ESTIMATORS, Loss
+from mibound.neural.stacking import (
+    StackedLinear,
+    evaluate_ensemble,
+    stack_batches,
+    stack_modules,
+    train_ensemble,
+    unstack_into,
+)
+from mibound.neural.training import evaluate, train
 from mibound.results import TrainingDiverged
-from mibound.training import NEURAL_ESTIMATORS, Loss, evaluate, train
 
 D, K = 4, 16
 
@@ -237,7 +244,7 @@ def test_staircase_ensemble_equals_sequential(tmp_path):
 def test_fit_samplers_equals_one_by_one_fits():
     """The ensemble counterpart of fit_sampler: same seeds, same numbers (to float rounding)."""
     import mibound
-    from mibound.ensemble import fit_samplers
+    from mibound.estimators.neural import fit_samplers
 
     samplers = [mibound.CorrelatedGaussian.from_mi(m, 4) for m in (0.5, 2.0)]
     kw = dict(steps=60, batch_size=16, eval_batches=4, progress=False, critic_options={"hidden_dim": 16},
@@ -257,7 +264,7 @@ def test_fit_samplers_equals_one_by_one_fits():
 
 def test_fit_samplers_reports_the_ceiling_of_its_readout_k():
     import mibound
-    from mibound.ensemble import fit_samplers
+    from mibound.estimators.neural import fit_samplers
 
     g = mibound.CorrelatedGaussian.from_mi(1.0, 2)
     ests = [mibound.NeuralEstimator(steps=5, batch_size=16, eval_batch_size=48, eval_batches=4, seed=s,

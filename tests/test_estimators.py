@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import mibound
-from mibound import CorrelatedGaussian, GaussianOptimalCritic, NeuralEstimator, estimate_mi, make_estimator
+from mibound import CorrelatedGaussian, GaussianOptimalCritic, NeuralEstimator, make_estimator
+from mibound.api import estimate_mi
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ def test_color_split_files_and_inequalities(cs_run):
 
 
 def test_patches_are_dequantised_inside_the_unit_cube():
-    from mibound.data.photographs import load_photographs
+    from mibound.images.photographs import load_photographs
 
     photos = load_photographs(["chelsea"])
     p = color_split.make_patches(photos, 5, 200, np.random.default_rng(0))

@@ -8,9 +8,9 @@ import torch
 
 import mibound
 from mibound.data import Transformed
-from mibound.estimators import ESTIMATORS, is_neural, make_estimator
-from mibound.flow import DoEEstimator, FlowEstimator, GaussianBase, MarginalMap, make_view_flow
-from mibound.plan import FitPlan
+from mibound.estimators.flow import DoEEstimator, FlowEstimator, GaussianBase, MarginalMap, make_view_flow
+from mibound.neural.plan import FitPlan
+from mibound.registry import ESTIMATORS, is_neural, make_estimator
 
 pytest.importorskip("zuko")
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 import mibound
-from mibound._validation import flatten_views, image_shape
 from mibound.bench import run_bench
 from mibound.cli import main
 from mibound.data.images import ChannelSplitViews, GaussianRandomFieldCrops
-from mibound.ensemble import fit_samplers
-from mibound.estimators import NeuralEstimator, make_estimator, resolve_critic
-from mibound.preprocess import fit_column_map
+from mibound.estimators.neural import NeuralEstimator, fit_samplers, resolve_critic
+from mibound.inputs.checks import flatten_views, image_shape
+from mibound.inputs.maps import fit_column_map
+from mibound.registry import make_estimator
 
 FAST = dict(steps=40, batch_size=32, min_steps=0, progress=False)
 
@@ -246,7 +246,8 @@ def test_density_estimators_flatten_images_and_say_so(name):
     assert "high_dimension" not in [d["code"] for d in res.diagnostics]  # 8 columns
 
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st
 
 
 @given(c=st.integers(1, 4), h=st.integers(1, 64), w=st.integers(1, 64))

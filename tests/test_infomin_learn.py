@@ -8,13 +8,13 @@ import torch
 
 pytest.importorskip("zuko")
 
-from mibound import engine
-from mibound.colorflow import ColorFlow, InfoMinRun, grad_reverse, standardize_channels
-from mibound.colorspaces import color_split, rgb_to
-from mibound.critics import SeparableCritic, mlp
 from mibound.data.color_digits import ColorDigits
 from mibound.experiments import EXPERIMENTS, infomin_learn
 from mibound.experiments.infomin import load_digits_pool
+from mibound.images.colorflow import ColorFlow, InfoMinRun, grad_reverse, standardize_channels
+from mibound.images.colorspaces import color_split, rgb_to
+from mibound.neural import engine
+from mibound.neural.critics import SeparableCritic, mlp
 
 
 def _randomised(flow: ColorFlow, scale: float = 0.5, seed: int = 0) -> ColorFlow:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import mibound
-from mibound.columns import column_report
-from mibound.diagnostics import codes_of
-from mibound.estimators import ESTIMATORS, make_estimator, takes
-from mibound.inputs import read_pair
+from mibound.inputs.columns import column_report
+from mibound.inputs.pair import read_pair
+from mibound.registry import ESTIMATORS, make_estimator, takes
+from mibound.results import codes_of
 
 FAST = ("gaussian", "gcmi", "ksg", "discrete")
 
@@ -76,7 +76,7 @@ def test_dropping_a_constant_column_changes_no_estimate(name):
 
 def test_api_cli_and_pure_functions_on_constant_columns(tmp_path, capsys):
     from mibound.cli import main
-    from mibound.nonparametric import gcmi_mi
+    from mibound.functional.nonparametric import gcmi_mi
 
     rng = np.random.default_rng(3)
     x = np.c_[rng.standard_normal(400), np.zeros(400)]

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
-from mibound.analytic import mi_from_rho
-from mibound.nonparametric import ksg_mi
-from mibound._boxcount import RankBitsets, ksg_counts_bitset
+from mibound.functional.analytic import mi_from_rho
+from mibound.functional.boxcount import RankBitsets, ksg_counts_bitset
+from mibound.functional.nonparametric import ksg_mi
 
 
 def brute_ksg(x, y, k):

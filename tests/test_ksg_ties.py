@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mibound import KSGEstimator, estimate_mi
-from mibound.diagnostics import codes_of
-from mibound.nonparametric import jitter_ties, ksg_mi
+from mibound import KSGEstimator
+from mibound.api import estimate_mi
+from mibound.functional.nonparametric import jitter_ties, ksg_mi
+from mibound.results import codes_of
 
 N = 3000
 

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import digamma
 
 from mibound import CorrelatedGaussian, GaussianEstimator, KSGEstimator, gaussian_mi
-from mibound.nonparametric import gaussian_plugin_mi, ksg_mi, logdet_bias
+from mibound.functional.nonparametric import gaussian_plugin_mi, ksg_mi, logdet_bias
 
 from .conftest import random_spd
 

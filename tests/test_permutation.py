@@ -8,9 +8,9 @@ from scipy import stats
 
 import mibound
 from mibound.cli import main
-from mibound.critics import SeparableCritic
-from mibound.estimators import make_estimator
-from mibound.permutation import permutation_test, permutations
+from mibound.estimators.permutation import permutation_test, permutations
+from mibound.neural.critics import SeparableCritic
+from mibound.registry import make_estimator
 
 
 def _dependent(n=1000, mi=1.0, dim=2, seed=0):

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mibound
-from mibound.plan import FitPlan
-from mibound.streaming import ShardedBatchStream
+from mibound.neural.batches import ShardedBatchStream
+from mibound.neural.plan import FitPlan
 
 
 def indexed(n: int, dim: int = 3) -> tuple[np.ndarray, np.ndarray]:

@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mibound
-import mibound.io
-from mibound import TrainingDiverged, estimate_mi, gaussian_mi
+import mibound.inputs.files
+from mibound.functional import bounds
+from mibound import TrainingDiverged, gaussian_mi
+from mibound.api import estimate_mi
 from mibound.cli import main
 
 from .conftest import ExplodingCritic, random_spd
@@ -60,7 +62,7 @@ def test_divergence_is_an_error_naming_estimator_and_step():
 
 def test_float32_large_scores_stay_finite_in_bounded_estimators():
     s = torch.randn(64, 64) * 200  # exp(200) overflows float32
-    for f in (mibound.bounds.infonce, mibound.bounds.dv, mibound.bounds.js_fgan, mibound.bounds.smile):
+    for f in (bounds.infonce, bounds.dv, bounds.js_fgan, bounds.smile):
         assert torch.isfinite(f(s))
 
 
@@ -104,7 +106,7 @@ def test_crafted_object_npy_pair_refused(tmp_path):
     np.save(tmp_path / "x.npy", np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True)
     np.save(tmp_path / "y.npy", np.zeros(4))
     with pytest.raises(ValueError, match="refusing to unpickle"):
-        mibound.io.load_pair(tmp_path / "x.npy", tmp_path / "y.npy")
+        mibound.inputs.files.load_pair(tmp_path / "x.npy", tmp_path / "y.npy")
 
 
 # -- the CLI never shows a traceback for bad files -------------------------------------------------
@@ -318,7 +320,7 @@ def test_killed_experiment_keeps_finished_rows_and_resumes(tmp_path):
 
 
 def test_atomic_write_keeps_old_file_on_failure_and_normal_permissions(tmp_path):
-    from mibound.io import atomic_open, atomic_write_text
+    from mibound.inputs.files import atomic_open, atomic_write_text
 
     target = tmp_path / "r.csv"
     atomic_write_text(target, "a\n1\n")

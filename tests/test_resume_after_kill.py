@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mibound import tasks
 from mibound.cli import main
+from mibound.data import tasks
 
 from ._gt_helpers import check_dpi_chain
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import mibound
-from mibound.diagnostics import codes_of
-from mibound.estimators import neural_diagnostics
-from mibound.plan import FitPlan
+from mibound.estimators.neural import neural_diagnostics
+from mibound.neural.plan import FitPlan
+from mibound.results import codes_of
 
 
 @pytest.fixture(scope="module")

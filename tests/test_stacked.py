@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 
 import mibound
 from mibound.data import CorrelatedGaussian
-from mibound.distributed import DistributedNeuralEstimator
-from mibound.estimators import NeuralEstimator
-from mibound.plan import FitPlan
-from mibound.stacked import _Rows, fold_orders, selection_record
-from mibound.streaming import ShardedBatchStream
+from mibound.estimators.distributed import DistributedNeuralEstimator
+from mibound.estimators.neural import NeuralEstimator
+from mibound.estimators.stacked import _Rows, fold_orders
+from mibound.neural.batches import ShardedBatchStream
+from mibound.neural.selection import selection_record
 
 
 def _fold_plan(n, folds, validation_fraction=0.1, batch_size=8, seed=2):

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mibound
-from mibound.critics import GaussianOptimalCritic
-from mibound.streaming import KeyedPermutation, SamplerStream, ShardedBatchStream, shard_range, split_sizes
+from mibound.neural.batches import KeyedPermutation, SamplerStream, ShardedBatchStream, shard_range, split_sizes
+from mibound.neural.critics import GaussianOptimalCritic
 
 
 def save_indexed(tmp_path, n: int, dim: int = 3, dtype=np.float32):

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-import mibound.tasks as tasks
+import mibound.data.tasks as tasks
 from mibound.cli import main
 from mibound.data import CorrelatedPairs, Sampler, student_t_correction
 

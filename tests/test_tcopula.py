@@ -9,11 +9,18 @@ from hypothesis import strategies as st
 
 import mibound
 from mibound.data import CorrelatedGaussian, MultivariateStudentT
-from mibound.estimators import TCopulaEstimator
-from mibound.nonparametric import gcmi_mi
-from mibound.tcopula import (fit_t_copula, gaussian_copula_loglik, kendall_correlation, pseudo_observations,
-                             scale_dependence,
-                             t_copula_gain, t_copula_loglik, tcmi_mi)
+from mibound.estimators.plugin import TCopulaEstimator
+from mibound.functional.copulas import (
+    fit_t_copula,
+    gaussian_copula_loglik,
+    kendall_correlation,
+    pseudo_observations,
+    scale_dependence,
+    t_copula_gain,
+    t_copula_loglik,
+    tcmi_mi,
+)
+from mibound.functional.nonparametric import gcmi_mi
 
 
 @pytest.mark.parametrize("rho, dim, df", [(0.0, 2, 2.0), (0.0, 3, 4.0), (0.5, 1, 3.0), (0.0, 1, 1.0)])

@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 
-from mibound.critics import GaussianOptimalCritic, SeparableCritic
 from mibound.data import CorrelatedGaussian
+from mibound.neural.critics import GaussianOptimalCritic, SeparableCritic
+from mibound.neural.objectives import NEURAL_ESTIMATORS, Loss
+from mibound.neural.training import evaluate, train
 from mibound.results import TrainingDiverged
-from mibound.training import NEURAL_ESTIMATORS, Loss, evaluate, train
 
 from .conftest import ExplodingCritic
 
@@ -97,7 +98,7 @@ def test_unknown_loss_name():
 
 
 def test_cosine_schedule_decays_to_two_percent():
-    from mibound.training import make_optimizer, make_scheduler
+    from mibound.neural.training import make_optimizer, make_scheduler
 
     p = torch.nn.Parameter(torch.zeros(3))
     opt = make_optimizer([p], 1e-3)

@@ -4,9 +4,10 @@ import math
 
 import torch
 
-from mibound.critics import SeparableCritic
 from mibound.data.gaussian import CorrelatedGaussian
-from mibound.training import Loss, _logged_steps, make_optimizer, train
+from mibound.neural.critics import SeparableCritic
+from mibound.neural.objectives import Loss
+from mibound.neural.training import _logged_steps, make_optimizer, train
 
 
 def test_logged_steps_for_short_runs():
@@ -44,7 +45,7 @@ def test_make_optimizer_matches_plain_adam():
 def test_mine_moving_average_starts_then_updates():
     loss = Loss("mine", 2, ema_rate=0.1)
     s1, s2 = torch.randn(5, 5), torch.randn(5, 5)
-    from mibound.bounds import log_mean_exp_offdiag
+    from mibound.functional.bounds import log_mean_exp_offdiag
 
     loss(s1, torch.randn(5, 2))
     torch.testing.assert_close(loss.log_ema, log_mean_exp_offdiag(s1))

@@ -5,10 +5,20 @@ import math
 import numpy as np
 import pytest
 
-from mibound.analytic import gaussian_mi
 from mibound.data.images import ChannelSplitViews, GaussianRandomFieldCrops
-from mibound.views import (Augment, as_image_list, augment_pairs, channel_split, color_jitter, crop_pairs,
-                           gaussian_blur, gaussian_noise, random_flip, random_resized_crop)
+from mibound.functional.analytic import gaussian_mi
+from mibound.images.views import (
+    Augment,
+    as_image_list,
+    augment_pairs,
+    channel_split,
+    color_jitter,
+    crop_pairs,
+    gaussian_blur,
+    gaussian_noise,
+    random_flip,
+    random_resized_crop,
+)
 
 N_FIELDS = 20000
 

@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from mibound._validation import check_float, check_int
 from mibound.data.base import Sampler
+from mibound.inputs.checks import check_float, check_int
 
 __all__ = ["AdditiveUniformNoise", "additive_uniform_mi"]
 

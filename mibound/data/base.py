@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from mibound._validation import check_int, check_seed
+from mibound.inputs.checks import check_int, check_seed
 
 __all__ = ["Sampler"]
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mibound._validation import check_float
 from mibound.data.digits import GLYPH
 from mibound.data.images import _sample_fields, grf_spectrum
+from mibound.inputs.checks import check_float
 
 __all__ = ["ColorDigits"]
 

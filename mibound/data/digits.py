@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mibound._validation import check_float
 from mibound.data.base import Sampler
 from mibound.data.images import ChannelSplitViews
+from mibound.inputs.checks import check_float
 
 __all__ = ["GLYPH", "DigitTextureViews", "class_sharing_mi"]
 

@@ -25,8 +25,8 @@ import torch
 from scipy.integrate import trapezoid
 from scipy.special import ndtr
 
-from mibound._validation import check_float, check_int
 from mibound.data.base import Sampler
+from mibound.inputs.checks import check_float, check_int
 
 __all__ = ["DiscreteJoint", "NoisyDiscrete", "BinnedGaussian", "discrete_mi", "entropy"]
 

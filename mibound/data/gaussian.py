@@ -7,9 +7,9 @@ import math
 import numpy as np
 import torch
 
-from mibound._validation import check_float, check_int
-from mibound.analytic import mi_from_rho, rho_from_mi
 from mibound.data.base import Sampler
+from mibound.functional.analytic import mi_from_rho, rho_from_mi
+from mibound.inputs.checks import check_float, check_int
 
 __all__ = ["CorrelatedGaussian"]
 

@@ -19,9 +19,9 @@ import math
 import numpy as np
 import torch
 
-from mibound._validation import check_float, check_int
-from mibound.analytic import _as_covariance, _cholesky, gaussian_mi, mi_from_canonical, rho_from_mi
 from mibound.data.base import Sampler
+from mibound.functional.analytic import _as_covariance, _cholesky, gaussian_mi, mi_from_canonical, rho_from_mi
+from mibound.inputs.checks import check_float, check_int
 
 __all__ = ["JointGaussian", "CorrelatedPairs", "SparseInteraction", "DenseInteraction"]
 
@@ -58,7 +58,7 @@ class JointGaussian(Sampler):
 
     def canonical_correlations(self) -> np.ndarray:
         """Canonical correlations of ``Sigma`` in decreasing order, shape ``(min(dx, dy),)``."""
-        from mibound.analytic import canonical_correlations
+        from mibound.functional.analytic import canonical_correlations
 
         return canonical_correlations(self._cov, self.dim_x)
 

@@ -31,9 +31,9 @@ import torch
 from scipy import optimize
 from scipy.special import ndtri
 
-from mibound._validation import check_float, check_int, check_seed
-from mibound.analytic import _as_covariance, _cholesky, gaussian_mi
 from mibound.data.base import Sampler
+from mibound.functional.analytic import _as_covariance, _cholesky, gaussian_mi
+from mibound.inputs.checks import check_float, check_int, check_seed
 
 __all__ = [
     "grf_kernel",

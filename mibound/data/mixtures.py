@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from scipy.linalg import solve_triangular
 
-from mibound._validation import check_float, check_int, check_seed
-from mibound.analytic import _cholesky
 from mibound.data.base import Sampler
 from mibound.data.transforms import SineShear, Spiral, Transformed
+from mibound.functional.analytic import _cholesky
+from mibound.inputs.checks import check_float, check_int, check_seed
 
 __all__ = ["GaussianMixture", "x_mixture", "ai_mixture", "galaxy_mixture", "waves_mixture", "concentric_mixture",
            "inliers_mixture"]

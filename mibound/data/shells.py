@@ -19,9 +19,9 @@ import math
 
 import torch
 
-from mibound._validation import check_float, check_int
-from mibound.analytic import mi_from_rho, rho_from_mi
 from mibound.data.base import Sampler
+from mibound.functional.analytic import mi_from_rho, rho_from_mi
+from mibound.inputs.checks import check_float, check_int
 
 __all__ = ["ConcentricShells"]
 

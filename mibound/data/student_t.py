@@ -27,31 +27,14 @@ Kotz & Nadarajah (2004), *Multivariate t Distributions and Their Applications*, 
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
-from scipy.special import digamma, gammaln
 
-from mibound._validation import check_float, check_int
-from mibound.analytic import _as_covariance, _cholesky, gaussian_mi
 from mibound.data.base import Sampler
+from mibound.functional.analytic import _as_covariance, _cholesky, gaussian_mi, student_t_correction
+from mibound.inputs.checks import check_float, check_int
 
 __all__ = ["MultivariateStudentT", "student_t_correction", "student_t_mi"]
-
-
-def student_t_correction(df: float, dim_x: int, dim_y: int) -> float:
-    """The tail term ``c(nu, dx, dy) = I_t - I_gauss(Sigma)`` in nats (see module docs); ``> 0``."""
-    nu = check_float(df, "df", minimum=0.0, exclusive_min=True)
-    dx = check_int(dim_x, "dim_x", minimum=1)
-    dy = check_int(dim_y, "dim_y", minimum=1)
-
-    def term(d: int) -> float:  # the d-dependent part of the entropy, without 1/2 log det and log(nu pi)
-        a = (nu + d) / 2.0
-        return -gammaln(a) + a * digamma(a)
-
-    base = gammaln(nu / 2.0) - (nu / 2.0) * digamma(nu / 2.0)
-    # h_d = const_d + base + term(d); I = h_dx + h_dy - h_(dx+dy)
-    return float(term(dx) + term(dy) - term(dx + dy) + base)
 
 
 def student_t_mi(scale, dim_x: int, df: float) -> float:

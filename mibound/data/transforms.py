@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from scipy.special import log_ndtr, logsumexp, ndtri
 
-from mibound._validation import check_float, check_int, check_seed
 from mibound.data.base import Sampler
+from mibound.inputs.checks import check_float, check_int, check_seed
 
 __all__ = [
     "Transform",

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mibound.io import atomic_write_json, atomic_write_text
+from mibound.inputs.files import atomic_write_json, atomic_write_text
 
 __all__ = ["RunTable", "settings_for", "write_metadata", "save_figure", "optimal_infonce"]
 
@@ -65,7 +65,7 @@ def write_metadata(out: Path, name: str, settings: dict[str, Any], started: floa
     import scipy
     import seaborn
 
-    from mibound import __version__
+    from mibound.results import __version__
 
     atomic_write_json(out / "metadata.json", {
         "experiment": name,
@@ -101,8 +101,9 @@ def optimal_infonce(sampler, k: int, n_pairs: int, seed: int) -> np.ndarray:
     ``sampler`` is a Gaussian sampler with ``covariance()`` (e.g. :class:`~mibound.data.CorrelatedGaussian`,
     or :class:`~mibound.data.EncodedViews` of linear encoders). Returns the per-batch values (nats).
     """
-    from mibound.critics import GaussianOptimalCritic
-    from mibound.training import Loss, evaluate
+    from mibound.neural.critics import GaussianOptimalCritic
+    from mibound.neural.objectives import Loss
+    from mibound.neural.training import evaluate
 
     critic = GaussianOptimalCritic(sampler.covariance(), sampler.dim_x)
     gen = torch.Generator().manual_seed(seed)

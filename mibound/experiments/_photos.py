@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from mibound.api import estimate_mi
-from mibound.estimators import is_neural
+from mibound.registry import is_neural
 from mibound.results import EstimateResult
 
 __all__ = ["dequantise", "estimate_views", "result_row", "ESTIMATOR_KIND"]

@@ -38,12 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mibound.colorspaces import COLOR_SPACES, color_split
-from mibound.data.photographs import PHOTOGRAPHS, load_photographs
-from mibound.estimators import _torch_threads
-from mibound.views import crop_pairs
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
 from mibound.experiments._photos import ESTIMATOR_KIND, estimate_views, result_row
+from mibound.images.colorspaces import COLOR_SPACES, color_split
+from mibound.images.photographs import PHOTOGRAPHS, load_photographs
+from mibound.images.views import crop_pairs
+from mibound.neural.engine import torch_threads as _torch_threads
 
 __all__ = ["run", "QUICK", "FULL", "SPLITS", "split_label", "make_patches"]
 
@@ -132,7 +132,7 @@ def _run(out: Path, quick: bool, seed: int, progress: bool, resume: bool, cfg: d
 
 
 def _plot(frame: pd.DataFrame, labels: list[str]):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     ests = list(dict.fromkeys(frame["estimator"]))

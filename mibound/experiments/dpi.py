@@ -35,13 +35,12 @@ import numpy as np
 import pandas as pd
 
 from mibound.data import CorrelatedPairs, EncodedViews
+from mibound.data.encoders import AvgPool, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders, random_linear_encoder
 from mibound.data.images import ChannelSplitViews, GaussianRandomFieldCrops
-from mibound.encoders import AvgPool, Identity, MLPEncoder, SmallCNNEncoder, cca_encoders, random_linear_encoder
-from mibound.ensemble import fit_samplers
-from mibound._validation import check_choice
-from mibound.estimators import NeuralEstimator, _mean_ci, resolve_critic
-from mibound.io import atomic_write_text
+from mibound.estimators.neural import NeuralEstimator, _mean_ci, fit_samplers, resolve_critic
 from mibound.experiments._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
+from mibound.inputs.checks import check_choice
+from mibound.inputs.files import atomic_write_text
 
 __all__ = ["run", "QUICK", "FULL", "VIEWS", "encoders_for", "gaps"]
 
@@ -93,7 +92,7 @@ def gaps(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plot(frame: pd.DataFrame):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     kmax = frame["K"].max()

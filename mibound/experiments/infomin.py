@@ -69,13 +69,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mibound._validation import check_float
-from mibound.critics import SeparableCritic
 from mibound.data.digits import GLYPH, DigitTextureViews, class_sharing_mi
 from mibound.data.images import GaussianRandomFieldCrops, mi_vs_offset
-from mibound.estimators import NeuralEstimator, _torch_threads
-from mibound.io import atomic_write_text
+from mibound.estimators.neural import NeuralEstimator
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
+from mibound.inputs.checks import check_float
+from mibound.inputs.files import atomic_write_text
+from mibound.neural.critics import SeparableCritic
+from mibound.neural.engine import torch_threads as _torch_threads
 
 __all__ = ["run", "QUICK", "FULL", "DigitTextureViews", "class_sharing_mi", "sweep_setting", "summarize",
            "load_digits_pool"]
@@ -227,7 +228,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _plot(frame: pd.DataFrame, summary: pd.DataFrame, refs: pd.DataFrame, offsets: pd.DataFrame,
           label_entropy: float):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.4), gridspec_kw={"width_ratios": [1.35, 1, 1]})

@@ -58,19 +58,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mibound._validation import check_choice
-from mibound.colorflow import ColorFlow, InfoMinRun
-from mibound.colorspaces import channel_split, rgb_to
-from mibound.critics import SeparableCritic, mlp
 from mibound.data.base import Sampler
 from mibound.data.color_digits import ColorDigits
 from mibound.data.digits import GLYPH
-from mibound.data.photographs import PHOTOGRAPHS, load_photographs
-from mibound.engine import torch_threads, train
-from mibound.estimators import NeuralEstimator
-from mibound.io import atomic_write_text
+from mibound.estimators.neural import NeuralEstimator
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
 from mibound.experiments.infomin import _probe, _split, load_digits_pool
+from mibound.images.colorflow import ColorFlow, InfoMinRun
+from mibound.images.colorspaces import channel_split, rgb_to
+from mibound.images.photographs import PHOTOGRAPHS, load_photographs
+from mibound.inputs.checks import check_choice
+from mibound.inputs.files import atomic_write_text
+from mibound.neural.critics import SeparableCritic, mlp
+from mibound.neural.engine import torch_threads, train
 
 __all__ = ["run", "QUICK", "FULL", "FORMS", "FIXED_SPLITS", "train_generator", "summarize"]
 
@@ -250,7 +250,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plot(frame: pd.DataFrame, traj: pd.DataFrame, summary: pd.DataFrame, gen_k: int, warmup: int = 0):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1.3, 1.1, 0.9]})

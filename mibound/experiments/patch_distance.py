@@ -51,12 +51,12 @@ import numpy as np
 import pandas as pd
 
 from mibound.data.images import GaussianRandomFieldCrops
-from mibound.data.photographs import PHOTOGRAPHS, load_photographs
-from mibound.estimators import _torch_threads
-from mibound.io import atomic_write_text
-from mibound.views import crop_pairs
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
 from mibound.experiments._photos import ESTIMATOR_KIND, dequantise, estimate_views, result_row
+from mibound.images.photographs import PHOTOGRAPHS, load_photographs
+from mibound.images.views import crop_pairs
+from mibound.inputs.files import atomic_write_text
+from mibound.neural.engine import torch_threads as _torch_threads
 
 __all__ = ["run", "QUICK", "FULL", "radial_power_spectrum", "fit_power_law", "photograph_spectra"]
 
@@ -238,7 +238,7 @@ def _views(src: str, d: int, cfg: dict, standardised, deq_scale, alpha: float, g
 
 
 def _plot(frame: pd.DataFrame, spectra: pd.DataFrame, cfg: dict):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.5, 1]})

@@ -61,8 +61,8 @@ def photo_crops(n: int, patch: int, offset: int, seed: int) -> tuple[pd.DataFram
     coffee and rocket (:func:`mibound.data.photographs.load_photographs`, values in ``[0, 1]``): each
     pair picks a photograph and a position uniformly (``seed``). Columns are named ``x[r,c]`` / ``y[r,c]``.
     """
-    from mibound.data.photographs import load_photographs
-    from mibound.views import crop_pairs
+    from mibound.images.photographs import load_photographs
+    from mibound.images.views import crop_pairs
 
     a, b = crop_pairs(load_photographs(_PHOTOS, grey=True), patch, distance=offset, n_pairs=n, seed=seed)
     names = [f"{r},{c}" for r in range(patch) for c in range(patch)]
@@ -115,8 +115,8 @@ def _panel_text(panel: dict) -> str:
 
 def _one(name: str, cfg: dict, seed: int, progress: bool) -> tuple[dict, dict]:
     """The table row of pair ``name`` and ``auto``'s panel (for the figure)."""
-    from mibound.estimators import make_estimator
-    from mibound.permutation import permutation_test
+    from mibound.estimators.permutation import permutation_test
+    from mibound.registry import make_estimator
 
     x, y = load_pair_named(name, cfg, seed)
     auto = make_estimator("auto", neural=cfg["neural"], steps=cfg["steps"], seed=seed, progress=progress)
@@ -134,7 +134,7 @@ def _one(name: str, cfg: dict, seed: int, progress: bool) -> tuple[dict, dict]:
 
 
 def _plot(frame: pd.DataFrame, panels: dict[str, dict]):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     members = ["discrete", "gcmi", "ksg", "infonce"]
@@ -189,7 +189,7 @@ def run(out="results/real_pairs", quick: bool = True, seed: int = 0, progress: b
     panels = json.loads(panels_path.read_text()) if resume and panels_path.exists() else {}
     from tqdm.auto import tqdm
 
-    from mibound.io import atomic_write_json
+    from mibound.inputs.files import atomic_write_json
 
     for name in tqdm(cfg["pairs"], desc="real-pairs", disable=not progress):
         if table.done(pair=name) and name in panels:

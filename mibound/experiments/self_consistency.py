@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mibound.estimators import NeuralEstimator
-from mibound.io import atomic_write_text
+from mibound.estimators.neural import NeuralEstimator
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
+from mibound.inputs.files import atomic_write_text
 
 __all__ = ["run", "QUICK", "FULL", "load_digits_images", "summarize"]
 
@@ -97,7 +97,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plot(frame: pd.DataFrame):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))

@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mibound.critics import GaussianOptimalCritic, make_critic
 from mibound.data.gaussian import CorrelatedGaussian
-from mibound.ensemble import train_ensemble
-from mibound.results import TrainingDiverged
-from mibound.training import Loss, train
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
+from mibound.neural.critics import GaussianOptimalCritic, make_critic
+from mibound.neural.objectives import Loss
+from mibound.neural.stacking import train_ensemble
+from mibound.neural.training import train
+from mibound.results import TrainingDiverged
 
 __all__ = ["run", "QUICK", "FULL", "summarize"]
 
@@ -99,7 +100,7 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
     DataFrame
         The per-step table (also written to ``staircase.csv``).
     """
-    from mibound.plotting import plot_staircase
+    from mibound.experiments.plotting import plot_staircase
 
     cfg = settings_for("staircase", quick, overrides, QUICK, FULL)
     out = Path(out)
@@ -167,7 +168,7 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
     frame = table.frame
     summary = summarize(frame, cfg["steps_per_level"])
     buf = summary.to_csv(index=False)
-    from mibound.io import atomic_write_text
+    from mibound.inputs.files import atomic_write_text
 
     atomic_write_text(out / "staircase_summary.csv", buf)
     fig = plot_staircase(frame, cfg["batch_size"])

@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from mibound.data.gaussian import CorrelatedGaussian
-from mibound.ensemble import fit_samplers
-from mibound.estimators import NeuralEstimator, _mean_ci
-from mibound.io import atomic_write_text
+from mibound.estimators.neural import NeuralEstimator, _mean_ci, fit_samplers
 from mibound.experiments._common import RunTable, optimal_infonce, save_figure, settings_for, write_metadata
+from mibound.inputs.files import atomic_write_text
 
 __all__ = ["run", "QUICK", "FULL", "saturation_table"]
 
@@ -55,7 +54,7 @@ def saturation_table(frame: pd.DataFrame, tolerance: float = 0.1) -> pd.DataFram
 
 
 def _plot(frame: pd.DataFrame):
-    from mibound.plotting import _mpl
+    from mibound.experiments.plotting import _mpl
 
     plt, sns = _mpl()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))

@@ -1,0 +1,342 @@
+"""``estimator="auto"``: look at the data, run a small panel, report ONE estimate and say why.
+
+Protocol
+--------
+The rows are split once by a :class:`~mibound.plan.FitPlan` (seeded; by default 40% train, 20%
+validation, 40% test). Every candidate of the panel is computed on the validation rows, and the
+choice among them looks at those values only; the reported estimate and its interval are the
+chosen candidate's on the test rows, which no choice has seen (the neural member also picks its
+checkpoint on the validation rows, trains on the training rows, and is read on the test rows).
+
+The panel
+---------
+* ``discrete`` (:class:`~mibound.estimators.DiscreteEstimator`) when every column takes few values;
+* ``gcmi`` (Gaussian copula) always: exact for any monotone per-column transform of Gaussian
+  data, in any dimension, and of low variance;
+* ``tcmi`` (Student-t copula, :mod:`mibound.tcopula`) when the data show tail dependence across
+  the views: a t copula fitted on the training rows describes the validation rows better than the
+  Gaussian copula by more than ``TAIL_GAIN_SE = 2`` standard errors, the two views' scales are
+  dependent on the validation rows (:func:`~mibound.tcopula.scale_dependence` above 2 standard
+  errors; independent views with heavy tails inside each fail this), no column has ties, and
+  ``dim_x + dim_y <= tcmi_max_dim``. Exact for monotone transforms of a multivariate Student-t,
+  including the zero-correlation one that every Gaussian-copula estimate reads as 0;
+* ``ksg``, ``ksg-normal`` and ``ksg-rank`` when ``dim_x + dim_y <= ksg_max_dim`` (KSG is accurate
+  in low dimension and fails in high dimension), with its tie handling: KSG on the standardised
+  columns, on per-column normal scores and on per-column ranks. The three are the same estimator
+  of the same MI (a per-column monotone map leaves the MI unchanged) with different biases: the
+  score and rank maps tame heavy tails (Student-t) and strongly bent margins; the raw columns keep
+  neighbourhoods that a rank map would stretch (mixtures of separated modes);
+* ``infonce`` (a critic, checkpoint chosen on validation rows, read at a large ``K``): a lower
+  bound in expectation, whatever the shape of the dependence, up to ``log K``.
+
+The choice
+----------
+Data whose every column takes few values, with a joint table of at most one cell per five
+validation rows, report ``discrete``. Otherwise ``discrete`` is not eligible (on a table with more cells
+its plug-in measures the sample size, not the MI; a ``few_samples`` diagnostic says so when no other
+member could run), and the largest validation value wins, except that a candidate earlier in the order
+``discrete, gcmi, tcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
+less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
+what the critic finds) reports ``gcmi``; heavy-tailed elliptical dependence ``tcmi``; dependence
+that the copulas miss reports ``ksg`` in low dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
+validation value, test estimate and interval; ``settings["choice"]`` the chosen name and the reason.
+
+Images
+------
+Image views ``(n, H, W)`` / ``(n, C, H, W)`` (channel-first; channel-last input is refused with the
+fix, see ``image_layout``) go to the neural member as images, where ``critic="auto"`` means the
+convolutional critic (:class:`~mibound.critics.ConvCritic`); the other members see the flattened
+pixels (``C*H*W`` columns, so KSG never joins). A non-neural choice then carries the
+``flattened_images`` diagnostic (:func:`mibound.diagnostics.image_diagnostics`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from mibound.estimators.base import _Base
+from mibound.functional.copulas import scale_dependence, t_copula_gain
+from mibound.inputs.checks import check_float, check_int, check_seed, flatten_views
+from mibound.inputs.columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlation_condition
+from mibound.inputs.pair import read_pair
+from mibound.neural.plan import FitPlan
+from mibound.results import EstimateResult, _versions, diagnostic, image_diagnostics
+
+__all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
+
+#: The panel's members: key -> (estimator name, options). Every key of ``settings["panel"]`` is one.
+MEMBERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "discrete": ("discrete", {}),
+    "gcmi": ("gcmi", {}),
+    "tcmi": ("tcmi", {}),
+    "ksg": ("ksg", {}),
+    "ksg-normal": ("ksg", {"transform": "normal"}),
+    "ksg-rank": ("ksg", {"transform": "rank"}),
+    "infonce": ("infonce", {}),
+}
+
+#: The preference order of the panel (earlier wins within the margin).
+ORDER = tuple(MEMBERS)
+
+
+class AutoEstimator(_Base):
+    """Choose and run an estimator from the data; one :class:`~mibound.results.EstimateResult` with its panel.
+
+    Parameters
+    ----------
+    critic, batch_size, steps, learning_rate, image_layout
+        Of the neural member (see :class:`~mibound.estimators.NeuralEstimator`); checked before any
+        work. ``critic="auto"``: the conv critic for image views, the separable MLP critic otherwise.
+        ``learning_rate=None``: the neural estimators' default (a critic per rate, the best on
+        validation rows).
+    seed : int, default 0
+        Seeds the split and every member.
+    progress : bool, default True
+    test_fraction, validation_fraction : float, default 0.4 and 0.2
+        The split (see the module docstring).
+    ksg_max_dim : int, default 6
+        The three KSG members join the panel when ``dim_x + dim_y`` is at most this.
+    tcmi_max_dim : int, default 20
+        ``tcmi`` may join the panel when ``dim_x + dim_y`` is at most this (its Kendall's tau of
+        every pair of columns grows as ``d^2``).
+    neural : bool, default True
+        Whether the critic joins the panel (``False``: only the fast non-neural members).
+    num_threads : int or None, default 1
+        torch intra-op threads of the neural member (a small critic gains nothing from more, and
+        loses much when another process holds a core; ``None``: torch's setting).
+    """
+
+    kind = "auto"
+    name = "auto"
+
+    def __init__(self, critic="auto", batch_size: int = 64, steps: int = 2000, seed: int = 0,
+                 progress: bool = True, test_fraction: float = 0.4, validation_fraction: float = 0.2,
+                 ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = 1,
+                 learning_rate: float | tuple[float, ...] | None = None, image_layout: str = "auto",
+                 tcmi_max_dim: int = 20):
+        self.critic = critic
+        self.batch_size = batch_size
+        self.steps = steps
+        self.learning_rate = learning_rate
+        self.seed = seed
+        self.progress = progress
+        self.test_fraction = test_fraction
+        self.validation_fraction = validation_fraction
+        self.ksg_max_dim = ksg_max_dim
+        self.neural = neural
+        self.num_threads = num_threads
+        self.image_layout = image_layout
+        self.tcmi_max_dim = tcmi_max_dim
+
+    def _panel(self, report, dx: int, dy: int, n_train: int, cond: float, tails) -> tuple[list[str], dict[str, str]]:
+        """The members to run, and the members left out with the reason.
+
+        ``tails()``: :func:`~mibound.tcopula.t_copula_gain` of a t copula fitted on the training rows,
+        read on the validation rows, and :func:`~mibound.tcopula.scale_dependence` of the validation
+        rows (called only when ``tcmi`` could join).
+        """
+        names, skipped = [], {}
+        if all(c.discrete for c in report.columns):
+            names.append("discrete")
+        if cond <= MAX_CONDITION:
+            names.append("gcmi")
+        else:
+            skipped["gcmi"] = (f"the normal scores of a view are nearly collinear (condition number {cond:.3g} > "
+                               f"{MAX_CONDITION:.0e}): the Gaussian plug-in would measure rounding, not dependence")
+        tied = [c.name for c in report.columns if c.material_ties or c.discrete]
+        if dx + dy > self.tcmi_max_dim:
+            skipped["tcmi"] = f"dim_x + dim_y = {dx + dy} > tcmi_max_dim = {self.tcmi_max_dim}"
+        elif tied:
+            skipped["tcmi"] = (f"columns with ties ({', '.join(tied[:6])}{', ...' if len(tied) > 6 else ''}): the "
+                               "copula of a tied column is not unique")
+        elif cond > MAX_CONDITION:
+            skipped["tcmi"] = skipped["gcmi"]
+        else:
+            gain, se, df, (tau, tau_se) = tails()
+            fits = gain > 0 and gain > TAIL_GAIN_SE * se  # the t copula beats the Gaussian one on held-out rows
+            if fits and tau > TAIL_GAIN_SE * tau_se:
+                names.append("tcmi")
+            elif fits:
+                skipped["tcmi"] = (f"the t copula fits the validation rows better than the Gaussian copula, but the "
+                                   f"two views' scales are not dependent (Kendall's tau of their squared normal-score "
+                                   f"norms {tau:.3f}, standard error {tau_se:.3f}): the tails are within the views, "
+                                   "and a t copula would count them as shared")
+            elif np.isinf(df):
+                skipped["tcmi"] = ("the Gaussian copula fits the training rows at least as well as any t copula: no "
+                                   "tail dependence to model")
+            else:
+                skipped["tcmi"] = (f"the t copula fitted on the training rows (df {df:.3g}) describes the validation "
+                                   f"rows no better than the Gaussian copula (gain {gain:.4f} +- {se:.4f} nats per "
+                                   f"row, needs > {TAIL_GAIN_SE:g} standard errors): no tail dependence to model")
+        if dx + dy <= self.ksg_max_dim:
+            names += ["ksg", "ksg-normal", "ksg-rank"]
+        if self.neural and n_train >= 2 * self.batch_size:
+            names.append("infonce")
+        if not names:  # nothing else can run: keep the copula, flagged by its entry in the panel
+            names.append("gcmi")
+        return names, skipped
+
+    def fit(self, x, y, true_mi: float | None = None) -> "AutoEstimator":
+        """Run the panel on the validation rows, choose, report the choice on the test rows; returns ``self``."""
+        from mibound.registry import is_neural, make_estimator, takes
+
+        t0 = time.perf_counter()
+        seed = check_seed(self.seed)
+        check_int(self.ksg_max_dim, "ksg_max_dim", minimum=0)
+        check_int(self.tcmi_max_dim, "tcmi_max_dim", minimum=0)
+        check_float(self.test_fraction, "test_fraction", minimum=0.0, maximum=1.0, exclusive_min=True,
+                    exclusive_max=True)
+        check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, exclusive_min=True,
+                    exclusive_max=True)
+        member = None
+        if self.neural:  # bad options of the neural member fail before any work
+            rate = {} if self.learning_rate is None else {"learning_rate": self.learning_rate}
+            member = make_estimator("infonce", critic=self.critic, batch_size=self.batch_size, steps=self.steps,
+                                    **rate, seed=seed, progress=self.progress,
+                                    test_fraction=self.test_fraction, validation_fraction=self.validation_fraction,
+                                    num_threads=self.num_threads, image_layout=self.image_layout)
+            member._checked_params()
+        # the layout matters only to the conv critic of the neural member; the others see flat pixels
+        x, y, shapes = flatten_views(x, y, self.image_layout if self.neural else "channels_first")
+        images = _as_images(x, y, shapes)  # the neural member reads image views on their grid, every pixel kept
+        pair = read_pair(x, y)  # constant columns dropped, and said so
+        if pair.degenerate:
+            self.result_ = pair.zero_result("auto", seed=seed, true_mi=true_mi, t0=t0, settings={
+                **self.get_params(), "choice": {"estimator": None, "reason": "a view has no varying column"},
+                "panel": {}})
+            return self
+        x, y = pair.x, pair.y
+        n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
+        plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
+                       self.validation_fraction)
+        val_rows, test_rows = plan.part_rows("validation"), plan.part_rows("test")
+        if min(len(val_rows), len(test_rows)) < dx + dy + 3:
+            raise ValueError(f"too few samples for auto: n={n} gives {len(val_rows)} validation and {len(test_rows)} "
+                             f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
+                             "estimator")
+        report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
+        train_rows = plan.part_rows("train")
+        seen = np.concatenate([train_rows, val_rows])  # every choice looks at these rows only
+        names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
+                                     _view_condition(x[val_rows], y[val_rows]),
+                                     lambda: (*t_copula_gain(np.c_[x[train_rows], y[train_rows]],
+                                                             np.c_[x[val_rows], y[val_rows]]),
+                                              scale_dependence(np.c_[x[val_rows], y[val_rows]], dx)))
+        panel: dict[str, dict[str, Any]] = {k: {"validation": None, "estimate": None, "ci": None, "error": why}
+                                            for k, why in skipped.items()}
+        results = {}
+        for name in names:
+            try:
+                if is_neural(MEMBERS[name][0]):  # trains on the training rows, chooses its checkpoint on the validation rows
+                    res = member.fit(*images).result_  # the same plan: train / validation / test rows as here
+                    val = res.settings["selection"]["validation_value"]
+                else:
+                    estimator, opts = MEMBERS[name]
+                    opts = {**opts, "seed": seed} if takes(estimator, "seed") else opts
+                    # the validation value is the estimate alone: no interval (the half-samples do not change it)
+                    val_opts = {**opts, "n_subsamples": 0} if takes(estimator, "n_subsamples") else opts
+                    val = make_estimator(estimator, **val_opts).fit(x[val_rows], y[val_rows]).result_.estimate
+                    res = make_estimator(estimator, **opts).fit(x[test_rows], y[test_rows]).result_
+            except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so
+                panel[name] = {"validation": None, "estimate": None, "ci": None, "error": " ".join(str(exc).split())}
+                continue
+            results[name] = res
+            panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
+                           "diagnostics": [d["code"] for d in res.diagnostics], "estimator": MEMBERS[name][0],
+                           "options": dict(MEMBERS[name][1])}
+            if "critic" in res.settings:  # the neural member: the critic "auto" resolved to
+                panel[name]["critic"] = res.settings["critic"]
+        if not results:
+            raise RuntimeError(f"no estimator of the auto panel could run: {panel}")
+        cells = len(np.unique(np.c_[x[val_rows], y[val_rows]], axis=0)) if "discrete" in results else None
+        if cells is not None and cells <= len(val_rows) / 5:
+            chosen = "discrete"
+            reason = (f"every column takes at most {DISCRETE_MAX_VALUES} values and the joint table has {cells} cells "
+                      f"for {len(val_rows)} validation rows: the plug-in on the table (continuous estimators "
+                      "misread ties)")
+        else:
+            # a joint table with more cells than one per five rows leaves the plug-in measuring log n, not MI
+            eligible = [k for k in results if k != "discrete"] or list(results)
+            if "discrete" in results and "discrete" not in eligible:
+                panel["discrete"]["note"] = (f"not chosen: the joint table has {cells} cells for {len(val_rows)} "
+                                             "validation rows (more than one per five rows)")
+            chosen, reason = _choose({k: panel[k]["validation"] for k in eligible})
+        res = results[chosen]
+        # the members saw row subsets: their column diagnostics (by position in a subset) give way to the
+        # full sample's, under the input's column names; a column constant on a subset only is not reported
+        action = ("the discrete plug-in reads the tied values as the cells of its joint table (ties are its data, "
+                  "not an error)" if chosen == "discrete" else "handled by the chosen estimator as it documents")
+        own = {d["code"]: d for d in report.diagnostics(action)}
+        diagnostics = [own.pop(d["code"], d) if d["code"] in ("ties", "discrete_columns") else d
+                       for d in res.diagnostics if d["code"] not in ("constant_columns", "constant_view")]
+        diagnostics += list(own.values())
+        if not is_neural(MEMBERS[chosen][0]):
+            diagnostics += [d for d in image_diagnostics(shapes, n, dx, dy, MEMBERS[chosen][0])
+                            if d["code"] not in {e["code"] for e in diagnostics}]
+        if chosen == "discrete" and cells is not None and cells > len(val_rows) / 5:
+            diagnostics.append(diagnostic("few_samples", f"discrete is the only member that could run, and its joint "
+                                          f"table has {cells} cells for {len(val_rows)} validation rows: the plug-in "
+                                          "then measures the sample size, not the MI; do not trust this number"))
+        if _disagree(results, chosen):
+            spread = ", ".join(f"{k} {r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for k, r in results.items())
+            diagnostics.append(diagnostic("disagreement", f"the panel disagrees beyond its test intervals ({spread}); "
+                                          f"{chosen} was chosen on validation rows"))
+        self.result_ = EstimateResult(
+            estimator="auto", estimate=res.estimate, ci=res.ci, std=res.std, ceiling=res.ceiling,
+            true_mi=None if true_mi is None else float(true_mi), is_bound=res.is_bound, n_train=res.n_train,
+            n_test=res.n_test, batch_size=res.batch_size, seed=seed, seconds=time.perf_counter() - t0,
+            history=res.history, diagnostics=diagnostics,
+            settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
+                      "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
+        pair.annotate(self.result_)
+        return self
+
+
+def _as_images(x: np.ndarray, y: np.ndarray, shapes) -> tuple[np.ndarray, np.ndarray]:
+    """The flat checked rows back in their image shapes (views, no copies) for the neural member."""
+    return tuple(a if s is None else a.reshape(len(a), *s) for a, s in zip((x, y), shapes))
+
+
+#: ``tcmi`` joins the panel when the t copula fitted on the training rows describes the validation rows
+#: better than the Gaussian copula by more than this many standard errors of the mean per-row gain.
+TAIL_GAIN_SE = 2.0
+
+
+def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
+    """The larger :func:`~mibound.columns.correlation_condition` of the two views' normal scores.
+
+    A column constant on these rows has constant normal scores, which the condition number leaves out.
+    """
+    from mibound.functional.nonparametric import copula_normalize
+
+    return max(correlation_condition(copula_normalize(a)) for a in (x, y))
+
+
+def _disagree(results: dict[str, EstimateResult], chosen: str) -> bool:
+    """Whether the panel contradicts itself: two estimates whose intervals do not overlap, or a lower
+    bound whose interval lies above the reported estimate's (a bound below an estimate is no conflict)."""
+    c = results[chosen]
+    if any(r.is_bound and r.ci[0] > c.ci[1] for k, r in results.items() if k != chosen):
+        return True
+    est = [r for r in results.values() if not r.is_bound]
+    return len(est) > 1 and max(r.ci[0] for r in est) > min(r.ci[1] for r in est)
+
+
+def _choose(validation: dict[str, float]) -> tuple[str, str]:
+    """The panel's choice from its validation values (see the module docstring) and the reason, in words."""
+    best_name = max(validation, key=validation.get)
+    best = validation[best_name]
+    margin = 0.05 + 0.05 * abs(best)
+    for name in ORDER:
+        if name in validation and validation[name] >= best - margin:
+            if name == best_name:
+                why = "the largest validation value"
+            else:
+                why = (f"within {margin:.3f} nats of the largest validation value ({best_name} {best:.3f}) and "
+                       f"earlier in the order {', '.join(ORDER)} (less variance, no ceiling)")
+            detail = ", ".join(f"{k} {v:.3f}" for k, v in validation.items())
+            return name, f"{why}; validation values: {detail}"
+    return best_name, "the largest validation value"  # pragma: no cover  (best_name is in ORDER)

@@ -1,0 +1,325 @@
+"""Plug-in estimators: statistics of all pairs (Gaussian, Gaussian / Student-t copula, discrete table, KSG).
+
+Each is a scikit-learn style class over a pure function of :mod:`mibound.functional` and reads its pair
+through :mod:`mibound.inputs`. None is a bound: each is an estimate that can overshoot.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from mibound.estimators.base import _Base, half_sample_interval
+from mibound.functional.copulas import tcmi_mi
+from mibound.functional.nonparametric import (
+    KSG_TIES,
+    KSG_TRANSFORMS,
+    SubsetRanks,
+    discrete_mi,
+    gaussian_plugin_mi,
+    gcmi_mi,
+    ksg_mi,
+)
+from mibound.inputs.checks import check_choice, check_int, check_seed
+from mibound.results import EstimateResult, _versions, diagnostic, image_diagnostics
+
+__all__ = ["GaussianEstimator", "GaussianCopulaEstimator", "TCopulaEstimator", "DiscreteEstimator", "KSGEstimator"]
+
+
+class _HalfSampled(_Base):
+    """A plug-in MI statistic of all pairs with a half-sampling interval (``gaussian`` and ``gcmi``).
+
+    Subclasses set :attr:`name`, :meth:`_statistic` (applied to all pairs and, through
+    :meth:`_subset_statistic`, to each half) and :meth:`_diagnostics` (from the
+    :class:`~mibound.columns.ColumnReport` of the data). The interval is described in
+    :class:`GaussianEstimator`.
+    """
+
+    name = ""
+
+    def __init__(self, bias_correction: bool = True, n_subsamples: int = 100, seed: int = 0):
+        self.bias_correction = bias_correction
+        self.n_subsamples = n_subsamples
+        self.seed = seed
+
+    def _statistic(self, x: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def _subset_statistic(self, x: np.ndarray, y: np.ndarray):
+        """``idx -> _statistic(x[idx], y[idx])`` (overridden where precomputation makes it cheaper)."""
+        return lambda idx: self._statistic(x[idx], y[idx])
+
+    def _diagnostics(self, report) -> list[dict[str, str]]:
+        return []
+
+    def fit(self, x, y, true_mi: float | None = None):
+        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set.
+
+        Images ``(n, H, W)`` / ``(n, C, H, W)`` are flattened to ``C*H*W`` columns (the pixel order
+        does not change the MI), with the ``flattened_images`` diagnostic and ``high_dimension``
+        where it applies (:func:`mibound.diagnostics.image_diagnostics`).
+        """
+        check_int(self.n_subsamples, "n_subsamples", minimum=0)
+        seed = check_seed(self.seed)
+        t0 = time.perf_counter()
+        pair, shapes = self._read_flat(x, y, seed, true_mi, t0)  # images flattened, constant columns dropped
+        if pair is None:  # a view without a varying column: I = 0 exactly
+            return self
+        x, y = pair.x, pair.y
+        est = self._statistic(x, y)
+        ci, sd = half_sample_interval(est, self._subset_statistic(x, y), x.shape[0], self.n_subsamples, seed,
+                                      x.shape[1] + y.shape[1] + 1)
+        self.result_ = EstimateResult(
+            estimator=self.name, estimate=est, ci=ci, std=sd, true_mi=None if true_mi is None else float(true_mi),
+            is_bound=False, n_train=0, n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
+            settings={**self.get_params(), "versions": _versions()},
+            diagnostics=self._diagnostics(pair.report())
+            + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
+        )
+        pair.annotate(self.result_)
+        return self
+
+
+class GaussianEstimator(_HalfSampled):
+    """Gaussian plug-in (CCA) estimator with finite-sample bias correction.
+
+    Exact in the limit for Gaussian data; otherwise the MI of the Gaussian with the same
+    covariance (not a bound). The 95% interval comes from half-sampling: the estimate is recomputed
+    on ``n_subsamples`` random halves drawn *without* replacement (each bias-corrected for its own
+    size). For a half drawn without replacement the finite-population correction makes the spread
+    of the half-sample estimates match the standard error at the full size,
+    ``Var = s^2 (1/m - 1/n) = s^2 / n`` for ``m = n/2`` (Politis, Romano & Wolf 1999, "Subsampling").
+    A with-replacement bootstrap would repeat rows, which shrinks the sample covariance's rank and
+    shifts the plug-in upward in high dimension, so it is not used.
+
+    Columns with ties or few distinct values are reported in ``result_.diagnostics`` (``ties``,
+    ``discrete_columns``; :func:`mibound.columns.column_report`): the plug-in uses them as they are.
+
+    Parameters
+    ----------
+    bias_correction : bool, default True
+    n_subsamples : int, default 100
+        Half-samples for the interval (0: no interval, ``ci = (estimate, estimate)``).
+    seed : int, default 0
+    """
+
+    name = "gaussian"
+
+    def _statistic(self, x, y) -> float:
+        return gaussian_plugin_mi(x, y, bool(self.bias_correction))
+
+    def _diagnostics(self, report) -> list[dict[str, str]]:
+        return report.diagnostics(
+            "the Gaussian plug-in uses the values as they are",
+            "the Gaussian plug-in gives the MI of a Gaussian with their covariance, not the MI of discrete variables")
+
+
+class GaussianCopulaEstimator(_HalfSampled):
+    """Gaussian-copula MI (GCMI; Ince et al. 2017): the bias-corrected Gaussian plug-in on per-column normal scores.
+
+    Every column is replaced by ``ndtri(rank / (n + 1))`` (ties: average rank), then the Gaussian
+    plug-in of :class:`GaussianEstimator` is applied (:func:`~mibound.nonparametric.gcmi_mi`). The
+    value is unchanged by any strictly increasing map of any column.
+
+    Exact (consistent) for any strictly monotone per-column transform of jointly Gaussian data,
+    whatever the marginals. Otherwise it is the MI of the Gaussian copula with the normal scores'
+    correlation: in population a lower bound on the true MI when ``x`` or ``y`` has one column
+    (continuous marginals), but *not* a bound when both are multivariate, and not the discrete
+    MI for tied or discrete columns (see :func:`~mibound.nonparametric.gcmi_mi` for the precise
+    statement and counterexamples). Hence ``is_bound=False``.
+
+    The 95% interval is half-sampling as in :class:`GaussianEstimator` (ranks recomputed within
+    each half). Columns with ties or few distinct values are reported in ``result_.diagnostics``.
+
+    Parameters
+    ----------
+    bias_correction : bool, default True
+    n_subsamples : int, default 100
+        Half-samples for the interval (0: no interval, ``ci = (estimate, estimate)``).
+    seed : int, default 0
+
+    References
+    ----------
+    Ince, Giordano, Kayser, Rousselet, Gross & Schyns (2017), "A statistical framework for
+    neuroimaging data analysis based on mutual information estimated via a Gaussian copula",
+    Hum. Brain Mapp. 38, 1541-1573.
+    """
+
+    name = "gcmi"
+
+    def _statistic(self, x, y) -> float:
+        return gcmi_mi(x, y, bool(self.bias_correction))
+
+    def _subset_statistic(self, x, y):
+        # the ranks within each half from one sort of the full sample: identical to gcmi_mi(x[idx], y[idx])
+        rx, ry = SubsetRanks(x), SubsetRanks(y)
+        return lambda idx: gaussian_plugin_mi(rx.normal_scores(idx), ry.normal_scores(idx), bool(self.bias_correction))
+
+    def _diagnostics(self, report) -> list[dict[str, str]]:
+        return report.diagnostics(
+            "tied values share one normal score (average rank): the copula of a column with ties is not unique "
+            "and gcmi is not exact for it",
+            "gcmi is neither the MI of discrete variables nor a bound on it")
+
+
+class TCopulaEstimator(_HalfSampled):
+    """Student-t copula MI (``tcmi``): the heavy-tailed counterpart of :class:`GaussianCopulaEstimator`.
+
+    Fits a t copula to the per-column ranks (Kendall's tau for its correlation ``R``, maximum
+    likelihood for its degrees of freedom ``nu``; :func:`mibound.tcopula.fit_t_copula`) and reports
+    its MI in closed form, ``I_G(R) + c(nu, dx, dy)`` (:mod:`mibound.tcopula`). Unchanged by any
+    strictly increasing map of any column. Exact (consistent) for monotone per-column transforms of
+    a multivariate Student-t or Gaussian, in any dimension; this includes the zero-correlation
+    Student-t, whose views depend on each other only through a shared scale and where ``gcmi``
+    reads 0. On other data it is the MI of the fitted t copula, an estimate and not a bound
+    (``is_bound=False``); not the MI of tied or discrete columns (diagnostics say so). When the
+    Gaussian copula fits at least as well, ``settings["df"]`` is ``inf`` (``null`` in JSON) and the
+    value is the Gaussian MI of Kendall's ``R``.
+
+    The 95% interval is half-sampling as in :class:`GaussianEstimator` (the copula refitted on each
+    half; fewer halves by default than ``gcmi`` because each refit is a likelihood search). Kendall's
+    tau of every pair of columns costs ``O(d^2 n log n)``, so high-dimensional views are slow.
+
+    Parameters
+    ----------
+    n_subsamples : int, default 30
+        Half-samples for the interval (0: no interval, ``ci = (estimate, estimate)``).
+    seed : int, default 0
+
+    References
+    ----------
+    Demarta & McNeil (2005), "The t copula and related copulas", Int. Stat. Rev. 73(1), 111-129.
+    """
+
+    name = "tcmi"
+
+    def __init__(self, n_subsamples: int = 30, seed: int = 0):
+        self.n_subsamples = n_subsamples
+        self.seed = seed
+
+    def _statistic(self, x, y) -> float:
+        mi, self.df_ = tcmi_mi(x, y, return_df=True)
+        return mi
+
+    def _subset_statistic(self, x, y):
+        return lambda idx: tcmi_mi(x[idx], y[idx])
+
+    def _diagnostics(self, report) -> list[dict[str, str]]:
+        return report.diagnostics(
+            "tied values share one rank: the copula of a column with ties is not unique and tcmi is not exact "
+            "for it",
+            "tcmi is neither the MI of discrete variables nor a bound on it")
+
+    def fit(self, x, y, true_mi: float | None = None):
+        """Estimate ``I(x; y)``; ``result_.settings["df"]`` is the fitted degrees of freedom (``inf``: Gaussian)."""
+        self.df_ = math.inf
+        super().fit(x, y, true_mi)
+        self.result_.settings["df"] = float(self.df_)
+        return self
+
+
+class DiscreteEstimator(_HalfSampled):
+    """Plug-in MI of discrete data from the joint table of distinct rows (:func:`~mibound.nonparametric.discrete_mi`).
+
+    For columns that take few values (booleans, counts, categories coded as numbers): Miller-Madow
+    corrected entropies of ``x``, ``y`` and ``(x, y)``. The interval is half-sampling as in
+    :class:`GaussianEstimator`. Not for continuous data (a diagnostic says so when a column takes
+    more than :data:`mibound.columns.DISCRETE_MAX_VALUES` values).
+
+    Parameters
+    ----------
+    bias_correction : bool, default True
+        Miller-Madow correction.
+    n_subsamples : int, default 100
+    seed : int, default 0
+    """
+
+    name = "discrete"
+
+    def _statistic(self, x, y) -> float:
+        return discrete_mi(x, y, bool(self.bias_correction))
+
+    def _diagnostics(self, report) -> list[dict[str, str]]:
+        cont = [c.name for c in report.columns if not c.discrete]
+        if not cont:
+            return []
+        return [diagnostic("few_samples", f"columns {', '.join(cont[:6])} take many distinct values: the plug-in "
+                           "on the joint table needs far more samples than cells; use gcmi or ksg")]
+
+
+class KSGEstimator(_Base):
+    """Kraskov-Stoegbauer-Grassberger estimator 1 on k-d trees (see :func:`~mibound.nonparametric.ksg_mi`).
+
+    The interval is ``estimate +- 1.96 * sd(terms) / sqrt(n)`` over the per-sample terms; the terms
+    are weakly dependent, so read it as approximate (with jittered ties it can be too narrow:
+    see :func:`~mibound.nonparametric.ksg_mi`).
+
+    Tied values (discrete columns, repeated rows) are broken by default with noise below each
+    column's resolution, which leaves the MI unchanged (``ties="jitter"``; see
+    :func:`~mibound.nonparametric.ksg_mi`); without it KSG returns large negative values on such
+    data. Columns with material ties or few distinct values are reported in
+    ``result_.diagnostics`` (``ties``, ``discrete_columns``), with what was done.
+
+    Parameters
+    ----------
+    k : int, default 3
+    standardize : bool, default True
+    workers : int, default -1
+    ties : {"jitter", "keep"}, default "jitter"
+    transform : {None, "rank", "normal"}, default None
+        Per-column rank (uniform) or normal-score transform before the estimate.
+    seed : int, default 0
+        Seeds the jitter (used only when some column has ties).
+    """
+
+    name = "ksg"
+
+    def __init__(self, k: int = 3, standardize: bool = True, workers: int = -1, ties: str = "jitter",
+                 transform: str | None = None, seed: int = 0):
+        self.k = k
+        self.standardize = standardize
+        self.workers = workers
+        self.ties = ties
+        self.transform = transform
+        self.seed = seed
+
+    def fit(self, x, y, true_mi: float | None = None) -> "KSGEstimator":
+        """Estimate ``I(x; y)`` from all pairs; returns ``self`` with ``result_`` set.
+
+        Images are flattened to ``C*H*W`` columns, with the ``flattened_images`` diagnostic and
+        ``high_dimension`` above 20 columns in all (KSG's bias grows quickly with dimension).
+        """
+        check_int(self.workers, "workers")
+        ties = check_choice(self.ties, KSG_TIES, "ties")
+        transform = None if self.transform is None else check_choice(self.transform, KSG_TRANSFORMS, "transform")
+        seed = check_seed(self.seed)
+        t0 = time.perf_counter()
+        pair, shapes = self._read_flat(x, y, seed, true_mi, t0)  # images flattened, constant columns dropped
+        if pair is None:  # a view without a varying column: I = 0 exactly
+            return self
+        x, y = pair.x, pair.y
+        est, terms = ksg_mi(x, y, k=self.k, standardize=bool(self.standardize), workers=self.workers,
+                            return_terms=True, ties=ties, transform=transform, seed=seed)
+        sd = float(terms.std(ddof=1)) if terms.size > 1 else 0.0
+        half = 1.96 * sd / math.sqrt(terms.size)
+        if ties == "jitter":
+            action = (f"ksg broke the ties with uniform noise on +-1/4 of each column's smallest gap between "
+                      f"distinct values (seed {seed}): values keep their order, so the MI is unchanged")
+            discrete = ("ksg estimates the MI of the discrete values themselves (a discretised continuous "
+                        "variable carries less MI than the original)")
+        else:
+            action = ("ksg used them as they are (ties='keep'): zero distances bias the neighbour counts and "
+                      "the estimate can be far below the true MI, even negative")
+            discrete = action
+        self.result_ = EstimateResult(
+            estimator=self.name, estimate=est, ci=(est - half, est + half), std=sd,
+            true_mi=None if true_mi is None else float(true_mi), is_bound=False, n_train=0,
+            n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
+            settings={**self.get_params(), "versions": _versions()},
+            diagnostics=pair.report().diagnostics(action, discrete)
+            + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
+        )
+        pair.annotate(self.result_)
+        return self
