@@ -14,7 +14,7 @@ beside its speed, so speed is never bought with accuracy.
 The configuration is the Poole et al. (2019) one: correlated Gaussians, ``d = 20``, ``K = 64``,
 separable critic with two hidden layers of 256 ReLU units and a 32-dimensional embedding, Adam
 with learning rate 5e-4, InfoNCE. Every contender starts each block with a fresh Adam (as
-``mibound.training.train`` and torch-mist's ``train_mi_estimator`` do when called per block).
+``mibound.neural.engine.train`` and torch-mist's ``train_mi_estimator`` do when called per block).
 
 Contenders
 ----------
@@ -22,8 +22,8 @@ Contenders
   with its defaults, ``randn`` batches).
 - ``minimal (fused Adam)``: the same loop with ``Adam(fused=True)``, to show where mibound's
   step time comes from.
-- ``mibound train``: :func:`mibound.training.train` with a :class:`~mibound.critics.SeparableCritic`.
-- ``mibound ensemble``: :func:`mibound.ensemble.train_ensemble` of ``R`` runs, compared in
+- ``mibound train``: :func:`mibound.neural.engine.train` of one :class:`~mibound.neural.critics.SeparableCritic`.
+- ``mibound ensemble``: :func:`mibound.neural.stacking.train_ensemble` of ``R`` runs, compared in
   run-steps per second against ``R`` sequential minimal loops (``R`` times the minimal step).
 - ``torch-mist``: ``torch_mist.utils.train_mi_estimator`` on a ``torch_mist`` InfoNCE
   estimator with the same separable critic (``logger=False``, ``verbose=False``), when the
@@ -36,8 +36,8 @@ Finally the separable half of the full Poole staircase (20,000 steps of 6 estima
 FLOPs and in the time the same-run matmul rate would need, beside the times the measured rates
 give.
 
-The mibound side uses only the public API (:func:`mibound.training.train`,
-:class:`mibound.training.Loss`, :func:`mibound.ensemble.train_ensemble`, :mod:`mibound.critics`,
+The mibound side uses only the public API (:func:`mibound.neural.engine.train`,
+:class:`mibound.neural.objectives.Loss`, :func:`mibound.neural.stacking.train_ensemble`, :mod:`mibound.neural.critics`,
 :class:`mibound.data.CorrelatedGaussian`); every contender's held-out estimate is read out by the
 same :func:`heldout_infonce`. Weights are initialised from fixed seeds inside
 :func:`torch.random.fork_rng`, data come from :class:`torch.Generator` objects, and
@@ -65,11 +65,11 @@ import torch
 from torch import nn
 
 from mibound.data import CorrelatedGaussian
+from mibound.neural import engine
 from mibound.neural.critics import ConcatCritic, SeparableCritic, make_critic
 from mibound.neural.engine import torch_threads as _torch_threads
 from mibound.neural.objectives import Loss
 from mibound.neural.stacking import train_ensemble
-from mibound.neural.training import train
 
 __all__ = [
     "POOLE",
@@ -341,8 +341,8 @@ def time_staircase(steps: int = 20_000, estimators: tuple[str, ...] = STAIRCASE_
         return x.expand(r, -1, -1), y.expand(r, -1, -1)
 
     t = time.perf_counter()
-    hist = train_ensemble(critics, losses, batch, total, learning_rate=FULL["learning_rate"], progress=progress,
-                          record_every_step=True, workers=workers, num_threads=1, compute_dtype=compute_dtype,
+    hist = train_ensemble(critics, losses, batch, total, learning_rate=FULL["learning_rate"], lr_schedule="constant",
+                          progress=progress, record_every_step=True, workers=workers, num_threads=1, compute_dtype=compute_dtype,
                           on_diverge="record")
     seconds = time.perf_counter() - t
     tail = max(1, spl // 10)
@@ -412,7 +412,7 @@ class _Minimal:
 
 
 class _Single:
-    """mibound's own path: ``train(SeparableCritic, Loss("infonce"), sampler stream)``.
+    """mibound's own path: ``engine.train(SingleRun(SeparableCritic, Loss("infonce")), sampler stream)``.
 
     Parameters as :class:`_Minimal` (same seeds: the same initial weights and batches).
     """
@@ -425,9 +425,9 @@ class _Single:
         self.gen = torch.Generator().manual_seed(seed + 1)
 
     def block(self, steps: int) -> None:
-        """``steps`` steps of :func:`mibound.training.train` (which makes a fresh Adam)."""
-        train(self.critic, self.loss, lambda step: self.sampler.sample_torch(self.k, self.gen), steps,
-              learning_rate=self.lr, progress=False)
+        """``steps`` steps of :func:`mibound.neural.engine.train` (which makes a fresh Adam)."""
+        engine.train(engine.SingleRun(self.critic, self.loss), lambda step: self.sampler.sample_torch(self.k, self.gen),
+                     steps, learning_rate=self.lr, lr_schedule="constant", progress=False)
 
     def estimate(self, batches: Batches) -> float:
         """Held-out InfoNCE (nats)."""
@@ -470,9 +470,9 @@ class _Ensemble:
         return x.view(self.runs, self.k, -1), y.view(self.runs, self.k, -1)
 
     def block(self, steps: int) -> None:
-        """``steps`` steps of :func:`mibound.ensemble.train_ensemble` (critics trained in place)."""
-        train_ensemble(self.critics, self.losses, self.batch, steps, learning_rate=self.lr, progress=False,
-                       workers=self.workers, num_threads=1, compute_dtype=self.dtype)
+        """``steps`` steps of :func:`mibound.neural.stacking.train_ensemble` (critics trained in place)."""
+        train_ensemble(self.critics, self.losses, self.batch, steps, learning_rate=self.lr, lr_schedule="constant",
+                       progress=False, workers=self.workers, num_threads=1, compute_dtype=self.dtype)
 
     def estimates(self, batches: Batches) -> torch.Tensor:
         """Each run's held-out InfoNCE (nats), shape ``(R,)``, every run on the same batches."""

@@ -1,60 +1,44 @@
 """mibound: mutual-information estimators and variational bounds for paired views.
 
-All values are in nats. See :func:`estimate_mi` for the one-line API.
+All values are in nats. See :func:`estimate_mi` for the one-line API. The names load on first use
+(``import mibound`` imports no torch); the modules are the layers of ``pyproject.toml``.
 """
 
-from mibound.results import __version__  # noqa: E402  (one source: the version every result is stamped with)
+_ESTIMATORS = ("AutoEstimator", "NeuralEstimator", "DistributedNeuralEstimator", "GaussianEstimator",
+               "GaussianCopulaEstimator", "TCopulaEstimator", "DiscreteEstimator", "KSGEstimator", "FlowEstimator",
+               "DoEEstimator")
+#: Every exported name and the module that defines it.
+_EXPORTS = {
+    **dict.fromkeys(("estimate_mi", "estimate_mi_distributed", "permutation_test"), "mibound.api"),
+    **dict.fromkeys(_ESTIMATORS, "mibound.estimators"),
+    **dict.fromkeys(("__version__", "EstimateResult", "PermutationResult", "NotFittedError", "TrainingDiverged"),
+                    "mibound.results"),  # results: the one source of the version every result is stamped with
+    **dict.fromkeys(("ESTIMATORS", "make_estimator"), "mibound.registry"),
+    **dict.fromkeys(("gaussian_mi", "canonical_correlations", "mi_from_rho", "rho_from_mi"), "mibound.functional.analytic"),
+    **dict.fromkeys(("CorrelatedGaussian", "Sampler"), "mibound.data"),
+}
+#: Attributes kept for one release but not exported: the critics are :mod:`mibound.neural.critics`.
+_KEPT = dict.fromkeys(("SeparableCritic", "BilinearCritic", "ConcatCritic", "ConvCritic", "GaussianOptimalCritic",
+                       "make_critic"), "mibound.neural.critics")
 
-from mibound.api import estimate_mi
-from mibound.data import CorrelatedGaussian, Sampler
-from mibound.estimators.neural import NeuralEstimator
-from mibound.estimators.permutation import permutation_test
-from mibound.estimators.plugin import GaussianCopulaEstimator, GaussianEstimator, KSGEstimator, TCopulaEstimator
-from mibound.functional.analytic import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
-from mibound.neural.critics import (
-    BilinearCritic,
-    ConcatCritic,
-    ConvCritic,
-    GaussianOptimalCritic,
-    SeparableCritic,
-    make_critic,
-)
-from mibound.registry import ESTIMATORS, make_estimator
-from mibound.results import EstimateResult, PermutationResult, TrainingDiverged
-
-__all__ = [
-    "__version__",
-    "estimate_mi",
-    "permutation_test",
-    "PermutationResult",
-    "EstimateResult",
-    "TrainingDiverged",
-    "gaussian_mi",
-    "canonical_correlations",
-    "mi_from_rho",
-    "rho_from_mi",
-    "CorrelatedGaussian",
-    "Sampler",
-    "SeparableCritic",
-    "BilinearCritic",
-    "ConcatCritic",
-    "ConvCritic",
-    "GaussianOptimalCritic",
-    "make_critic",
-    "NeuralEstimator",
-    "GaussianEstimator",
-    "GaussianCopulaEstimator",
-    "TCopulaEstimator",
-    "KSGEstimator",
-    "ESTIMATORS",
-    "make_estimator",
-]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
-    # submodules loaded on first use: ``mibound.tasks.list()``, ``mibound.bench.run_bench``, ``mibound.encoders``
-    if name in ("tasks", "bench", "encoders"):
-        import importlib
+    # exported names and submodules (``mibound.bench``, ``mibound.tasks``) load on first use
+    import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+    module = _EXPORTS.get(name) or _KEPT.get(name)
+    if module is not None:
+        value = globals()[name] = getattr(importlib.import_module(module), name)
+        return value
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
     raise AttributeError(f"module 'mibound' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_KEPT})

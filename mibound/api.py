@@ -1,11 +1,16 @@
-"""The one-line entry point :func:`estimate_mi`."""
+"""The entry points: :func:`estimate_mi`, :func:`estimate_mi_distributed` and :func:`permutation_test`."""
 
 from __future__ import annotations
 
-from mibound.registry import DEFAULT_ESTIMATOR, make_estimator, takes
+import inspect
+
+from mibound.data.base import Sampler
+from mibound.estimators.distributed import DistributedNeuralEstimator
+from mibound.estimators.permutation import permutation_test
+from mibound.registry import DEFAULT_ESTIMATOR, DISTRIBUTED_DEFAULTS, make_estimator, takes
 from mibound.results import EstimateResult
 
-__all__ = ["estimate_mi"]
+__all__ = ["estimate_mi", "estimate_mi_distributed", "permutation_test"]
 
 
 def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_size: int | None = None,
@@ -69,3 +74,74 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
     if takes(estimator, "seed"):
         estimator_options.setdefault("seed", seed)
     return make_estimator(estimator, **estimator_options).fit(x, y, true_mi=true_mi).result_
+
+
+def estimate_mi_distributed(x=None, y=None, estimator: str = DISTRIBUTED_DEFAULTS["estimator"], critic=None,
+                            batch_size: int | None = None, steps: int | None = None, seed: int = 0,
+                            progress: bool = True, true_mi: float | None = None, *, sampler: Sampler | None = None,
+                            device: str = DISTRIBUTED_DEFAULTS["device"],
+                            backend: str | None = DISTRIBUTED_DEFAULTS["backend"],
+                            **estimator_options) -> EstimateResult:
+    """Estimate ``I(x; y)`` in nats with the batch spread over the processes of a ``torchrun`` launch.
+
+    Call it on every process (it joins the process group, or creates it from torchrun's
+    environment and destroys it at the end; without torchrun it runs in this one process).
+
+    Parameters
+    ----------
+    x, y : array_like or numpy.memmap, shapes (n, dx) and (n, dy)
+        The same data on every process; each process reads only its shard. Give either these or
+        ``sampler``.
+    estimator : str, default "infonce"
+        A neural estimator (``infonce``, ``nwj``, ``dv``, ``mine``, ``tuba``, ``js``, ``smile``).
+    critic : str or nn.Module, optional
+        As for :func:`estimate_mi` (default auto: conv for image views, separable otherwise).
+    batch_size : int, optional
+        Pairs per process (default 64); the global batch is ``K = world_size * batch_size``.
+    steps : int, optional
+        Training steps (default 2000).
+    seed : int, default 0
+        Same on every process: it seeds the critic, the split and (with the rank) the data streams.
+    progress : bool, default True
+        Progress bar on rank 0.
+    true_mi : float, optional
+    sampler : Sampler, optional
+        Fresh samples every step instead of ``x, y``.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    backend : str, optional
+    **estimator_options
+        Further :class:`DistributedNeuralEstimator` parameters (``learning_rate``, ``critic_options``, ...).
+
+    Returns
+    -------
+    EstimateResult
+        The same on every process; ``batch_size`` and ``ceiling`` refer to the global ``K``;
+        ``settings`` records ``world_size``, ``local_batch_size``, ``backend`` and ``device``.
+
+    Examples
+    --------
+    A script ``run.py`` launched by ``torchrun --nproc_per_node=2 run.py``::
+
+        import os
+        import mibound
+
+        res = mibound.estimate_mi_distributed(sampler=mibound.CorrelatedGaussian.from_mi(10, 20),
+                                              batch_size=64, steps=2000, device="cpu")
+        if int(os.environ.get("RANK", "0")) == 0:  # every process holds the same result
+            print(res.summary())
+    """
+    valid = [q for q in inspect.signature(DistributedNeuralEstimator).parameters
+             if q not in ("estimator", "critic", "batch_size", "steps", "seed", "progress", "device", "backend")]
+    unknown = sorted(set(estimator_options) - set(valid))
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown} for estimate_mi_distributed; valid options: {valid}")
+    if (sampler is None) == (x is None and y is None):
+        raise ValueError("give either x and y, or sampler=, not both or neither")
+    given = {k: v for k, v in (("critic", critic), ("batch_size", batch_size), ("steps", steps)) if v is not None}
+    est = DistributedNeuralEstimator(estimator=estimator, seed=seed, progress=progress, device=device, backend=backend,
+                                     **given, **estimator_options)
+    if sampler is not None:
+        return est.fit_sampler(sampler, true_mi=true_mi).result_
+    if x is None or y is None:
+        raise ValueError("give both x and y")
+    return est.fit(x, y, true_mi=true_mi).result_

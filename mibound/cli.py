@@ -36,7 +36,7 @@ def _neural_options(args) -> dict:
 def _cmd_estimate(args) -> int:
     from mibound.api import estimate_mi
     from mibound.inputs.files import load_pair
-    from mibound.registry import DEFAULT_ESTIMATOR, is_neural, takes
+    from mibound.registry import DEFAULT_ESTIMATOR, NEURAL_DEFAULTS, is_neural, takes
 
     if len(args.files) > 2:
         raise _UsageError(f"expected one .npz/.csv file or two .npy files, got {len(args.files)} files")
@@ -45,7 +45,7 @@ def _cmd_estimate(args) -> int:
     if args.permutations and (args.distributed or args.mmap):
         raise _UsageError("--permutations reads the data into memory: it does not combine with --distributed or --mmap")
     if args.estimator is None:  # auto reads everything into memory; scaled-out runs train one critic
-        args.estimator = "infonce" if (args.distributed or args.mmap) else DEFAULT_ESTIMATOR
+        args.estimator = NEURAL_DEFAULTS["estimator"] if (args.distributed or args.mmap) else DEFAULT_ESTIMATOR
     neural = is_neural(args.estimator)
     options = _neural_options(args)
     if not neural and (args.distributed or args.device == "cuda"):
@@ -87,7 +87,7 @@ def _estimate_permutations(args, x, y, true_mi, options: dict) -> int:
     """``estimate --permutations N``: the estimate and the permutation test's keys in one report."""
     import json
 
-    from mibound.estimators.permutation import permutation_test
+    from mibound.api import permutation_test
 
     test = permutation_test(x, y, estimator=args.estimator, n_permutations=args.permutations, seed=args.seed,
                             progress=not (args.quiet or args.json), **options)
@@ -171,7 +171,7 @@ def _cmd_bench(args) -> int:
     for name in names:
         given = _neural_options(args)
         options[name] = {k: v for k, v in given.items() if takes(name, k)}
-        if takes(name, "n_subsamples"):
+        if args.subsamples is not None and takes(name, "n_subsamples"):
             options[name]["n_subsamples"] = args.subsamples
     frame = run_bench(args.dir, names, args.out, options=options, seed=args.seed, resume=args.resume,
                       progress=not args.quiet)
@@ -206,9 +206,7 @@ def _cmd_bench_speed(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mibound.registry import DEFAULT_ESTIMATOR, ESTIMATORS, neural_defaults
-
-    nd = neural_defaults()
+    from mibound.registry import DEFAULT_ESTIMATOR, DISTRIBUTED_DEFAULTS, ESTIMATORS, NEURAL_DEFAULTS as nd
     names = ", ".join(ESTIMATORS)
     parser = argparse.ArgumentParser(prog="mibound", description="Mutual-information estimation (nats) with "
                                      "variational bounds, checked against exact ground truth.")
@@ -224,8 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "Arrays may be images (n, H, W) or channel-first (n, C, H, W): neural estimators then use "
                          "the conv critic, the others flatten the pixels.")
     est.add_argument("files", nargs="+", metavar="FILE")
-    est.add_argument("--estimator", default=None, help=f"{names} (default {DEFAULT_ESTIMATOR}; infonce with "
-                     "--distributed or --mmap)")
+    est.add_argument("--estimator", default=None, help=f"{names} (default {DEFAULT_ESTIMATOR}; {nd['estimator']} "
+                     "with --distributed or --mmap)")
     est.add_argument("--critic", default=None, help=f"auto, separable, bilinear, concat or conv (default "
                      f"{nd['critic']}: conv for images, separable otherwise)")
     est.add_argument("--image-layout", default=None, choices=["auto", "channels_first"],
@@ -258,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--distributed", action="store_true",
                      help="spread the batch over the processes of a torchrun launch (global negatives: "
                      "K = processes x --batch-size); see docs/distributed.md")
-    est.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
-                     help="neural estimators: cuda, cpu, or auto = cuda when available (default auto)")
+    est.add_argument("--device", choices=["cpu", "cuda", "auto"], default=DISTRIBUTED_DEFAULTS["device"],
+                     help="neural estimators: cuda, cpu, or auto = cuda when available (default "
+                     f"{DISTRIBUTED_DEFAULTS['device']})")
     est.add_argument("--mmap", action="store_true",
                      help="memory-map two .npy files and read batches from them (data larger than memory)")
     est.set_defaults(func=_cmd_estimate)
@@ -309,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"neural estimators: auto, separable, bilinear, concat or conv (default {nd['critic']}: "
                        "conv for image tasks)")
     bench.add_argument("--threads", type=int, default=None, help="neural estimators: torch intra-op threads")
-    bench.add_argument("--subsamples", type=int, default=100, help="gaussian: half-samples for the interval (default 100)")
+    bench.add_argument("--subsamples", type=int, default=None, help="gaussian, gcmi, tcmi, discrete, flow: "
+                       "half-samples for the interval (default: the estimator's)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--resume", action="store_true", help="keep the ok rows already in --out")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")

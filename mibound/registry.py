@@ -1,9 +1,12 @@
-"""The estimator registry: every estimator's name, its class and its kind; the default estimator.
+"""The estimator registry: every estimator's name, its class and its kind; the defaults.
 
 Classes are named by their module path and loaded on first use (:func:`estimator_class`), so this
-module imports no torch and sits below every estimator in the layers: ``auto`` builds its members
-here, and the API, the CLI and ``bench`` read the names and kinds from here. Adding an estimator is
-one class in :mod:`mibound.estimators` and one entry of :data:`_CLASSES`.
+module imports no torch and sits below the estimators and the neural machinery in the layers:
+``auto`` builds its members here, the API, the CLI and ``bench`` read the names and kinds from here,
+and every default written in more than one signature is written once, here (:data:`NEURAL_DEFAULTS`,
+:data:`DISTRIBUTED_DEFAULTS`, :data:`FLOW_DEFAULTS`; ``tests/test_registry.py`` checks every
+signature against them). Adding an estimator is one class in :mod:`mibound.estimators` and one
+entry of :data:`_CLASSES`.
 """
 
 from __future__ import annotations
@@ -11,12 +14,12 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Iterator, Mapping
-from typing import Any
+from types import MappingProxyType
 
 from mibound.inputs.checks import check_choice
 
-__all__ = ["ESTIMATORS", "NEURAL_ESTIMATORS", "DEFAULT_ESTIMATOR", "estimator_class", "make_estimator", "is_neural",
-           "takes", "neural_defaults"]
+__all__ = ["ESTIMATORS", "NEURAL_ESTIMATORS", "DEFAULT_ESTIMATOR", "NEURAL_DEFAULTS", "DISTRIBUTED_DEFAULTS",
+           "FLOW_DEFAULTS", "estimator_class", "make_estimator", "is_neural", "takes"]
 
 #: The estimator of :func:`mibound.estimate_mi`, ``mibound estimate`` and ``mibound bench`` when none is named.
 DEFAULT_ESTIMATOR = "auto"
@@ -24,6 +27,25 @@ DEFAULT_ESTIMATOR = "auto"
 #: The variational bounds, one critic each: the keys of :data:`mibound.neural.objectives.OBJECTIVES`
 #: (``tests/test_registry.py`` checks that the two agree).
 NEURAL_ESTIMATORS = ("infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "alpha_infonce")
+
+#: The hyper-parameters of :class:`~mibound.estimators.NeuralEstimator` and their defaults (its signature
+#: reads them), shared by :class:`~mibound.estimators.DistributedNeuralEstimator`, ``auto``'s neural member
+#: (``critic``, ``batch_size``, ``steps``, ``image_layout``), :func:`mibound.estimate_mi`,
+#: :func:`mibound.estimate_mi_distributed`, the CLI's help and the engine's helpers
+#: (:func:`mibound.neural.engine.train`: the first rate, the schedule, ``log_every``).
+NEURAL_DEFAULTS: Mapping = MappingProxyType(dict(
+    estimator="infonce", critic="auto", batch_size=64, steps=2000, learning_rate=(5e-4, 1e-4), test_fraction=0.2,
+    seed=0, progress=True, critic_options=None, clip=5.0, ema_rate=0.01, eval_batches=64, log_every=100,
+    num_threads=None, lr_schedule="cosine", validation_fraction=0.1, patience=500, min_steps=300,
+    eval_batch_size=None, preprocess="robust", weight_decay=0.0, alpha=0.01, image_layout="auto", folds=1))
+
+#: :class:`~mibound.estimators.DistributedNeuralEstimator`: the neural defaults and where the processes run.
+DISTRIBUTED_DEFAULTS: Mapping = MappingProxyType({**NEURAL_DEFAULTS, "device": "auto", "backend": None})
+
+#: ``flow`` and ``doe`` (:class:`~mibound.estimators.FlowEstimator` adds ``n_subsamples=100``).
+FLOW_DEFAULTS: Mapping = MappingProxyType(dict(
+    steps=300, batch_size=256, learning_rate=3e-3, transforms=1, hidden=32, test_fraction=0.2, seed=0,
+    progress=False, num_threads=None, marginals="gaussianize", validation_fraction=0.1))
 
 #: Every estimator name and the ``module:Class`` that implements it.
 _CLASSES: dict[str, str] = {
@@ -79,11 +101,6 @@ def is_neural(name: str) -> bool:
 def takes(name: str, parameter: str) -> bool:
     """Whether the estimator ``name`` has the hyper-parameter ``parameter`` (e.g. ``n_subsamples``)."""
     return parameter in _parameters(estimator_class(name))
-
-
-def neural_defaults() -> dict[str, Any]:
-    """The default hyper-parameters of the neural estimators (:class:`~mibound.estimators.NeuralEstimator`'s signature)."""
-    return {k: v.default for k, v in inspect.signature(estimator_class("infonce")).parameters.items()}
 
 
 def make_estimator(name: str, **options):

@@ -21,7 +21,8 @@ import pytest
 import torch
 
 import mibound
-from mibound.estimators.distributed import DistributedNeuralEstimator, estimate_mi_distributed
+from mibound.api import estimate_mi_distributed
+from mibound.estimators.distributed import DistributedNeuralEstimator
 from mibound.functional import bounds
 from mibound.neural.critics import SeparableCritic
 from mibound.neural.distributed import (

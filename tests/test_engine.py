@@ -19,7 +19,7 @@ from mibound.neural.critics import SeparableCritic
 from mibound.neural.distributed import DistContext, DistributedRun
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.stacking import StackedRuns, stack_batches, train_ensemble
-from mibound.registry import ESTIMATORS, is_neural, neural_defaults
+from mibound.registry import ESTIMATORS, is_neural
 from mibound.results import NotFittedError, TrainingDiverged
 
 from .conftest import ExplodingCritic
@@ -117,35 +117,24 @@ def test_no_estimator_name_is_compared_outside_the_registry():
     assert not hits, hits
 
 
-def test_defaults_have_one_source():
-    nd = neural_defaults()
-    assert (nd["critic"], nd["batch_size"], nd["steps"]) == ("auto", 64, 2000)  # auto: conv for images
-    dist = {k: v.default for k, v in inspect.signature(DistributedNeuralEstimator).parameters.items()}
-    assert {k: dist[k] for k in nd} == nd  # the distributed class repeats the signature (scikit-learn needs it)
-    from mibound.cli import build_parser
-
-    parser = build_parser()
-    est = parser.parse_args(["estimate", "f.npz"])
-    assert est.estimator is None and est.steps is None and est.critic is None  # resolved to DEFAULT_ESTIMATOR
-    assert mibound.registry.DEFAULT_ESTIMATOR == "auto"
-
-
 # ---------------------------------------------------------------------------------------------
 # scikit-learn conformance
 # ---------------------------------------------------------------------------------------------
-CLASSES = [NeuralEstimator, DistributedNeuralEstimator, mibound.GaussianEstimator, mibound.GaussianCopulaEstimator,
-           mibound.KSGEstimator, ESTIMATORS["discrete"], ESTIMATORS["auto"], ESTIMATORS["flow"], ESTIMATORS["doe"]]
+#: Every registered class and the distributed one: a class added to the registry is tested here.
+CLASSES = [*dict.fromkeys(ESTIMATORS.values()), DistributedNeuralEstimator]
 CHANGES = {NeuralEstimator: dict(estimator="smile", steps=10, clip=2.0),
            DistributedNeuralEstimator: dict(batch_size=8, device="cpu"),
            mibound.GaussianEstimator: dict(n_subsamples=5, seed=3),
            mibound.GaussianCopulaEstimator: dict(n_subsamples=5, seed=3),
+           mibound.TCopulaEstimator: dict(n_subsamples=4, seed=2),
            mibound.KSGEstimator: dict(k=5, ties="keep"), ESTIMATORS["discrete"]: dict(n_subsamples=7),
            ESTIMATORS["auto"]: dict(neural=False, ksg_max_dim=3), ESTIMATORS["flow"]: dict(steps=11),
            ESTIMATORS["doe"]: dict(seed=4)}
 
 
-@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_clone_set_params_and_repr(cls):
+    assert cls in CHANGES, f"{cls.__name__}: add the parameters to change to CHANGES"
     est = cls(**CHANGES[cls])
     params = est.get_params(deep=True)
     assert params == est.get_params(deep=False) and set(params) == set(inspect.signature(cls).parameters)

@@ -9,6 +9,7 @@ import torch
 
 from mibound.data.gaussian import CorrelatedGaussian
 from mibound.neural.critics import BilinearCritic, ConcatCritic, SeparableCritic, make_critic
+from mibound.neural.engine import SingleRun, evaluate, train
 from mibound.neural.objectives import NEURAL_ESTIMATORS, Loss
 from mibound.neural.stacking import (
     StackedLinear,
@@ -18,7 +19,6 @@ from mibound.neural.stacking import (
     train_ensemble,
     unstack_into,
 )
-from mibound.neural.training import evaluate, train
 from mibound.results import TrainingDiverged
 
 D, K = 4, 16
@@ -61,8 +61,9 @@ def test_ensemble_equals_sequential_all_estimators(critic_name):
     critics, losses = _runs(critic_name, estimators)
     seq_c, seq_l = copy.deepcopy(critics), copy.deepcopy(losses)
     steps = 25
-    seq = [train(c, l, _stream(i), steps, progress=False, record_every_step=True)
+    seq = [train(SingleRun(c, l), _stream(i), steps, progress=False, record_every_step=True)
            for i, (c, l) in enumerate(zip(seq_c, seq_l))]
+    seq = [{"step": h["step"], "value": h["value"][:, 0], "loss": h["loss"][:, 0]} for h in seq]  # one run each
     ens = train_ensemble(critics, losses, [_stream(i) for i in range(len(estimators))], steps, progress=False,
                          record_every_step=True)
     for a, b in zip(seq, ens):
@@ -173,7 +174,7 @@ def test_evaluate_ensemble_matches_evaluate():
     batches = [sampler.sample_torch(K, g) for _ in range(4)]
     got = evaluate_ensemble(critics, losses, batches)
     assert got.shape == (3, 4) and got.dtype == torch.float64
-    want = torch.stack([evaluate(c, l, batches) for c, l in zip(critics, losses)])
+    want = torch.stack([evaluate(SingleRun(c, l), batches)[0] for c, l in zip(critics, losses)])
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 

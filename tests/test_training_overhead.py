@@ -7,21 +7,21 @@ import torch
 from mibound.data.gaussian import CorrelatedGaussian
 from mibound.neural.critics import SeparableCritic
 from mibound.neural.objectives import Loss
-from mibound.neural.training import _logged_steps, make_optimizer, train
+from mibound.neural.engine import SingleRun, logged_steps, make_optimizer, train
 
 
 def test_logged_steps_for_short_runs():
-    assert _logged_steps(10, 100).tolist() == [9]
-    assert _logged_steps(0, 100).tolist() == []
-    assert _logged_steps(250, 100).tolist() == [99, 199, 249]
-    assert _logged_steps(200, 100).tolist() == [99, 199]
+    assert logged_steps(10, 100).tolist() == [9]
+    assert logged_steps(0, 100).tolist() == []
+    assert logged_steps(250, 100).tolist() == [99, 199, 249]
+    assert logged_steps(200, 100).tolist() == [99, 199]
 
 
 def test_train_fewer_steps_than_log_every():
     torch.manual_seed(0)
     sampler = CorrelatedGaussian.from_mi(1.0, 3)
     gen = torch.Generator().manual_seed(0)
-    hist = train(SeparableCritic(3, 3, hidden_dim=8), Loss("infonce", 3), lambda s: sampler.sample_torch(8, gen),
+    hist = train(SingleRun(SeparableCritic(3, 3, hidden_dim=8), Loss("infonce", 3)), lambda s: sampler.sample_torch(8, gen),
                  5, progress=False)
     assert hist["step"].tolist() == [4] and torch.isfinite(hist["value"]).all()
 

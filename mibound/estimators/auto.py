@@ -63,6 +63,7 @@ from mibound.inputs.checks import check_float, check_int, check_seed, flatten_vi
 from mibound.inputs.columns import DISCRETE_MAX_VALUES, MAX_CONDITION, column_report, correlation_condition
 from mibound.inputs.pair import read_pair
 from mibound.neural.plan import FitPlan
+from mibound.registry import NEURAL_DEFAULTS as _N  # the neural member's defaults (one source)
 from mibound.results import EstimateResult, _versions, diagnostic, image_diagnostics
 
 __all__ = ["AutoEstimator", "MEMBERS", "ORDER"]
@@ -112,11 +113,11 @@ class AutoEstimator(_Base):
     kind = "auto"
     name = "auto"
 
-    def __init__(self, critic="auto", batch_size: int = 64, steps: int = 2000, seed: int = 0,
-                 progress: bool = True, test_fraction: float = 0.4, validation_fraction: float = 0.2,
-                 ksg_max_dim: int = 6, neural: bool = True, num_threads: int | None = 1,
-                 learning_rate: float | tuple[float, ...] | None = None, image_layout: str = "auto",
-                 tcmi_max_dim: int = 20):
+    def __init__(self, critic=_N["critic"], batch_size: int = _N["batch_size"], steps: int = _N["steps"],
+                 seed: int = _N["seed"], progress: bool = _N["progress"], test_fraction: float = 0.4,
+                 validation_fraction: float = 0.2, ksg_max_dim: int = 6, neural: bool = True,
+                 num_threads: int | None = 1, learning_rate: float | tuple[float, ...] | None = None,
+                 image_layout: str = _N["image_layout"], tcmi_max_dim: int = 20):
         self.critic = critic
         self.batch_size = batch_size
         self.steps = steps

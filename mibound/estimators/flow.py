@@ -78,6 +78,7 @@ from mibound.neural import engine
 from mibound.neural.batches import ShardedBatchStream
 from mibound.neural.engine import torch_threads
 from mibound.neural.plan import FitPlan
+from mibound.registry import FLOW_DEFAULTS as _F  # the signatures' defaults (one source)
 from mibound.results import EstimateResult, TrainingDiverged, _versions, image_diagnostics
 
 __all__ = ["FlowEstimator", "DoEEstimator", "FlowRun", "DoERun", "GaussianBase", "ViewFlow", "make_view_flow"]
@@ -414,9 +415,11 @@ class _DensityEstimator(_Base):
     log_every = 100
     lr_schedule = "cosine"
 
-    def __init__(self, steps: int = 300, batch_size: int = 256, learning_rate: float = 3e-3, transforms: int = 1,
-                 hidden: int = 32, test_fraction: float = 0.2, seed: int = 0, progress: bool = False,
-                 num_threads: int | None = None, marginals: str = "gaussianize", validation_fraction: float = 0.1):
+    def __init__(self, steps: int = _F["steps"], batch_size: int = _F["batch_size"],
+                 learning_rate: float = _F["learning_rate"], transforms: int = _F["transforms"], hidden: int = _F["hidden"],
+                 test_fraction: float = _F["test_fraction"], seed: int = _F["seed"], progress: bool = _F["progress"],
+                 num_threads: int | None = _F["num_threads"], marginals: str = _F["marginals"],
+                 validation_fraction: float = _F["validation_fraction"]):
         self.steps = steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -578,13 +581,12 @@ class FlowEstimator(_DensityEstimator):
 
     name = "flow"
 
-    def __init__(self, steps: int = 300, batch_size: int = 256, learning_rate: float = 3e-3, transforms: int = 1,
-                 hidden: int = 32, test_fraction: float = 0.2, seed: int = 0, progress: bool = False,
-                 num_threads: int | None = None, marginals: str = "gaussianize", validation_fraction: float = 0.1,
-                 n_subsamples: int = 100):
-        super().__init__(steps=steps, batch_size=batch_size, learning_rate=learning_rate, transforms=transforms,
-                         hidden=hidden, test_fraction=test_fraction, seed=seed, progress=progress,
-                         num_threads=num_threads, marginals=marginals, validation_fraction=validation_fraction)
+    def __init__(self, steps: int = _F["steps"], batch_size: int = _F["batch_size"],
+                 learning_rate: float = _F["learning_rate"], transforms: int = _F["transforms"], hidden: int = _F["hidden"],
+                 test_fraction: float = _F["test_fraction"], seed: int = _F["seed"], progress: bool = _F["progress"],
+                 num_threads: int | None = _F["num_threads"], marginals: str = _F["marginals"],
+                 validation_fraction: float = _F["validation_fraction"], n_subsamples: int = 100):
+        super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__", "n_subsamples")})
         self.n_subsamples = n_subsamples
 
     def _checked_params(self):

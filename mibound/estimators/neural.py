@@ -49,6 +49,7 @@ from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.plan import FitPlan
 from mibound.neural.selection import choose_rates, chosen_runs, selection_record, trained_rates
 from mibound.neural.stacking import train_ensemble
+from mibound.registry import NEURAL_DEFAULTS as _N  # the signature's defaults (one source)
 from mibound.results import EstimateResult, TrainingDiverged, _versions, diagnostic
 
 __all__ = ["NeuralEstimator", "resolve_critic", "neural_diagnostics", "fit_samplers"]
@@ -168,13 +169,17 @@ class NeuralEstimator(_Base):
     kind = "neural"
     _cross_fits = True  # folds >= 2 is possible (one process)
 
-    def __init__(self, estimator: str = "infonce", critic="auto", batch_size: int = 64, steps: int = 2000,
-                 learning_rate: float | tuple[float, ...] = (5e-4, 1e-4), test_fraction: float = 0.2, seed: int = 0, progress: bool = True,
-                 critic_options: dict | None = None, clip: float | None = 5.0, ema_rate: float = 0.01,
-                 eval_batches: int = 64, log_every: int = 100, num_threads: int | None = None,
-                 lr_schedule: str = "cosine", validation_fraction: float = 0.1, patience: int | None = 500,
-                 min_steps: int = 300, eval_batch_size: int | None = None, preprocess: str = "robust",
-                 weight_decay: float = 0.0, alpha: float = 0.01, image_layout: str = "auto", folds: int = 1):
+    def __init__(self, estimator: str = _N["estimator"], critic=_N["critic"], batch_size: int = _N["batch_size"],
+                 steps: int = _N["steps"], learning_rate: float | tuple[float, ...] = _N["learning_rate"],
+                 test_fraction: float = _N["test_fraction"], seed: int = _N["seed"], progress: bool = _N["progress"],
+                 critic_options: dict | None = _N["critic_options"], clip: float | None = _N["clip"],
+                 ema_rate: float = _N["ema_rate"], eval_batches: int = _N["eval_batches"],
+                 log_every: int = _N["log_every"], num_threads: int | None = _N["num_threads"],
+                 lr_schedule: str = _N["lr_schedule"], validation_fraction: float = _N["validation_fraction"],
+                 patience: int | None = _N["patience"], min_steps: int = _N["min_steps"],
+                 eval_batch_size: int | None = _N["eval_batch_size"], preprocess: str = _N["preprocess"],
+                 weight_decay: float = _N["weight_decay"], alpha: float = _N["alpha"],
+                 image_layout: str = _N["image_layout"], folds: int = _N["folds"]):
         self.estimator = estimator
         self.critic = critic
         self.batch_size = batch_size

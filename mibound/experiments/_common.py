@@ -101,11 +101,11 @@ def optimal_infonce(sampler, k: int, n_pairs: int, seed: int) -> np.ndarray:
     ``sampler`` is a Gaussian sampler with ``covariance()`` (e.g. :class:`~mibound.data.CorrelatedGaussian`,
     or :class:`~mibound.data.EncodedViews` of linear encoders). Returns the per-batch values (nats).
     """
+    from mibound.neural import engine
     from mibound.neural.critics import GaussianOptimalCritic
     from mibound.neural.objectives import Loss
-    from mibound.neural.training import evaluate
 
     critic = GaussianOptimalCritic(sampler.covariance(), sampler.dim_x)
     gen = torch.Generator().manual_seed(seed)
     batches = (sampler.sample_torch(k, gen, dtype=torch.float64) for _ in range(max(2, n_pairs // k)))
-    return evaluate(critic, Loss("infonce", sampler.dim_y), batches).numpy()
+    return engine.evaluate(engine.SingleRun(critic, Loss("infonce", sampler.dim_y)), batches)[0].numpy()

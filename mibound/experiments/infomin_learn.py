@@ -198,8 +198,8 @@ def train_generator(source, form: str, cfg: dict, seed: int, n_classes: int = 10
         return imgs.flatten(1), labels
 
     steps = cfg["gen_steps"]
-    hist = train(runs, next_batch, steps, learning_rate=cfg["gen_learning_rate"], log_every=cfg["log_every"],
-                 progress=progress, desc=f"generator ({form})")
+    hist = train(runs, next_batch, steps, learning_rate=cfg["gen_learning_rate"], lr_schedule="constant",
+                 log_every=cfg["log_every"], progress=progress, desc=f"generator ({form})")
     trace = torch.stack(runs.trace)[hist["step"]]
     traj = pd.DataFrame({"step": hist["step"].numpy() + 1, "infonce_train": hist["value"][:, 0].numpy(),
                          "log_det": trace[:, 0].numpy(), "label_ce": trace[:, 1].numpy()})

@@ -24,20 +24,20 @@ import torch
 
 from mibound.data.gaussian import CorrelatedGaussian
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
+from mibound.neural import engine
 from mibound.neural.critics import GaussianOptimalCritic, make_critic
 from mibound.neural.objectives import Loss
 from mibound.neural.stacking import train_ensemble
-from mibound.neural.training import train
 from mibound.results import TrainingDiverged
 
 __all__ = ["run", "QUICK", "FULL", "summarize"]
 
 QUICK = dict(dim=20, batch_size=64, levels=(2.0, 4.0, 6.0, 8.0, 10.0), steps_per_level=800,
              estimators=("infonce", "nwj", "mine", "smile"), critics=("separable",), learning_rate=5e-4,
-             ensemble=True)
+             lr_schedule="constant", ensemble=True)  # constant: the MI level changes during training
 FULL = dict(dim=20, batch_size=64, levels=(2.0, 4.0, 6.0, 8.0, 10.0), steps_per_level=4000,
             estimators=("infonce", "nwj", "js", "dv", "mine", "smile", "tuba"), critics=("separable", "concat"),
-            learning_rate=5e-4, ensemble=True)
+            learning_rate=5e-4, lr_schedule="constant", ensemble=True)
 
 
 class _StepStream:
@@ -59,9 +59,10 @@ def _optimal_run(cfg, seed) -> np.ndarray:
     loss = Loss("infonce", cfg["dim"])
     for lvl, sampler in enumerate(stream.samplers):
         critic = GaussianOptimalCritic(sampler.covariance(), cfg["dim"])
-        hist = train(critic, loss, lambda s: sampler.sample_torch(cfg["batch_size"], stream.gen),
-                     cfg["steps_per_level"], progress=False, record_every_step=True)
-        out.append(hist["value"].numpy())
+        hist = engine.train(engine.SingleRun(critic, loss),
+                            lambda s: sampler.sample_torch(cfg["batch_size"], stream.gen), cfg["steps_per_level"],
+                            progress=False, record_every_step=True)
+        out.append(hist["value"][:, 0].numpy())
     return np.concatenate(out)
 
 
@@ -140,7 +141,8 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
                 return x.expand(r, -1, -1), y.expand(r, -1, -1)
 
             hists = train_ensemble([c for c, _ in built], [l for _, l in built], batch, total,
-                                   learning_rate=cfg["learning_rate"], progress=progress, record_every_step=True,
+                                   learning_rate=cfg["learning_rate"], lr_schedule=cfg["lr_schedule"],
+                                   progress=progress, record_every_step=True,
                                    desc=f"{len(group)} estimators / {critic_name}", on_diverge="record")
             for (_, est), hist in zip(group, hists):
                 ok = torch.isfinite(hist["value"]) & torch.isfinite(hist["loss"])
@@ -155,9 +157,10 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
         for i, est, critic_name in pending:
             critic, loss = build(i, est, critic_name)
             try:
-                hist = train(critic, loss, stream(), total, learning_rate=cfg["learning_rate"], progress=progress,
-                             desc=f"[{i + 1}/{len(runs)}] {est}/{critic_name}", record_every_step=True)
-                table.append(rows(est, critic_name, hist["value"].numpy()))
+                hist = engine.train(engine.SingleRun(critic, loss), stream(), total, learning_rate=cfg["learning_rate"],
+                                    lr_schedule=cfg["lr_schedule"], progress=progress, record_every_step=True,
+                                    desc=f"[{i + 1}/{len(runs)}] {est}/{critic_name}")
+                table.append(rows(est, critic_name, hist["value"][:, 0].numpy()))
             except TrainingDiverged as exc:  # keep the steps before it, flagged; the other runs go on
                 warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
                 table.append(rows(est, critic_name, exc.partial["value"].numpy(),

@@ -14,7 +14,7 @@ against all gathered candidates, and computes the InfoNCE terms of those rows wi
 ``log K``, so the global bound is the mean of the ``L_r`` over processes. The other bounds
 (NWJ, DV, MINE, TUBA, JS, SMILE) do not split by rows; for them every process forms the whole
 ``(K, K)`` matrix from the gathered embeddings and applies the single-process
-:class:`mibound.training.Loss` to it (``O(K^2)`` per process; fine up to ``K`` of a few thousand).
+:class:`~mibound.neural.objectives.Loss` to it (``O(K^2)`` per process; fine up to ``K`` of a few thousand).
 
 Gradients
 ---------
@@ -37,7 +37,7 @@ gathers the raw inputs instead (no gradient needs to cross processes then) and e
 Launch
 ------
 ``torchrun --nproc_per_node=N -m mibound estimate X.npy Y.npy --mmap --distributed``, or call
-:func:`estimate_mi_distributed` from a script launched by ``torchrun``. Backend ``gloo`` on CPU,
+:func:`mibound.estimate_mi_distributed` from a script launched by ``torchrun``. Backend ``gloo`` on CPU,
 ``nccl`` on CUDA (one GPU per process, ``cuda:LOCAL_RANK``); several machines join through
 torchrun's rendezvous flags (``--nnodes``, ``--rdzv-backend=c10d``, ``--rdzv-endpoint``).
 Without ``torchrun`` (no ``WORLD_SIZE`` in the environment) everything runs in one process.
@@ -54,7 +54,6 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import timedelta
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -66,7 +65,7 @@ from mibound.neural.critics import BilinearCritic, ConvCritic, SeparableCritic
 from mibound.neural.engine import DistContext
 from mibound.neural.objectives import Loss
 
-__all__ = ["DistContext", "resolve_device", "init_distributed", "all_gather_with_grad", "all_gather_nograd", "critic_embeddings", "global_loss", "sync_gradients", "broadcast_state", "DistributedRun", "train_distributed", "evaluate_distributed"]
+__all__ = ["DistContext", "resolve_device", "init_distributed", "all_gather_with_grad", "all_gather_nograd", "critic_embeddings", "global_loss", "sync_gradients", "broadcast_state", "DistributedRun"]
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -339,7 +338,7 @@ def global_loss(critic: nn.Module, loss_fn: Loss, x: torch.Tensor, y: torch.Tens
 
 
 # ---------------------------------------------------------------------------------------------
-# training and evaluation
+# the strategy of the one training loop
 # ---------------------------------------------------------------------------------------------
 class DistributedRun(engine.SingleRun):
     """One critic whose batch is spread over the processes: the distributed strategy of :func:`mibound.engine.train`.
@@ -367,46 +366,3 @@ class DistributedRun(engine.SingleRun):
 
     def all_mean(self, t):
         return _all_mean(t, self.ctx)
-
-
-def train_distributed(critic: nn.Module, loss_fn: Loss, next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-                      steps: int, ctx: DistContext, *, learning_rate: float = 5e-4, log_every: int = 100,
-                      progress: bool = True, desc: str | None = None,
-                      rows: bool | None = None, lr_schedule: str = "constant") -> dict[str, torch.Tensor]:
-    """Train ``critic`` (and the loss's parameters) with Adam on global batches.
-
-    :func:`mibound.engine.train` with a :class:`DistributedRun`: this process's local batch from
-    ``next_batch(step)``, the loss from :func:`global_loss` and gradients averaged by
-    :func:`sync_gradients` before each step. Values are kept on the device and averaged over
-    processes every ``log_every`` steps (progress bar on rank 0, divergence check everywhere).
-
-    Returns
-    -------
-    dict
-        ``step``, ``value`` and ``loss`` (global, every ``log_every`` steps, shape ``(L,)``), on the CPU.
-
-    Raises
-    ------
-    TrainingDiverged
-        On every process alike, when the global loss or value is not finite.
-    """
-    hist = engine.train(DistributedRun(critic, loss_fn, ctx, rows), next_batch, steps, learning_rate=learning_rate,
-                        log_every=log_every, progress=progress and ctx.is_main, desc=desc, lr_schedule=lr_schedule)
-    return {"step": hist["step"], "value": hist["value"][:, 0], "loss": hist["loss"][:, 0]}
-
-
-def evaluate_distributed(critic: nn.Module, loss_fn: Loss, batches, ctx: DistContext, *,
-                         rows: bool | None = None) -> torch.Tensor:
-    """The reported value on each global held-out batch.
-
-    ``batches`` yields this process's local share of each held-out batch (the same number on
-    every process); the ``b``-th local batches of all processes form global batch ``b``.
-
-    Returns
-    -------
-    Tensor, shape (n_batches,), float64, on the CPU
-        The same on every process.
-    """
-    return engine.evaluate(DistributedRun(critic, loss_fn, ctx, rows), batches)[0]
-
-

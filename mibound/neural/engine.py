@@ -36,6 +36,7 @@ from torch import nn
 
 from mibound.inputs.checks import check_choice, check_float, check_int
 from mibound.neural.objectives import Loss
+from mibound.registry import NEURAL_DEFAULTS
 from mibound.results import TrainingDiverged
 
 __all__ = ["DistContext", "Runs", "SingleRun", "train", "evaluate", "make_optimizer", "make_scheduler", "LR_SCHEDULES",
@@ -257,9 +258,11 @@ class _Slot:
         return loss.detach(), value.detach()
 
 
-def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learning_rate: float | Sequence[float] = 5e-4,
-          log_every: int = 100, progress: bool = True, desc: str | None = None, record_every_step: bool = False,
-          lr_schedule: str = "constant", on_diverge: str = "raise", num_threads: int | None = None,
+def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
+          learning_rate: float | Sequence[float] = NEURAL_DEFAULTS["learning_rate"][0],
+          log_every: int = NEURAL_DEFAULTS["log_every"], progress: bool = True, desc: str | None = None,
+          record_every_step: bool = False, lr_schedule: str = NEURAL_DEFAULTS["lr_schedule"],
+          on_diverge: str = "raise", num_threads: int | None = None,
           validate: Callable[[], torch.Tensor] | None = None, validate_every: int | None = None,
           patience: int | None = None, min_steps: int = 0, weight_decay: float = 0.0) -> dict[str, torch.Tensor]:
     """Train every run of ``runs`` with Adam for ``steps`` steps (fewer when early stopping ends it).
@@ -280,8 +283,11 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
     next_batch : callable ``step -> (x, y)``
         The batch of a step, in the shape the runs expect (``(K, d)``, or ``(R, K, d)`` stacks).
     steps : int
-    learning_rate : float or sequence of float, default 5e-4 (Poole et al. 2019)
-        Adam's rate; a sequence gives one rate per element of ``runs``.
+    learning_rate : float or sequence of float, default 5e-4
+        Adam's rate; a sequence gives one rate per element of ``runs``. The default is the first rate
+        of the estimators' default (:data:`mibound.registry.NEURAL_DEFAULTS`; Poole et al. 2019), the
+        one they train alone when no validation rows choose between rates: this loop trains each
+        ``Runs`` at the one rate it is given and chooses none.
     log_every : int, default 100
         Host synchronisation period: history records, progress bar and divergence check.
     progress : bool, default True
@@ -289,8 +295,9 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *, learnin
         Progress bar label.
     record_every_step : bool, default False
         Keep the reported value of every step (the staircase plot) instead of every ``log_every``.
-    lr_schedule : {"constant", "cosine"}, default "constant"
-        See :func:`make_scheduler`.
+    lr_schedule : {"constant", "cosine"}, default "cosine"
+        See :func:`make_scheduler`; the estimators' default. ``"constant"`` where the data change during
+        training (the staircase's MI levels, a generator's game).
     on_diverge : {"raise", "record"}, default "raise"
         ``"raise"``: a non-finite loss or value raises :class:`~mibound.results.TrainingDiverged`
         naming the run and the step, with the run's history up to it in ``partial``.

@@ -16,9 +16,9 @@ elements, so one Adam over the stacked tensors applies to every slice exactly th
 separate Adam would (its moment estimates are per-element, hence per run; the step count is the
 same for all runs because they step together). No quantity mixes two runs: a run that diverges
 turns only its own slice into NaN. Results therefore equal those of training the runs one by
-one with :func:`mibound.training.train` (same initial weights and batches give the same
+one with :func:`mibound.neural.engine.train` (same initial weights and batches give the same
 trajectory up to floating-point summation order), which ``tests/test_ensemble.py`` checks. The
-ensemble is one strategy (:class:`StackedRuns`) of the one loop, :func:`mibound.engine.train`.
+ensemble is one strategy (:class:`StackedRuns`) of the one loop, :func:`mibound.neural.engine.train`.
 
 Runs are grouped by estimator (and its options) so that each group's loss is evaluated once on
 its ``(R_g, K, K)`` slice of scores; group members are made contiguous internally, so slices
@@ -37,6 +37,7 @@ from mibound.inputs.checks import check_choice, check_int
 from mibound.neural import engine
 from mibound.neural.critics import CRITICS
 from mibound.neural.objectives import Loss
+from mibound.registry import NEURAL_DEFAULTS
 
 __all__ = [
     "StackedRuns",
@@ -320,7 +321,7 @@ def _check_inputs(critics, losses) -> tuple[list[nn.Module], list[Loss]]:
                             f"{', '.join(cls.__name__ for cls in CRITICS.values())}")
     for i, l in enumerate(losses):
         if not isinstance(l, Loss):
-            raise TypeError(f"loss {i} must be a mibound.training.Loss, got {type(l).__name__}")
+            raise TypeError(f"loss {i} must be a mibound.neural.objectives.Loss, got {type(l).__name__}")
     if len({id(c) for c in critics}) != len(critics) or len({id(l) for l in losses}) != len(losses):
         raise ValueError("each run needs its own critic and loss objects (got the same object twice)")
     return critics, losses
@@ -349,20 +350,21 @@ def shards(critics: Sequence[nn.Module], losses: Sequence[Loss], workers: int = 
 
 
 def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches, steps: int, *,
-                   learning_rate: float = 5e-4, log_every: int = 100, progress: bool = True,
-                   desc: str | None = None, record_every_step: bool = False, num_threads: int | None = None,
-                   workers: int = 1, compute_dtype: torch.dtype = torch.float32,
-                   on_diverge: str = "raise", lr_schedule: str = "constant") -> list[dict[str, torch.Tensor]]:
+                   learning_rate: float = NEURAL_DEFAULTS["learning_rate"][0],
+                   log_every: int = NEURAL_DEFAULTS["log_every"], progress: bool = True, desc: str | None = None, record_every_step: bool = False,
+                   num_threads: int | None = None, workers: int = 1, compute_dtype: torch.dtype = torch.float32,
+                   on_diverge: str = "raise",
+                   lr_schedule: str = NEURAL_DEFAULTS["lr_schedule"]) -> list[dict[str, torch.Tensor]]:
     """Train ``R`` critics, each with its own loss and data, in one vectorised pass.
 
-    The ensemble counterpart of :func:`mibound.training.train` (both are :func:`mibound.engine.train`):
-    the critics and losses are trained in place, and each run's history has the format ``train`` returns.
+    :func:`mibound.neural.engine.train` of a :class:`StackedRuns` per shard: the critics and losses
+    are trained in place, and each run gets its own history.
 
     Parameters
     ----------
     critics : sequence of R critics
         Instances of the same class from :data:`mibound.critics.CRITICS`, with the same shapes.
-    losses : sequence of R :class:`~mibound.training.Loss`
+    losses : sequence of R :class:`~mibound.neural.objectives.Loss`
         Any mix of estimators; each run keeps its own state (TUBA baseline, MINE moving average).
     batches : callable or sequence of R callables
         ``step -> (x (R, K, dx), y (R, K, dy))`` (run ``r`` trains on ``x[r], y[r]``), or one
@@ -370,7 +372,8 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
         every run the same batch, return ``x.expand(R, -1, -1)`` (no copy).
     steps : int
     learning_rate : float, default 5e-4
-        Shared by all runs (one Adam; its state is per element, hence per run).
+        Shared by all runs (one Adam; its state is per element, hence per run); the default as
+        :func:`mibound.neural.engine.train`.
     log_every, progress, desc, record_every_step, lr_schedule
         As :func:`mibound.engine.train`.
     num_threads : int, optional
@@ -396,7 +399,7 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
     Returns
     -------
     list of R dicts
-        Per run: ``step`` (int64), ``value`` and ``loss`` tensors, as :func:`~mibound.training.train`.
+        Per run: ``step`` (int64, ``(L,)``), ``value`` and ``loss`` (float, ``(L,)``) at the logged steps.
     """
     if num_threads is not None:
         check_int(num_threads, "num_threads", minimum=1)
@@ -428,7 +431,7 @@ def evaluate_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss],
     Returns
     -------
     Tensor, shape (R, n_batches), float64
-        Nats; row ``r`` equals :func:`mibound.training.evaluate` of run ``r``.
+        Nats; row ``r`` equals :func:`mibound.neural.engine.evaluate` of run ``r`` alone.
     """
     return engine.evaluate(shards(critics, losses), batches)
 

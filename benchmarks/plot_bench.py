@@ -1,6 +1,6 @@
 """Figure of a bench CSV: estimate / true MI per task, one row of points per estimator, coloured by family.
 
-Usage: ``python experiments/plot_bench.py BENCH.csv [MORE.csv ...] --out docs/figures/bench.png``
+Usage: ``python benchmarks/plot_bench.py BENCH.csv [MORE.csv ...] --out docs/figures/bench.png``
 (CSVs written by ``mibound bench``; the family is the task id's first word, as in ``mibound.tasks``).
 """
 

@@ -9,7 +9,7 @@ Writes the d=20 correlated Gaussian at 10 nats (``CorrelatedGaussian.from_mi(10,
 and prints a Markdown table: processes, global K, log K, held-out estimate with its 95% CI, the
 true MI, the fit time reported by the estimator and the wall time of the whole launch.
 
-    PYTHONPATH=. python experiments/distributed_scaling.py --steps 1000 --out results/distributed
+    PYTHONPATH=. python benchmarks/distributed_scaling.py --steps 1000 --out results/distributed
 
 On a machine with fewer cores than processes the processes share cores (oversubscribed): the
 wall times then measure contention, not scaling.

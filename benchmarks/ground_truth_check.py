@@ -1,6 +1,6 @@
 """Reproduce the reference values of shared/GROUND_TRUTH.md with the project's own code (nats).
 
-    PYTHONPATH=. python experiments/ground_truth_check.py
+    PYTHONPATH=. python benchmarks/ground_truth_check.py
 
 Prints each reference value next to the value computed here. Takes a few seconds.
 """
