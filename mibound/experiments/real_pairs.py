@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
+from mibound.inputs.checks import require
 
 __all__ = ["run", "QUICK", "FULL", "PAIRS", "load_pair_named", "photo_crops"]
 
@@ -181,6 +182,8 @@ def run(out="results/real_pairs", quick: bool = True, seed: int = 0, progress: b
     unknown = sorted(set(cfg["pairs"]) - set(PAIRS))
     if unknown:
         raise ValueError(f"unknown pair(s) {unknown}; valid: {', '.join(PAIRS)}")
+    if any(p.startswith("photo-") for p in cfg["pairs"]):
+        require("images", "the photo-crops pairs of real-pairs")  # before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -16,14 +16,11 @@ __all__ = ["PHOTOGRAPHS", "load_photographs", "import_skimage"]
 PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 
 
-def import_skimage():
-    """``skimage`` or an ImportError that says how to install it."""
-    try:
-        import skimage
-        import skimage.data  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        raise ImportError("the photographs need scikit-image: pip install 'mibound[images]'") from exc
-    return skimage
+def import_skimage(what: str = "the photographs"):
+    """``skimage``, or a :class:`~mibound.inputs.checks.MissingDependency` naming ``pip install 'mibound[images]'``."""
+    from mibound.inputs.checks import require
+
+    return require("images", what)
 
 
 def load_photographs(names: Sequence[str] | None = None, grey: bool = False) -> list[np.ndarray]:

@@ -27,56 +27,88 @@ def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
         raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
 
 
-def _resolve(path: Path, header: list[str], cols: list[str], which: str) -> list[int]:
-    """0-based header positions of ``cols`` (names, or 0-based indices as text)."""
-    idx = []
-    for c in cols:
-        if c in header:
-            idx.append(header.index(c))
-        elif c.isdigit() and int(c) < len(header):
-            idx.append(int(c))
-        else:
-            raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}")
-    return idx
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
-def csv_column_names(path, x_cols: list[str], y_cols: list[str]) -> tuple[list[str], list[str]]:
-    """The header names of the ``x_cols`` and ``y_cols`` of a CSV file (names or 0-based indices)."""
-    path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        header = [h.strip() for h in next(csv.reader(fh), [])]
-    return ([header[j] for j in _resolve(path, header, x_cols, "--x-cols")],
-            [header[j] for j in _resolve(path, header, y_cols, "--y-cols")])
+def _read_csv(path: Path, first_only: bool = False) -> tuple[list[str], bool, list[list[str]]]:
+    """``(column names, has a header row, data rows)``: a first row of numbers only is data, not a header.
 
-
-def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    Without a header the columns are named by their 0-based positions ``"0", "1", ...``.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             try:
-                header = next(reader)
+                first = [h.strip() for h in next(reader)]
             except StopIteration:
                 raise ValueError(f"{path}: empty CSV file") from None
-            header = [h.strip() for h in header]
-            rows = [r for r in reader if r]
+            rows = [] if first_only else [r for r in reader if r]
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at position "
                          f"{exc.start}); save the CSV as UTF-8") from None
+    if first and all(_is_number(v) for v in first):
+        return [str(j) for j in range(len(first))], False, [first] + rows
+    return first, True, rows
+
+
+def _resolve(path: Path, header: list[str], has_header: bool, x_cols: list[str],
+             y_cols: list[str]) -> tuple[list[int], list[int]]:
+    """0-based positions of the ``x_cols`` and ``y_cols``: names with a header row, positions without one.
+
+    A column given twice, or to both views, is refused.
+    """
+    out = []
+    for which, cols in (("--x-cols", x_cols), ("--y-cols", y_cols)):
+        idx = []
+        for c in cols:
+            if c not in header:
+                why = ("the file has a header row, so columns are chosen by name (0-based positions only in a file "
+                       "without one)" if has_header else "the file has no header row (its first row is all "
+                       "numbers), so columns are chosen by 0-based position")
+                raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}: {why}")
+            if header.index(c) in idx:
+                raise ValueError(f"{path}: column {c!r} is given twice in {which}; give each column once")
+            idx.append(header.index(c))
+        out.append(idx)
+    shared = [header[j] for j in out[0] if j in out[1]]
+    if shared:
+        raise ValueError(f"{path}: column {shared[0]!r} is in both --x-cols and --y-cols: a view that holds part of "
+                         "the other has infinite MI (for a continuous column), which no estimate can report; give "
+                         "each column to one view")
+    return out[0], out[1]
+
+
+def csv_column_names(path, x_cols: list[str], y_cols: list[str]) -> tuple[list[str], list[str]]:
+    """The names of the ``x_cols`` and ``y_cols`` of a CSV file (see :func:`load_pair`; positions without a header)."""
+    path = Path(path)
+    header, has_header, _ = _read_csv(path, first_only=True)
+    ix, iy = _resolve(path, header, has_header, x_cols, y_cols)
+    return [header[j] for j in ix], [header[j] for j in iy]
+
+
+def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    header, has_header, rows = _read_csv(path)
     if not rows:
         raise ValueError(f"{path}: CSV has a header but no rows")
-
-    ix, iy = _resolve(path, header, x_cols, "--x-cols"), _resolve(path, header, y_cols, "--y-cols")
+    ix, iy = _resolve(path, header, has_header, x_cols, y_cols)
+    first = 2 if has_header else 1  # the line number of the first data row
 
     def take(idx: list[int]) -> np.ndarray:
         out = np.empty((len(rows), len(idx)))
         for r, row in enumerate(rows):
             if len(row) != len(header):
-                raise ValueError(f"{path}: row {r + 2} has {len(row)} fields, header has {len(header)}")
+                raise ValueError(f"{path}: row {r + first} has {len(row)} fields, "
+                                 f"{'header' if has_header else 'first row'} has {len(header)}")
             for c, j in enumerate(idx):
                 try:
                     out[r, c] = float(row[j])
                 except ValueError:
-                    raise ValueError(f"{path}: row {r + 2}, column {header[j]!r}: {row[j]!r} is not a number") \
+                    raise ValueError(f"{path}: row {r + first}, column {header[j]!r}: {row[j]!r} is not a number") \
                         from None
         return out
 
@@ -96,7 +128,11 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
         ``path`` holds ``x``, ``path_y`` holds ``y`` (images too; with ``mmap`` the estimators read
         memory-mapped images as rows of pixels without loading them).
     ``.csv``
-        with a header row; ``x_cols`` / ``y_cols`` name (or index) the columns of each view.
+        ``x_cols`` / ``y_cols`` choose the columns of each view, by name when the first row is a
+        header (it has a field that is not a number), by 0-based position ``"0", "1", ...`` when
+        it is not (a first row of numbers only is data: a file without a header loses no row).
+        Never both: in a file with a header, a position is not a name and is refused. A column
+        given to both views is refused (a view that holds part of the other has infinite MI).
 
     Returns
     -------
@@ -148,7 +184,8 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
         return _load_npy(path, mmap), _load_npy(Path(path_y), mmap), None
     if suffix == ".csv":
         if not x_cols or not y_cols:
-            raise ValueError(f"{path}: a CSV needs --x-cols and --y-cols (column names or 0-based indices)")
+            raise ValueError(f"{path}: a CSV needs --x-cols and --y-cols (column names, or 0-based positions in a file "
+                             "without a header row)")
         x, y = _read_csv_columns(path, x_cols, y_cols)
         return x, y, None
     raise ValueError(f"{path}: unsupported file type {suffix!r}; expected .npz, .npy (pair) or .csv")
