@@ -21,7 +21,7 @@ The pairs
 * ``photo-crops-near`` / ``photo-crops-far``: 3x3 grey-level (luma) patches of the scikit-image
   photographs astronaut, chelsea, coffee and rocket (:func:`photo_crops`, on
   :func:`mibound.views.crop_pairs`), each against the patch ``offsets[0]`` (adjacent) or
-  ``offsets[1]`` pixels to its right; needs scikit-image (``pip install mibound[images]``).
+  ``offsets[1]`` pixels to its right; needs scikit-image (``pip install 'mibound[images]'``).
 
 Outputs: ``real_pairs.csv`` (one row per pair: ``pair, n, dim_x, dim_y, dropped, estimate, ci_low,
 ci_high, is_bound, chosen, panel, diagnostics, perm_estimator, perm_estimate, null_mean, null_std,
