@@ -69,13 +69,6 @@ def _cmd_estimate(args) -> int:
 
         if args.distributed or resolve_device(args.device).type == "cuda":
             return _estimate_scaled(args, x, y, true_mi, options)
-    if len(args.files) == 1 and args.files[0].lower().endswith(".csv"):  # keep the names of CSV columns
-        import pandas as pd
-
-        from mibound.inputs.files import csv_column_names
-
-        nx, ny = csv_column_names(args.files[0], _split_cols(args.x_cols), _split_cols(args.y_cols))
-        x, y = pd.DataFrame(x, columns=nx), pd.DataFrame(y, columns=ny)
     if args.permutations:
         return _estimate_permutations(args, x, y, true_mi, options)
     result = estimate_mi(x, y, estimator=args.estimator, seed=args.seed, true_mi=true_mi,
@@ -224,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     est = sub.add_parser("estimate", help="estimate I(x;y) from a file of paired samples",
                          description="Estimate I(x;y) in nats. FILE is a .npz with arrays x and y (a scalar "
-                         "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols (by name with a "
-                         "header row, by 0-based position in a file whose first row is numbers). "
+                         "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols (by "
+                         "name with a header row, by 0-based position in a file whose first row is numbers). "
                          "Arrays may be images (n, H, W) or channel-first (n, C, H, W): neural estimators then use "
                          "the conv critic, the others flatten the pixels.")
     est.add_argument("files", nargs="+", metavar="FILE")
@@ -257,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     est.add_argument("--x-cols", default=None, help="CSV: comma-separated columns of x: names when the first row is a "
                      "header, 0-based positions when the first row is all numbers (then it is data, not a header)")
-    est.add_argument("--y-cols", default=None, help="CSV: comma-separated columns of y, as --x-cols (no column in both)")
+    est.add_argument("--y-cols", default=None, help="CSV: columns of y, as --x-cols (none in both)")
     est.add_argument("--json", action="store_true", help="print one JSON object")
     est.add_argument("--bits", action="store_true", help="display bits instead of nats")
     est.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -206,13 +206,11 @@ def test_auto_checks_the_pair_once_per_view(monkeypatch, neural):
     (without the critic) or 23 (with it) times per view.
     """
     import mibound.inputs.checks as checks
-    import mibound.inputs.columns as columns
 
     calls = []
-    real = checks.as_2d_array
-    for module in (checks, columns):
-        monkeypatch.setattr(module, "as_2d_array", lambda data, name="x", dtype=np.float64: calls.append(name)
-                            or real(data, name, dtype))
+    real = checks.as_2d_array  # every check of a pair (check_pair, read_pair, column_report) calls it
+    monkeypatch.setattr(checks, "as_2d_array", lambda data, name="x", dtype=np.float64: calls.append(name)
+                        or real(data, name, dtype))
     x, y = mibound.CorrelatedGaussian.from_mi(0.5, dim=2).sample(600, seed=0)
     res = make_estimator("auto", neural=neural, steps=20, batch_size=32, progress=False).fit(x, y).result_
     assert ("infonce" in res.settings["panel"]) == neural and len(res.settings["panel"]) >= 4

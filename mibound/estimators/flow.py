@@ -82,6 +82,7 @@ from mibound.results import EstimateResult, TrainingDiverged, _versions, image_d
 
 __all__ = ["FlowEstimator", "DoEEstimator", "FlowRun", "DoERun", "GaussianBase", "ViewFlow", "make_view_flow"]
 
+
 def _zuko():
     """The zuko module, or a :class:`~mibound.inputs.checks.MissingDependency` that names the extra."""
     return require("flow", "the 'flow' and 'doe' estimators")
@@ -302,13 +303,10 @@ MARGINALS = ("gaussianize", "standardize")
 
 
 class MarginalMap:
-    """A strictly increasing map of every column, fitted on the training rows only (``marginals``).
+    """The ``marginals`` map: :func:`mibound.inputs.maps.fit_column_map` fitted on training rows.
 
-    :func:`mibound.inputs.maps.fit_column_map` ``"gaussianize"`` (``Phi^-1`` of the interpolated
-    empirical distribution function, continued linearly beyond the training range) or
-    ``"standardize"``; both are bijections of the real line per column, so MI is unchanged and
-    values outside the training range (test rows) stay distinct. Columns constant on the training
-    rows are refused (they have no density to model).
+    ``"gaussianize"`` or ``"standardize"``: bijections of the real line per column (MI unchanged);
+    columns constant on the training rows are refused.
     """
 
     def __init__(self, kind: str = "gaussianize"):

@@ -378,26 +378,14 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, w
 
 
 def discrete_mi(x, y=None, bias_correction: bool = True, *, checked: bool = False) -> float:
-    """MI of discrete variables in nats: exact from a joint table, or the plug-in from paired samples.
+    """MI in nats of a joint table ``discrete_mi(table)`` (exact), or plug-in of discrete samples ``discrete_mi(x, y)``.
 
-    ``discrete_mi(table)``: ``sum_ij P_ij log(P_ij / (P_i. P_.j))`` of a joint probability (or
-    count) table ``P[i, j]``, normalised here; ``>= 0``. ``discrete_mi(x, y)``: the same sum over
-    the joint table of the distinct rows of ``x`` and of ``y`` with their empirical frequencies
-    (``H(X) + H(Y) - H(X, Y)``); ``bias_correction`` adds the Miller-Madow terms ``(m - 1) / (2 n)``
-    of each entropy (``m``: the occupied cells), which removes the plug-in's ``O(1/n)`` upward
-    bias of the MI (Miller 1955; Paninski 2003, "Estimation of entropy and mutual information").
-    Right for data whose columns take few values; meaningless for continuous columns (every row
-    is its own cell). Only occupied cells are stored (no dense ``n x n`` table).
-
-    Parameters
-    ----------
-    x : array_like
-        The joint table ``(kx, ky)`` when ``y`` is None, else samples ``(n, dx)`` or ``(n,)``.
-    y : array_like, shape (n, dy) or (n,), optional
-    bias_correction : bool, default True
-        Miller-Madow (samples only).
-    checked : bool, default False
-        ``x`` and ``y`` are float arrays already checked (a :class:`~mibound.inputs.pair.Pair`'s).
+    ``sum_ij P_ij log(P_ij / (P_i. P_.j))`` of a probability (or count) table, or of the table of
+    the distinct rows of ``x`` and ``y`` (only its occupied cells are formed); ``bias_correction``
+    adds the Miller-Madow terms ``(m - 1) / (2 n)`` of each entropy (``m``: occupied cells), which
+    removes the plug-in's ``O(1/n)`` upward bias (Miller 1955; Paninski 2003). Right for columns
+    that take few values; meaningless for continuous ones (every row its own cell). ``checked``:
+    ``x`` and ``y`` are a :class:`~mibound.inputs.pair.Pair`'s arrays, not checked again.
     """
     if y is None:
         p = np.asarray(x, dtype=np.float64)

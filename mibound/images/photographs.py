@@ -10,17 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["PHOTOGRAPHS", "load_photographs", "import_skimage"]
+__all__ = ["PHOTOGRAPHS", "load_photographs"]
 
 #: Colour photographs in ``skimage.data`` that load offline (RGB, 8-bit).
 PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
-
-
-def import_skimage(what: str = "the photographs"):
-    """``skimage``, or a :class:`~mibound.inputs.checks.MissingDependency` naming ``pip install 'mibound[images]'``."""
-    from mibound.inputs.checks import require
-
-    return require("images", what)
 
 
 def load_photographs(names: Sequence[str] | None = None, grey: bool = False) -> list[np.ndarray]:
@@ -40,10 +33,9 @@ def load_photographs(names: Sequence[str] | None = None, grey: bool = False) -> 
         Photographs of different sizes (8-bit values divided by 255).
     """
     from mibound.images.colorspaces import rgb_to
-    from mibound.inputs.checks import check_choice
+    from mibound.inputs.checks import check_choice, require
 
-    import_skimage()
-    import skimage.data
+    skimage = require("images", "the photographs")
 
     names = PHOTOGRAPHS if names is None else names
     if isinstance(names, str):

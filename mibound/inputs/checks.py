@@ -185,17 +185,8 @@ def image_shape(a, name: str = "x", layout: str = "auto", *, sample: bool = Fals
     maps with small spatial sides ``(n, 16, 4, 4)`` pass. ``layout="channels_first"`` skips the
     rule (for a true ``(n, C, H, W)`` with ``C > 4`` and ``W <= 4``). Every estimator applies it.
 
-    Parameters
-    ----------
-    a : array_like, or tuple of int (or int) with ``sample=True``
-        Samples ``(n, ...)``, or the shape of one sample (an int: a flat sample of that size).
-    name : str
-        The name in messages.
-    layout : {"auto", "channels_first"}
-    sample : bool, default False
-        ``a`` is the shape of one sample (critics and encoders, which read checked views).
-    need : str, optional
-        Who needs images (e.g. ``"the conv critic"``): flat data raise instead of giving ``None``.
+    ``sample=True``: ``a`` is the shape of one sample (an int for a flat one), as critics and
+    encoders get it. ``need`` (who needs images, e.g. ``"the conv critic"``): flat data raise.
 
     Raises
     ------
@@ -298,10 +289,7 @@ def check_pair(x, y, *, dtype=np.float64, allow_constant: bool = False) -> tuple
 
 
 def _aligned(x, y):
-    """``y`` in the row order of ``x`` when both are pandas objects whose indexes hold the same labels.
-
-    Raises when their indexes differ (pandas pairs rows by label, mibound would pair them by position).
-    """
+    """``y`` in the row order of ``x`` when both are pandas objects with the same index labels; else raises."""
     pd = sys.modules.get("pandas")
     kinds = () if pd is None else (pd.DataFrame, pd.Series)
     if not (isinstance(x, kinds) and isinstance(y, kinds)) or len(x) != len(y) or x.index.equals(y.index):
@@ -316,7 +304,7 @@ def _aligned(x, y):
                      "them first, e.g. x, y = x.align(y, join='inner', axis=0)")
 
 
-#: The optional extras: ``pip install 'mibound[EXTRA]'`` -> (the module it installs, what it is).
+#: ``pip install 'mibound[EXTRA]'`` -> (the module it installs, what it is)
 EXTRAS = {"flow": ("zuko", "the normalizing-flow library zuko"), "images": ("skimage.data", "scikit-image")}
 
 
@@ -325,19 +313,7 @@ class MissingDependency(ImportError):
 
 
 def require(extra: str, what: str):
-    """The top module of the optional ``extra`` (see :data:`EXTRAS`), imported.
-
-    Parameters
-    ----------
-    extra : {"flow", "images"}
-    what : str
-        What needs it, the subject of the message (e.g. ``"the 'flow' estimator"``).
-
-    Raises
-    ------
-    MissingDependency
-        One line that names the package and the command that installs it.
-    """
+    """The top module of the optional ``extra`` (:data:`EXTRAS`), or :class:`MissingDependency` saying what needs it."""
     module, package = EXTRAS[extra]
     try:
         importlib.import_module(module)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mibound.inputs.checks import as_2d_array
+from mibound.inputs.checks import check_pair
 from mibound.results import diagnostic
 
 __all__ = ["ColumnStats", "ColumnReport", "column_report", "column_stats", "DISCRETE_MAX_VALUES",
@@ -235,9 +235,7 @@ def column_report(x, y, names=None, *, checked: bool = False) -> ColumnReport:
     ['ties', 'discrete_columns']
     """
     if not checked:
-        x, y = as_2d_array(x, "x"), as_2d_array(y, "y")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y must have the same number of samples (rows), got {x.shape[0]} and {y.shape[0]}")
+        x, y = check_pair(x, y, allow_constant=True)
     nx, ny = (None, None) if names is None else names
     sx, sy = column_stats(x, "x", nx), column_stats(y, "y", ny)
     duplicates = 0.0

@@ -29,94 +29,60 @@ def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        return float(text) is not None
     except ValueError:
         return False
-    return True
 
 
-def _read_csv(path: Path, first_only: bool = False) -> tuple[list[str], bool, list[list[str]]]:
-    """``(column names, has a header row, data rows)``: a first row of numbers only is data, not a header.
+def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]):
+    """The ``x_cols`` and ``y_cols`` of a CSV file as frames named by the header (see :func:`load_pair`)."""
+    import pandas as pd
 
-    Without a header the columns are named by their 0-based positions ``"0", "1", ...``.
-    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            try:
-                first = [h.strip() for h in next(reader)]
-            except StopIteration:
-                raise ValueError(f"{path}: empty CSV file") from None
-            rows = [] if first_only else [r for r in reader if r]
+            rows = [r for r in csv.reader(fh) if r]
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at position "
                          f"{exc.start}); save the CSV as UTF-8") from None
-    if first and all(_is_number(v) for v in first):
-        return [str(j) for j in range(len(first))], False, [first] + rows
-    return first, True, rows
-
-
-def _resolve(path: Path, header: list[str], has_header: bool, x_cols: list[str],
-             y_cols: list[str]) -> tuple[list[int], list[int]]:
-    """0-based positions of the ``x_cols`` and ``y_cols``: names with a header row, positions without one.
-
-    A column given twice, or to both views, is refused.
-    """
-    out = []
-    for which, cols in (("--x-cols", x_cols), ("--y-cols", y_cols)):
-        idx = []
-        for c in cols:
-            if c not in header:
-                why = ("the file has a header row, so columns are chosen by name (0-based positions only in a file "
-                       "without one)" if has_header else "the file has no header row (its first row is all "
-                       "numbers), so columns are chosen by 0-based position")
-                raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}: {why}")
-            if header.index(c) in idx:
-                raise ValueError(f"{path}: column {c!r} is given twice in {which}; give each column once")
-            idx.append(header.index(c))
-        out.append(idx)
-    shared = [header[j] for j in out[0] if j in out[1]]
-    if shared:
-        raise ValueError(f"{path}: column {shared[0]!r} is in both --x-cols and --y-cols: a view that holds part of "
-                         "the other has infinite MI (for a continuous column), which no estimate can report; give "
-                         "each column to one view")
-    return out[0], out[1]
-
-
-def csv_column_names(path, x_cols: list[str], y_cols: list[str]) -> tuple[list[str], list[str]]:
-    """The names of the ``x_cols`` and ``y_cols`` of a CSV file (see :func:`load_pair`; positions without a header)."""
-    path = Path(path)
-    header, has_header, _ = _read_csv(path, first_only=True)
-    ix, iy = _resolve(path, header, has_header, x_cols, y_cols)
-    return [header[j] for j in ix], [header[j] for j in iy]
-
-
-def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    header, has_header, rows = _read_csv(path)
+    if not rows:
+        raise ValueError(f"{path}: empty CSV file")
+    has_header = not all(_is_number(v) for v in rows[0])  # a first row of numbers only is data
+    header = [h.strip() for h in rows.pop(0)] if has_header else [str(j) for j in range(len(rows[0]))]
     if not rows:
         raise ValueError(f"{path}: CSV has a header but no rows")
-    ix, iy = _resolve(path, header, has_header, x_cols, y_cols)
+    views = []
+    for which, cols in (("--x-cols", x_cols), ("--y-cols", y_cols)):
+        for c in cols:
+            if c not in header:
+                why = ("a header row, so columns are chosen by name (0-based positions only in a file without one)"
+                       if has_header else "no header row (its first row is all numbers), so columns are chosen by "
+                       "0-based position")
+                raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}: the file has {why}")
+            if cols.count(c) > 1:
+                raise ValueError(f"{path}: column {c!r} is given twice in {which}; give each column once")
+            if views and c in views[0]:
+                raise ValueError(f"{path}: column {c!r} is in both --x-cols and --y-cols: a view that holds part of "
+                                 "the other has infinite MI (for a continuous column), which no estimate can report; "
+                                 "give each column to one view")
+        views.append(list(cols))
     first = 2 if has_header else 1  # the line number of the first data row
-
-    def take(idx: list[int]) -> np.ndarray:
-        out = np.empty((len(rows), len(idx)))
-        for r, row in enumerate(rows):
-            if len(row) != len(header):
-                raise ValueError(f"{path}: row {r + first} has {len(row)} fields, "
-                                 f"{'header' if has_header else 'first row'} has {len(header)}")
-            for c, j in enumerate(idx):
-                try:
-                    out[r, c] = float(row[j])
-                except ValueError:
-                    raise ValueError(f"{path}: row {r + first}, column {header[j]!r}: {row[j]!r} is not a number") \
-                        from None
-        return out
-
-    return take(ix), take(iy)
+    out = np.empty((len(rows), len(header)))
+    idx = sorted({header.index(c) for c in views[0] + views[1]})
+    for r, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"{path}: row {r + first} has {len(row)} fields, "
+                             f"{'header' if has_header else 'first row'} has {len(header)}")
+        for j in idx:
+            try:
+                out[r, j] = float(row[j])
+            except ValueError:
+                raise ValueError(f"{path}: row {r + first}, column {header[j]!r}: {row[j]!r} is not a number") \
+                    from None
+    return tuple(pd.DataFrame(out[:, [header.index(c) for c in v]], columns=v) for v in views)
 
 
 def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: list[str] | None = None,
-              mmap: bool = False) -> tuple[np.ndarray, np.ndarray, float | None]:
+              mmap: bool = False) -> tuple:
     """Read a paired sample ``(x, y)`` and its ``true_mi`` if the file has one.
 
     Formats
@@ -133,10 +99,11 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
         it is not (a first row of numbers only is data: a file without a header loses no row).
         Never both: in a file with a header, a position is not a name and is refused. A column
         given to both views is refused (a view that holds part of the other has infinite MI).
+        ``x`` and ``y`` are then pandas frames whose column names are the header's (or positions).
 
     Returns
     -------
-    x, y : ndarray
+    x, y : ndarray, or DataFrame for a CSV
     true_mi : float or None
     """
     path = Path(path)

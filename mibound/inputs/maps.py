@@ -1,21 +1,13 @@
-"""Per-column strictly increasing maps: the one implementation behind the critics, the flows and the copulas.
+"""Per-column strictly increasing maps, which leave the MI unchanged: the critics', the flows' and the copulas'.
 
-A strictly increasing map of each column leaves the MI unchanged (MI is invariant under
-injective per-view maps), so the estimators may reshape the inputs freely. Two kinds live here:
-
-- maps fitted on training rows and applied to any rows (:func:`fit_column_map`, a
-  :class:`ColumnMap`): ``"robust"`` (the critics' default) centres each column on its median,
-  scales it by its interquartile range (``/ 1.349``, the standard deviation for Gaussian data)
-  and squashes it with ``asinh``, the identity near zero and logarithmic in the tails, so that no
-  single extreme value dominates a score; ``"standardize"`` uses the mean and standard deviation;
-  ``"gaussianize"`` (the flows' default) is ``Phi^-1`` of the training rows' interpolated
-  empirical distribution function, continued linearly beyond them; ``"none"`` is the identity.
-- the normal scores of a sample itself (:func:`copula_normalize`, the Gaussian copula's map).
-
-Image views (a per-sample ``shape`` ``(C, H, W)``) are mapped per *channel*: the statistics of
-each channel pool all its pixels, and every pixel of the channel gets the same map, so the
-spatial structure the convolutional critic relies on (the same filter at every position) is
-kept; per-pixel maps would give every position its own scale.
+:func:`fit_column_map` fits a :class:`ColumnMap` on training rows, applied to any rows:
+``"robust"`` (the critics' default) centres each column on its median, scales it by its
+interquartile range (``/ 1.349``, the standard deviation for Gaussian data) and squashes it with
+``asinh``, the identity near zero and logarithmic in the tails, so that no extreme value
+dominates a score; ``"gaussianize"`` (the flows') is ``Phi^-1`` of the training rows' empirical
+distribution function. :func:`copula_normalize` gives the normal scores of a sample itself.
+Image views (a per-sample ``shape`` ``(C, H, W)``) are mapped per *channel* (one map for all
+pixels of a channel), which keeps the spatial structure the convolutional critic relies on.
 """
 
 from __future__ import annotations
@@ -30,25 +22,16 @@ from mibound.inputs.checks import check_choice
 
 __all__ = ["PREPROCESS", "COLUMN_MAPS", "ColumnMap", "fit_column_map", "copula_normalize"]
 
-#: the input maps of the critics (``preprocess``)
+#: the critics' input maps (``preprocess``), and every map :func:`fit_column_map` fits
 PREPROCESS = ("robust", "standardize", "none")
-#: every map :func:`fit_column_map` fits
 COLUMN_MAPS = PREPROCESS + ("gaussianize",)
 
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """``z = (a - center) / scale``, then ``asinh(z)`` when ``squash``, or the piecewise-linear ``knots``.
+    """``z = (a - center) / scale`` (in ``center``'s dtype), ``asinh(z)`` when ``squash``; or linear between ``knots``.
 
-    Strictly increasing per column. The arithmetic is in the dtype of ``center``; the result is float32.
-
-    Attributes
-    ----------
-    center, scale : ndarray, shape (d,)
-    squash : bool
-    knots : tuple of (values, scores, slope_below, slope_above) per column, optional
-        ``"gaussianize"``: the scores at the distinct training values, interpolated linearly
-        between them and continued with the given slopes beyond them (``center``/``scale`` unused).
+    ``knots``: per column ``(values, scores, slope_below, slope_above)`` (``"gaussianize"``).
     """
 
     center: np.ndarray
@@ -82,16 +65,14 @@ def fit_column_map(rows: np.ndarray, how: str = "robust", shape: tuple[int, ...]
         ``robust``: median, IQR / 1.349 and ``asinh``; ``standardize``: mean and standard
         deviation; ``none``: the identity. A column whose spread is zero on these rows (e.g. a
         mostly constant indicator) falls back to its standard deviation, then to 1.
-        ``gaussianize``: ``Phi^-1`` of the empirical distribution function at mid-ranks (finite),
-        interpolated linearly between the distinct values and continued linearly beyond the
-        smallest and the largest with the slope of the outermost percent of the values: standard
-        normal on these rows whatever the tails, and values outside their range stay distinct
-        (needs two distinct values per column).
+        ``gaussianize``: ``Phi^-1`` of the empirical distribution function at mid-ranks, linear
+        between the distinct values and beyond them (the slope of the outermost percent): standard
+        normal on these rows whatever the tails (needs two distinct values per column).
     shape : (C, H, W), optional
         Rows are flat channel-first images of this shape (``d = C*H*W``): fit one map per channel
         from all its pixels and repeat it over the channel's ``H*W`` columns.
     dtype : numpy dtype, default float32
-        Of ``center`` and ``scale``, hence of the map's arithmetic.
+        Of ``center`` and ``scale``, hence of the arithmetic.
     """
     how = check_choice(how, COLUMN_MAPS, "preprocess")
     rows = np.asarray(rows, dtype=np.float64)
@@ -128,17 +109,8 @@ def fit_column_map(rows: np.ndarray, how: str = "robust", shape: tuple[int, ...]
 def copula_normalize(a: np.ndarray) -> np.ndarray:
     """Normal scores of every column: ``ndtri(rank / (n + 1))``, ranks ``1..n``, ties given their average rank.
 
-    The result has (nearly) standard normal marginals and the same empirical copula as ``a``;
-    it depends on ``a`` only through the ranks of each column, so it is unchanged by any strictly
-    increasing map of any column.
-
-    Parameters
-    ----------
-    a : ndarray, shape (n, d)
-
-    Returns
-    -------
-    ndarray, shape (n, d), float64
+    ``a (n, d)`` -> float64 ``(n, d)`` with (nearly) standard normal marginals and the same
+    empirical copula: unchanged by any strictly increasing map of any column.
     """
     a = np.asarray(a)
     if a.ndim != 2:

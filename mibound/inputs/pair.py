@@ -5,10 +5,10 @@ A column that takes one value carries no information: dropping it leaves the MI 
 (:func:`mibound.inputs.checks.check_pair`), keeps the names of their columns (a frame's labels, a
 named series' name, else ``x[j]`` / ``y[j]`` with the 0-based index in the input) and drops the
 constant columns (:func:`mibound.inputs.checks.constant_columns`): this is the one place that
-decides which columns an estimator sees, and a pair is checked once per fit: every estimator's
-``fit(pair, None)`` takes a :class:`Pair` as it is (``auto`` hands its members :meth:`Pair.rows`). The :class:`Pair` it returns says what was dropped in a
-``constant_columns`` diagnostic and in the result's ``settings``; a view with no varying column
-has MI 0 exactly (:meth:`Pair.zero_result`, diagnostic ``constant_view``).
+decides which columns an estimator sees, once per fit (every estimator's ``fit(pair, None)`` takes
+a :class:`Pair` as it is; ``auto`` hands its members :meth:`Pair.rows`). The :class:`Pair` says
+what was dropped in a ``constant_columns`` diagnostic and in the result's ``settings``; a view
+with no varying column has MI 0 exactly (:meth:`Pair.zero_result`, diagnostic ``constant_view``).
 """
 
 from __future__ import annotations
@@ -125,11 +125,10 @@ def read_pair(x, y, dtype=np.float64, keep: tuple[bool, bool] = (False, False)) 
     Parameters
     ----------
     x : array_like, shape (n, dx) or (n,), or Pair
-        numpy arrays, torch tensors, pandas frames/series (nullable dtypes without ``pd.NA``) or
-        nested lists, as :func:`mibound.inputs.checks.as_2d_array` takes them (two pandas objects
-        are paired by index, see :func:`~mibound.inputs.checks.check_pair`). A :class:`Pair`
-        (with ``y=None``) is returned as it is, in ``dtype``: it was checked when it was read.
-    y : array_like, shape (n, dy) or (n,), or None with a Pair
+        numpy arrays, torch tensors, pandas frames/series or nested lists, as
+        :func:`~mibound.inputs.checks.check_pair` takes them. A :class:`Pair` (``y=None``) is
+        returned as it is, in ``dtype``: it was checked when it was read.
+    y : array_like, shape (n, dy) or (n,), or None
     dtype : numpy dtype, default float64
     keep : (bool, bool), default (False, False)
         Keep every column of ``x`` / ``y``, constant ones too, unless all are constant: flattened
