@@ -1,7 +1,7 @@
 """Command-line interface: ``mibound estimate``, ``experiment``, ``tasks``, ``bench``, ``bench-speed``.
 
-Errors in the user's input end with a one-line message on stderr and exit status 2; ``--debug``
-shows the traceback instead.
+Errors in the user's input, and a missing optional package (named with the extra that installs it),
+end with a one-line message on stderr and exit status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def _neural_options(args) -> dict:
 
 def _cmd_estimate(args) -> int:
     from mibound.api import estimate_mi
+    from mibound.inputs.checks import require
     from mibound.inputs.files import load_pair
-    from mibound.registry import DEFAULT_ESTIMATOR, NEURAL_DEFAULTS, is_neural, takes
+    from mibound.registry import DEFAULT_ESTIMATOR, NEURAL_DEFAULTS, estimator_class, is_neural, takes
 
     if len(args.files) > 2:
         raise _UsageError(f"expected one .npz/.csv file or two .npy files, got {len(args.files)} files")
@@ -58,6 +59,9 @@ def _cmd_estimate(args) -> int:
     if refused:
         raise _UsageError(f"{', '.join(refused)} apply to neural estimators, not {args.estimator!r}")
     options = {k: v for k, v in options.items() if takes(args.estimator, k)}
+    extra = getattr(estimator_class(args.estimator), "requires_extra", None)
+    if extra:  # a missing optional package fails before the data are read
+        require(extra, f"the {args.estimator.strip().lower()!r} estimator")
     x, y, true_mi = load_pair(args.files[0], args.files[1] if len(args.files) == 2 else None,
                               x_cols=_split_cols(args.x_cols), y_cols=_split_cols(args.y_cols), mmap=args.mmap)
     if neural and (args.distributed or args.device != "cpu"):
@@ -65,13 +69,6 @@ def _cmd_estimate(args) -> int:
 
         if args.distributed or resolve_device(args.device).type == "cuda":
             return _estimate_scaled(args, x, y, true_mi, options)
-    if len(args.files) == 1 and args.files[0].lower().endswith(".csv"):  # keep the names of CSV columns
-        import pandas as pd
-
-        from mibound.inputs.files import csv_column_names
-
-        nx, ny = csv_column_names(args.files[0], _split_cols(args.x_cols), _split_cols(args.y_cols))
-        x, y = pd.DataFrame(x, columns=nx), pd.DataFrame(y, columns=ny)
     if args.permutations:
         return _estimate_permutations(args, x, y, true_mi, options)
     result = estimate_mi(x, y, estimator=args.estimator, seed=args.seed, true_mi=true_mi,
@@ -218,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     est = sub.add_parser("estimate", help="estimate I(x;y) from a file of paired samples",
                          description="Estimate I(x;y) in nats. FILE is a .npz with arrays x and y (a scalar "
-                         "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols. "
+                         "true_mi is reported too), two .npy files (x then y), or a .csv with --x-cols/--y-cols (by "
+                         "name with a header row, by 0-based position in a file whose first row is numbers). "
                          "Arrays may be images (n, H, W) or channel-first (n, C, H, W): neural estimators then use "
                          "the conv critic, the others flatten the pixels.")
     est.add_argument("files", nargs="+", metavar="FILE")
@@ -248,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also test independence: the estimate against N row-shuffled pairs (p-value; JSON keys "
                           "null_mean, null_std, p_value, excess, n_permutations, null)")
     est.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    est.add_argument("--x-cols", default=None, help="CSV: comma-separated names or 0-based indices of x")
-    est.add_argument("--y-cols", default=None, help="CSV: comma-separated names or 0-based indices of y")
+    est.add_argument("--x-cols", default=None, help="CSV: comma-separated columns of x: names when the first row is a "
+                     "header, 0-based positions when the first row is all numbers (then it is data, not a header)")
+    est.add_argument("--y-cols", default=None, help="CSV: columns of y, as --x-cols (none in both)")
     est.add_argument("--json", action="store_true", help="print one JSON object")
     est.add_argument("--bits", action="store_true", help="display bits instead of nats")
     est.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -348,12 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
+    from mibound.inputs.checks import MissingDependency
+
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("mibound: interrupted", file=sys.stderr)
         return 130
-    except (_UsageError, ValueError, TypeError, RuntimeError, OSError) as exc:
+    except (_UsageError, MissingDependency, ValueError, TypeError, RuntimeError, OSError) as exc:
         if args.debug:
             raise
         msg = " ".join(str(exc).split())

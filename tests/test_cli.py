@@ -86,10 +86,59 @@ def test_json_key_set_of_a_non_neural_estimator(data, capsys, estimator, setting
     assert out["estimator"] == estimator and out["units"] == "nats" and out["n_test"] == 2000
 
 
-def test_csv_columns_by_name_and_index(data, capsys):
-    out = run_json(capsys, "estimate", str(data / "pair.csv"), "--x-cols", "a,b", "--y-cols", "2,3",
+def test_csv_columns_by_name_with_a_header_by_position_without(data, tmp_path, capsys):
+    out = run_json(capsys, "estimate", str(data / "pair.csv"), "--x-cols", "a,b", "--y-cols", "c,d",
                    "--estimator", "ksg", "--json")
-    assert abs(out["estimate"] - 1.0) < 0.2
+    assert abs(out["estimate"] - 1.0) < 0.2 and out["settings"]["column_names"] == {"x": ["a", "b"], "y": ["c", "d"]}
+    # never both: a position is not a name in a file with a header
+    assert main(["estimate", str(data / "pair.csv"), "--x-cols", "a,b", "--y-cols", "2,3"]) == 2
+    err = capsys.readouterr().err
+    assert "--y-cols column '2' not found; columns are ['a', 'b', 'c', 'd']: the file has a header row, so columns " \
+           "are chosen by name" in err and err.count("\n") == 1
+    # a first row of numbers is data, not a header: no row is lost, and columns are 0-based positions. Here the
+    # views (0, 1) and (2, 3) are independent; reading "3,0,1,2" as a header made --x-cols 0,1 the columns named
+    # "0" and "1" (positions 1 and 2), which put dependent columns in both views (gaussian read 5.98 nats)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3000))
+    table = np.c_[a, a + 0.05 * rng.standard_normal(3000), b, b + 0.05 * rng.standard_normal(3000)]
+    table[0] = [3, 0, 1, 2]
+    np.savetxt(tmp_path / "plain.csv", table, delimiter=",", fmt="%.6g")
+    out = run_json(capsys, "estimate", str(tmp_path / "plain.csv"), "--x-cols", "0,1", "--y-cols", "2,3",
+                   "--estimator", "gaussian", "--json")
+    assert out["n_test"] == 3000 and abs(out["estimate"]) < 0.1
+    assert out["settings"]["column_names"] == {"x": ["0", "1"], "y": ["2", "3"]}
+    assert main(["estimate", str(tmp_path / "plain.csv"), "--x-cols", "a", "--y-cols", "2"]) == 2
+    assert "no header row (its first row is all numbers), so columns are chosen by 0-based position" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("x_cols, y_cols, match", [
+    ("a,b", "b,c", "column 'b' is in both --x-cols and --y-cols: a view that holds part of the other has infinite MI"),
+    ("a,a", "c", "column 'a' is given twice in --x-cols"),
+])
+def test_csv_column_in_both_views_is_refused(data, capsys, x_cols, y_cols, match):
+    assert main(["estimate", str(data / "pair.csv"), "--x-cols", x_cols, "--y-cols", y_cols]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, extra, modules", [
+    (["estimate", "{d}/pair.npz", "--estimator", "flow"], "flow", ("zuko",)),
+    (["estimate", "{d}/pair.npz", "--estimator", "doe"], "flow", ("zuko",)),
+    (["experiment", "color-split", "--quick", "--out", "{out}"], "images", ("skimage", "skimage.data")),
+    (["experiment", "patch-distance", "--quick", "--out", "{out}"], "images", ("skimage", "skimage.data")),
+    (["experiment", "infomin-learn", "--quick", "--out", "{out}"], "flow", ("zuko",)),
+])
+def test_a_missing_optional_package_is_one_line_naming_the_extra(data, tmp_path, capsys, monkeypatch, argv, extra,
+                                                                 modules):
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)  # importing it now raises ImportError
+    out = tmp_path / "out"
+    assert main([a.format(d=data, out=out) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mibound: error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert f"is not installed (needed by the " in err and f"pip install 'mibound[{extra}]'" in err
+    assert not out.exists()  # checked before anything is written
 
 
 def test_readable_summary(data, capsys):

@@ -201,7 +201,7 @@ def test_bad_input_is_named(gaussian):
 def test_missing_zuko_names_the_extra(monkeypatch, gaussian):
     monkeypatch.setitem(sys.modules, "zuko", None)  # import zuko now raises ImportError
     for cls in (FlowEstimator, DoEEstimator):
-        with pytest.raises(ImportError, match=r"pip install mibound\[flow\]"):
+        with pytest.raises(ImportError, match=r"pip install 'mibound\[flow\]'"):
             cls(steps=5).fit(*gaussian)
-    with pytest.raises(ImportError, match=r"pip install mibound\[flow\]"):
+    with pytest.raises(ImportError, match=r"pip install 'mibound\[flow\]'"):
         make_view_flow(2)

@@ -194,3 +194,135 @@ def test_import_is_clean_under_w_error():
     out = subprocess.run([sys.executable, "-W", "error", "-c", "import mibound, mibound.inputs"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+# -- one check per fit ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("neural", [False, True])
+def test_auto_checks_the_pair_once_per_view(monkeypatch, neural):
+    """``auto`` reads the pair once (read_pair) and hands it to its members: one array check per view.
+
+    Before the members took the checked pair, ``auto`` on a small pair ran ``as_2d_array`` 21
+    (without the critic) or 23 (with it) times per view.
+    """
+    import mibound.inputs.checks as checks
+
+    calls = []
+    real = checks.as_2d_array  # every check of a pair (check_pair, read_pair, column_report) calls it
+    monkeypatch.setattr(checks, "as_2d_array", lambda data, name="x", dtype=np.float64: calls.append(name)
+                        or real(data, name, dtype))
+    x, y = mibound.CorrelatedGaussian.from_mi(0.5, dim=2).sample(600, seed=0)
+    res = make_estimator("auto", neural=neural, steps=20, batch_size=32, progress=False).fit(x, y).result_
+    assert ("infonce" in res.settings["panel"]) == neural and len(res.settings["panel"]) >= 4
+    assert sorted(calls) == ["x", "y"]
+
+
+def test_a_pair_is_read_once_and_taken_as_it_is():
+    x = pd.DataFrame({"a": np.arange(50.0) % 7, "flat": 1.0})
+    y = np.sin(np.arange(50.0))
+    pair = read_pair(x, y)
+    assert read_pair(pair, None) is pair and read_pair(pair, None, dtype=np.float32).x.dtype == np.float32
+    with pytest.raises(TypeError, match=r"pass the Pair alone: read_pair\(pair, None\)"):
+        read_pair(pair, y)
+    for name in FAST:  # an estimator's fit(pair, None) is its fit(x, y)
+        a, b = _quiet(name).fit(x, y).result_, _quiet(name).fit(pair, None).result_
+        assert a.estimate == b.estimate and a.settings["column_names"] == b.settings["column_names"]
+    # rows of a pair: columns constant on those rows join the dropped ones, under their names
+    sub = pair.rows(np.flatnonzero(x["a"] == 3))
+    assert sub.names == ((), ("y[0]",)) and sub.dropped == (("flat", "a"), ()) and sub.degenerate
+
+
+# -- the pairing of two frames, and a column in both views ------------------------------------------
+
+def test_pandas_views_are_paired_by_index():
+    rng = np.random.default_rng(6)
+    x = pd.DataFrame({"p": rng.standard_normal(300)}, index=rng.permutation(300) + 1000)
+    y = pd.Series(x["p"].to_numpy() + 0.3 * rng.standard_normal(300), index=x.index, name="r")
+    shuffled = y.sample(frac=1.0, random_state=0)
+    aligned = mibound.estimate_mi(x, y, estimator="gaussian").estimate
+    assert mibound.estimate_mi(x, shuffled, estimator="gaussian").estimate == aligned > 1.0
+    np.testing.assert_array_equal(read_pair(x, shuffled).y, read_pair(x, y).y)
+    with pytest.raises(ValueError, match=r"different indexes \(label 1000 is in x's index only\).*"
+                                         r"reset_index\(drop=True\).*x\.align\(y"):
+        read_pair(x, y.set_axis(y.index + 1))
+    with pytest.raises(ValueError, match="repeated labels.*reset_index"):
+        read_pair(x, y.set_axis(np.r_[y.index[:-1], y.index[0]]))
+    # by position when either view has no index
+    assert read_pair(x, y.to_numpy()).n == 300
+
+
+def test_a_named_column_in_both_views_is_refused():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.standard_normal((200, 3)), columns=["a", "b", "c"])
+    with pytest.raises(ValueError, match="column 'b' is in both x and y: .*infinite MI.*give each column to one view"):
+        mibound.estimate_mi(frame[["a", "b"]], frame[["b", "c"]], estimator="gaussian")
+    with pytest.raises(ValueError, match="column 'a' is in both x and y"):
+        read_pair(frame["a"], frame[["a"]])
+    # the same name with other values (two sources) is no overlap
+    other = pd.DataFrame({"b": rng.standard_normal(200)})
+    assert read_pair(frame[["a", "b"]], other).names == (("a", "b"), ("b",))
+
+
+def test_a_tensor_without_values_is_refused_naming_its_device():
+    meta = torch.empty((50, 2), device="meta")
+    with pytest.raises(ValueError, match="x is a torch tensor on the 'meta' device.*'cpu' or 'cuda'"):
+        read_pair(meta, np.arange(50.0))
+    with pytest.raises(ValueError, match="y is a torch tensor on the 'meta' device"):
+        mibound.estimate_mi(np.arange(50.0), torch.empty((50, 3, 8, 8), device="meta"), estimator="gcmi")
+
+
+# -- one implementation each --------------------------------------------------------------------
+
+def test_one_discrete_mi_for_tables_and_samples():
+    from mibound.data import discrete_mi as data_discrete_mi
+    from mibound.functional.nonparametric import discrete_mi
+
+    assert data_discrete_mi is discrete_mi
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 3, (500, 2)).astype(float)
+    y = (x[:, :1] + rng.integers(0, 2, (500, 1))) % 3
+    keys_x = np.unique(x, axis=0, return_inverse=True)[1].ravel()
+    table = np.zeros((keys_x.max() + 1, 3))
+    np.add.at(table, (keys_x, y[:, 0].astype(int)), 1)
+    assert discrete_mi(x, y, bias_correction=False) == pytest.approx(discrete_mi(table), rel=1e-12)
+    plug_in, cells = discrete_mi(table), np.count_nonzero(table)  # Miller-Madow: (m_x - 1 + m_y - 1 - (m_xy - 1)) / 2n
+    assert discrete_mi(x, y) == pytest.approx(plug_in + (table.shape[0] - 1 + 2 - (cells - 1)) / 1000, rel=1e-12)
+
+
+def test_one_module_of_per_column_maps():
+    from mibound.estimators.flow import MarginalMap
+    from mibound.functional import nonparametric
+    from mibound.inputs import maps
+
+    assert nonparametric.copula_normalize is maps.copula_normalize
+    rng = np.random.default_rng(9)
+    train, other = rng.standard_cauchy((300, 2)), rng.standard_cauchy((100, 2)) * 5
+    for kind in ("gaussianize", "standardize"):
+        np.testing.assert_array_equal(MarginalMap(kind).fit(train)(other),
+                                      maps.fit_column_map(train, kind, dtype=np.float64)(other))
+    with pytest.raises(ValueError, match="x has 1 column.* constant on the training rows"):
+        MarginalMap().fit(np.c_[train[:, 0], np.ones(300)])
+
+
+def test_one_image_rule_for_views_critics_and_encoders():
+    from mibound.data.encoders import AvgPool, CenterCrop
+    from mibound.inputs.checks import image_shape
+
+    assert image_shape((8, 8), sample=True) == (1, 8, 8) == image_shape(np.zeros((2, 8, 8)))
+    assert image_shape(64, sample=True) is None
+    with pytest.raises(ValueError, match="AvgPool needs image views: input_shape has per-sample shape \\(64,\\)"):
+        AvgPool(2).output_shape((64,))
+    v = torch.arange(2 * 8 * 8, dtype=torch.float64).reshape(2, 8, 8)  # (n, H, W): one channel
+    assert AvgPool(2).output_shape((8, 8)) == (1, 4, 4) and AvgPool(2)(v).shape == (2, 1, 4, 4)
+    assert CenterCrop(4)(v).shape == (2, 1, 4, 4)
+
+
+@pytest.mark.parametrize("name", ["gaussian", "gcmi", "ksg", "discrete", "tcmi"])
+def test_every_estimator_refuses_channel_last_images(name):
+    rng = np.random.default_rng(10)
+    x_last, y = rng.standard_normal((300, 8, 8, 3)), rng.standard_normal((300, 2))
+    with pytest.raises(ValueError, match=r"x has shape \(300, 8, 8, 3\), which looks channel-last.*"
+                                         r"transpose\(0, 3, 1, 2\).*reshape\(len\(x\), -1\)"):
+        _quiet(name).fit(x_last, y)
+    res = _quiet(name).fit(x_last.reshape(300, -1)[:, :2], y).result_  # flat rows: the layout is the caller's
+    assert math.isfinite(res.estimate)

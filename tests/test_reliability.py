@@ -168,7 +168,7 @@ USER_FACING = [re.compile(p) for p in (
     rf"^{_PATH}: missing array\(s\) \[.*\]; the file has \[",
     rf"^{_PATH}: true_mi must be a finite scalar, got shape",
     rf"^{_PATH}: --[xy]-cols column .* not found; columns are \[",
-    rf"^{_PATH}: row \d+ has \d+ fields, header has \d+$",
+    rf"^{_PATH}: row \d+ has \d+ fields, (?:header|first row) has \d+$",
     rf"^{_PATH}: row \d+, column .*: .* is not a number$",
     rf"^{_PATH}: unsupported file type",
     r"^[xy] is None; expected an array",

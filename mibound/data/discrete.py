@@ -26,6 +26,7 @@ from scipy.integrate import trapezoid
 from scipy.special import ndtr
 
 from mibound.data.base import Sampler
+from mibound.functional.nonparametric import discrete_mi
 from mibound.inputs.checks import check_float, check_int
 
 __all__ = ["DiscreteJoint", "NoisyDiscrete", "BinnedGaussian", "discrete_mi", "entropy"]
@@ -36,19 +37,6 @@ def entropy(p) -> float:
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     p = p[p > 0]
     return float(-np.sum(p * np.log(p)))
-
-
-def discrete_mi(table) -> float:
-    """``I(x; y)`` in nats of a joint probability table ``P[i, j]`` (normalised here), ``>= 0``."""
-    p = np.asarray(table, dtype=np.float64)
-    if p.ndim != 2 or p.size == 0:
-        raise ValueError(f"the joint table must be a non-empty 2-D array, got shape {p.shape}")
-    if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError("the joint table must hold finite non-negative numbers with a positive sum")
-    p = p / p.sum()
-    outer = p.sum(axis=1, keepdims=True) * p.sum(axis=0, keepdims=True)
-    nz = p > 0
-    return max(float(np.sum(p[nz] * np.log(p[nz] / outer[nz]))), 0.0)
 
 
 def _bin_probabilities(edges: np.ndarray, sd: float) -> np.ndarray:

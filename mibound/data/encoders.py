@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from mibound.data.base import Sampler
 from mibound.functional.analytic import _as_covariance, _cholesky, gaussian_mi, mi_from_canonical
-from mibound.inputs.checks import check_float, check_int, check_seed
+from mibound.inputs.checks import check_float, check_int, check_seed, image_shape
 
 __all__ = [
     "Encoder",
@@ -118,10 +118,13 @@ def _check_noise(noise) -> float:
 
 
 def _image_shape(input_shape, who: str) -> tuple[int, int, int]:
-    shape = tuple(input_shape)
-    if len(shape) != 3:
-        raise ValueError(f"{who} takes image views of shape (C, H, W), got per-sample shape {shape}")
-    return shape  # type: ignore[return-value]
+    """``(C, H, W)`` of a per-sample shape (``(H, W)`` is one channel): :func:`~mibound.inputs.checks.image_shape`."""
+    return image_shape(input_shape, "input_shape", "channels_first", sample=True, need=who)
+
+
+def _images(v: torch.Tensor, who: str) -> torch.Tensor:
+    """A batch as ``(n, C, H, W)`` images (``(n, H, W)`` gets its one channel)."""
+    return v.reshape(len(v), *image_shape(v, "v", "channels_first", need=who))
 
 
 class Identity(Encoder):
@@ -205,6 +208,7 @@ class AvgPool(Encoder):
         return c, h // self.size, w // self.size
 
     def forward(self, v):
+        v = _images(v, "AvgPool")
         self.output_shape(v.shape[1:])
         return F.avg_pool2d(v, self.size)
 
@@ -225,8 +229,7 @@ class Subsample(Encoder):
         return c, len(range(self.offset, h, self.stride)), len(range(self.offset, w, self.stride))
 
     def forward(self, v):
-        _image_shape(v.shape[1:], "Subsample")
-        return v[:, :, self.offset::self.stride, self.offset::self.stride]
+        return _images(v, "Subsample")[:, :, self.offset::self.stride, self.offset::self.stride]
 
     def __repr__(self):
         return f"Subsample({self.stride}, offset={self.offset}{self._noise_repr()})"
@@ -250,8 +253,8 @@ class CenterCrop(Encoder):
         return c, self.size, self.size
 
     def forward(self, v):
-        c, h, w = _image_shape(v.shape[1:], "CenterCrop")
-        r, q = self._corner(h, w)
+        v = _images(v, "CenterCrop")
+        r, q = self._corner(*v.shape[2:])
         return v[:, :, r:r + self.size, q:q + self.size]
 
     def __repr__(self):
@@ -291,6 +294,7 @@ class RandomConv(Encoder):
                 (w - self.kernel_size) // self.stride + 1)
 
     def forward(self, v):
+        v = _images(v, "RandomConv")
         self.output_shape(v.shape[1:])
         return F.conv2d(v, self.weight(v.shape[1]), stride=self.stride)
 

@@ -200,8 +200,8 @@ class AutoEstimator(_Base):
                                     test_fraction=self.test_fraction, validation_fraction=self.validation_fraction,
                                     num_threads=self.num_threads, image_layout=self.image_layout)
             member._checked_params()
-        # the layout matters only to the conv critic of the neural member; the others see flat pixels
-        x, y, shapes = flatten_views(x, y, self.image_layout if self.neural else "channels_first")
+        # the one check of the pair: the members get it (or its rows) as it is, not checked again
+        x, y, shapes = flatten_views(x, y, self.image_layout)
         images = _as_images(x, y, shapes)  # the neural member reads image views on their grid, every pixel kept
         pair = read_pair(x, y)  # constant columns dropped, and said so
         if pair.degenerate:
@@ -221,7 +221,7 @@ class AutoEstimator(_Base):
         report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
         train_rows = plan.part_rows("train")
         seen = np.concatenate([train_rows, val_rows])  # every choice looks at these rows only
-        names, skipped = self._panel(column_report(x[seen], y[seen]), dx, dy, plan.sizes["train"],
+        names, skipped = self._panel(column_report(x[seen], y[seen], checked=True), dx, dy, plan.sizes["train"],
                                      _view_condition(x[val_rows], y[val_rows]),
                                      lambda: (*t_copula_gain(np.c_[x[train_rows], y[train_rows]],
                                                              np.c_[x[val_rows], y[val_rows]]),
@@ -232,15 +232,16 @@ class AutoEstimator(_Base):
         for name in names:
             try:
                 if is_neural(MEMBERS[name][0]):  # trains on the training rows, chooses its checkpoint on the validation rows
-                    res = member.fit(*images).result_  # the same plan: train / validation / test rows as here
+                    # the same plan: train / validation / test rows as here
+                    res = member.fit(*(images if any(shapes) else (pair, None))).result_
                     val = res.settings["selection"]["validation_value"]
                 else:
                     estimator, opts = MEMBERS[name]
                     opts = {**opts, "seed": seed} if takes(estimator, "seed") else opts
                     # the validation value is the estimate alone: no interval (the half-samples do not change it)
                     val_opts = {**opts, "n_subsamples": 0} if takes(estimator, "n_subsamples") else opts
-                    val = make_estimator(estimator, **val_opts).fit(x[val_rows], y[val_rows]).result_.estimate
-                    res = make_estimator(estimator, **opts).fit(x[test_rows], y[test_rows]).result_
+                    val = make_estimator(estimator, **val_opts).fit(pair.rows(val_rows), None).result_.estimate
+                    res = make_estimator(estimator, **opts).fit(pair.rows(test_rows), None).result_
             except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so
                 panel[name] = {"validation": None, "estimate": None, "ci": None, "error": " ".join(str(exc).split())}
                 continue

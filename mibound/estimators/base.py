@@ -46,7 +46,8 @@ class _Base(BaseEstimator):
     def _read_flat(self, x, y, seed: int, true_mi: float | None, t0: float, settings: dict | None = None):
         """The pair an estimator of vectors reads (:func:`mibound.inputs.read_flat_pair`), and the image shapes.
 
-        Images are flattened and constant columns dropped (said so in the result). When a view has
+        Images are flattened and constant columns dropped (said so in the result); a
+        :class:`~mibound.inputs.pair.Pair` given as ``x`` (``y=None``) is read as it is. When a view has
         no varying column, ``result_`` is set to the exact 0 (:meth:`~mibound.inputs.Pair.zero_result`)
         and the pair returned is ``None``: the caller returns ``self``.
         """

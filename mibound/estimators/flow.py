@@ -50,7 +50,7 @@ density, and any density model's number would be meaningless.
 
 Why zuko rather than normflows
 ------------------------------
-zuko (``pip install mibound[flow]``) is small and pure PyTorch (its only dependencies are torch and
+zuko (``pip install 'mibound[flow]'``) is small and pure PyTorch (its only dependencies are torch and
 numpy), and maintained; every zuko transform is a lazy module ``transform(context)`` whose result
 gives ``call_and_ladj`` in one pass, so the same building blocks make the unconditional view flows,
 DoE's conditional ``q(y | x)`` and flows under a base shared by two views, with no subclassing.
@@ -67,13 +67,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import ndtri
 from torch import nn
 
 from mibound.estimators.base import _Base, _mean_ci, half_sample_interval
 from mibound.functional.nonparametric import gaussian_plugin_mi
-from mibound.inputs.checks import check_choice, check_float, check_int, check_seed
+from mibound.inputs.checks import check_choice, check_float, check_int, check_seed, constant_columns, require
 from mibound.inputs.columns import MAX_CONDITION, correlation_condition
+from mibound.inputs.maps import fit_column_map
 from mibound.neural import engine
 from mibound.neural.batches import ShardedBatchStream
 from mibound.neural.engine import torch_threads
@@ -83,17 +83,10 @@ from mibound.results import EstimateResult, TrainingDiverged, _versions, image_d
 
 __all__ = ["FlowEstimator", "DoEEstimator", "FlowRun", "DoERun", "GaussianBase", "ViewFlow", "make_view_flow"]
 
-_INSTALL_HINT = "pip install mibound[flow]"
-
 
 def _zuko():
-    """The zuko module, or an ImportError that says how to install it."""
-    try:
-        import zuko
-    except ImportError as exc:
-        raise ImportError(f"the 'flow' and 'doe' estimators need the normalizing-flow library zuko, which is not "
-                          f"installed: {_INSTALL_HINT} (or pip install zuko)") from exc
-    return zuko
+    """The zuko module, or a :class:`~mibound.inputs.checks.MissingDependency` that names the extra."""
+    return require("flow", "the 'flow' and 'doe' estimators")
 
 
 class ViewFlow(nn.Module):
@@ -311,49 +304,26 @@ MARGINALS = ("gaussianize", "standardize")
 
 
 class MarginalMap:
-    """A strictly increasing map of every column, fitted on the training rows only.
+    """The ``marginals`` map: :func:`mibound.inputs.maps.fit_column_map` fitted on training rows.
 
-    ``"standardize"``: ``(a - mean) / sd``. ``"gaussianize"``: ``Phi^-1`` of the training rows'
-    empirical distribution function, interpolated linearly between the distinct training values
-    (at mid-ranks, so ``Phi^-1`` stays finite) and continued linearly beyond the smallest and the
-    largest (with the slope of the outermost percent of the values): marginally standard normal
-    on the training rows, whatever the tails (Cauchy, cubes, CDFs). Both maps are bijections of
-    the real line per column, so MI is unchanged; values outside the training range (test rows)
-    stay distinct.
+    ``"gaussianize"`` or ``"standardize"``: bijections of the real line per column (MI unchanged);
+    columns constant on the training rows are refused.
     """
 
     def __init__(self, kind: str = "gaussianize"):
         self.kind = check_choice(kind, MARGINALS, "marginals")
 
     def fit(self, a: np.ndarray, name: str = "x") -> "MarginalMap":
-        sd = a.std(axis=0)
-        if np.any(sd == 0):
-            cols = np.flatnonzero(sd == 0)
+        cols = constant_columns(a)
+        if cols.size:
             raise ValueError(f"{name} has {cols.size} column(s) that are constant on the training rows, e.g. "
                              f"column {cols[0]}; drop them")
-        self.mean_, self.sd_ = a.mean(axis=0), sd
-        if self.kind == "gaussianize":
-            self.knots_ = []
-            for col in a.T:
-                v, counts = np.unique(col, return_counts=True)
-                z = ndtri((np.cumsum(counts) - 0.5 * counts) / col.size)
-                k = min(v.size - 1, max(1, v.size // 100))
-                lo, hi = (z[k] - z[0]) / (v[k] - v[0]), (z[-1] - z[-1 - k]) / (v[-1] - v[-1 - k])
-                self.knots_.append((v, z, lo, hi))
+        self.map_ = fit_column_map(a, self.kind, dtype=np.float64)
         return self
 
     def __call__(self, a: np.ndarray) -> np.ndarray:
         """The mapped columns, float32."""
-        if self.kind == "standardize":
-            return ((a - self.mean_) / self.sd_).astype(np.float32)
-        out = np.empty(a.shape, dtype=np.float64)
-        for j, (v, z, lo, hi) in enumerate(self.knots_):
-            col = a[:, j]
-            out[:, j] = np.interp(col, v, z)
-            below, above = col < v[0], col > v[-1]
-            out[below, j] = z[0] + lo * (col[below] - v[0])
-            out[above, j] = z[-1] + hi * (col[above] - v[-1])
-        return out.astype(np.float32)
+        return self.map_(a)
 
 
 def _check_conditioning(a: np.ndarray, name: str, estimator: str) -> None:
@@ -410,6 +380,8 @@ class _DensityEstimator(_Base):
 
     kind = "density"
     name = "density"
+    #: the optional extra it needs (``pip install 'mibound[flow]'``; the CLI checks it before reading data)
+    requires_extra = "flow"
     #: the views whose density is modelled (checked for degeneracy, see :data:`mibound.columns.MAX_CONDITION`)
     modelled = ("x", "y")
     log_every = 100

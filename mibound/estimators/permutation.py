@@ -108,7 +108,7 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
     name = estimator.strip().lower()
     if est.kind == "neural":
         est._checked_params()
-    layout = est._checked_params()["image_layout"] if est.kind == "neural" else "channels_first"
+    layout = est._checked_params()["image_layout"] if est.kind == "neural" else "auto"
     xf, yf, shapes = flatten_views(x, y, layout)  # images: rows of pixels, their shapes kept for the critic
     keep = (shapes[0] is not None, shapes[1] is not None) if est.kind == "neural" else (False, False)
     pair = read_pair(xf, yf, dtype=np.float32 if est.kind == "neural" else np.float64, keep=keep)

@@ -17,9 +17,9 @@ from mibound.functional.nonparametric import (
     KSG_TIES,
     KSG_TRANSFORMS,
     SubsetRanks,
+    copula_normalize,
     discrete_mi,
     gaussian_plugin_mi,
-    gcmi_mi,
     ksg_mi,
 )
 from mibound.inputs.checks import check_choice, check_int, check_seed
@@ -149,8 +149,8 @@ class GaussianCopulaEstimator(_HalfSampled):
 
     name = "gcmi"
 
-    def _statistic(self, x, y) -> float:
-        return gcmi_mi(x, y, bool(self.bias_correction))
+    def _statistic(self, x, y) -> float:  # gcmi_mi of the checked pair
+        return gaussian_plugin_mi(copula_normalize(x), copula_normalize(y), bool(self.bias_correction))
 
     def _subset_statistic(self, x, y):
         # the ranks within each half from one sort of the full sample: identical to gcmi_mi(x[idx], y[idx])
@@ -239,7 +239,7 @@ class DiscreteEstimator(_HalfSampled):
     name = "discrete"
 
     def _statistic(self, x, y) -> float:
-        return discrete_mi(x, y, bool(self.bias_correction))
+        return discrete_mi(x, y, bool(self.bias_correction), checked=True)
 
     def _diagnostics(self, report) -> list[dict[str, str]]:
         cont = [c.name for c in report.columns if not c.discrete]

@@ -43,6 +43,7 @@ from mibound.experiments._photos import ESTIMATOR_KIND, estimate_views, result_r
 from mibound.images.colorspaces import COLOR_SPACES, color_split
 from mibound.images.photographs import PHOTOGRAPHS, load_photographs
 from mibound.images.views import crop_pairs
+from mibound.inputs.checks import require
 from mibound.neural.engine import torch_threads as _torch_threads
 
 __all__ = ["run", "QUICK", "FULL", "SPLITS", "split_label", "make_patches"]
@@ -95,6 +96,7 @@ def run(out="results/color-split", quick: bool = True, seed: int = 0, progress: 
     """Run the colour-split experiment; write the CSV, metadata and figure; return the tidy table."""
     cfg = settings_for("color-split", quick, overrides, QUICK, FULL)
     splits = _check(cfg)
+    require("images", "the color-split experiment")  # before anything is written
     from threadpoolctl import threadpool_limits
 
     with _torch_threads(cfg["num_threads"]), threadpool_limits(limits=cfg["num_threads"]):

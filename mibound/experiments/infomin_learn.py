@@ -67,7 +67,7 @@ from mibound.experiments.infomin import _probe, _split, load_digits_pool
 from mibound.images.colorflow import ColorFlow, InfoMinRun
 from mibound.images.colorspaces import channel_split, rgb_to
 from mibound.images.photographs import PHOTOGRAPHS, load_photographs
-from mibound.inputs.checks import check_choice
+from mibound.inputs.checks import check_choice, require
 from mibound.inputs.files import atomic_write_text
 from mibound.neural.critics import SeparableCritic, mlp
 from mibound.neural.engine import torch_threads, train
@@ -329,6 +329,9 @@ def run(out="results/infomin-learn", quick: bool = True, seed: int = 0, progress
     """
     cfg = settings_for("infomin-learn", quick, overrides, QUICK, FULL)
     _check(cfg)
+    require("flow", "the infomin-learn experiment")  # before anything is written
+    if cfg["photographs"]:
+        require("images", "the infomin-learn experiment's photographs")
     from threadpoolctl import threadpool_limits
 
     with torch_threads(cfg["num_threads"]), threadpool_limits(limits=cfg["num_threads"]):

@@ -55,6 +55,7 @@ from mibound.experiments._common import RunTable, save_figure, settings_for, wri
 from mibound.experiments._photos import ESTIMATOR_KIND, dequantise, estimate_views, result_row
 from mibound.images.photographs import PHOTOGRAPHS, load_photographs
 from mibound.images.views import crop_pairs
+from mibound.inputs.checks import require
 from mibound.inputs.files import atomic_write_text
 from mibound.neural.engine import torch_threads as _torch_threads
 
@@ -162,6 +163,7 @@ def run(out="results/patch-distance", quick: bool = True, seed: int = 0, progres
     """Run the patch-distance experiment; write the CSVs, metadata and figure; return the tidy table."""
     cfg = settings_for("patch-distance", quick, overrides, QUICK, FULL)
     _check(cfg)
+    require("images", "the patch-distance experiment")  # before anything is written
     from threadpoolctl import threadpool_limits
 
     with _torch_threads(cfg["num_threads"]), threadpool_limits(limits=cfg["num_threads"]):

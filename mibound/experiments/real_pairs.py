@@ -21,7 +21,7 @@ The pairs
 * ``photo-crops-near`` / ``photo-crops-far``: 3x3 grey-level (luma) patches of the scikit-image
   photographs astronaut, chelsea, coffee and rocket (:func:`photo_crops`, on
   :func:`mibound.views.crop_pairs`), each against the patch ``offsets[0]`` (adjacent) or
-  ``offsets[1]`` pixels to its right; needs scikit-image (``pip install mibound[images]``).
+  ``offsets[1]`` pixels to its right; needs scikit-image (``pip install 'mibound[images]'``).
 
 Outputs: ``real_pairs.csv`` (one row per pair: ``pair, n, dim_x, dim_y, dropped, estimate, ci_low,
 ci_high, is_bound, chosen, panel, diagnostics, perm_estimator, perm_estimate, null_mean, null_std,
@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from mibound.experiments._common import RunTable, save_figure, settings_for, write_metadata
+from mibound.inputs.checks import require
 
 __all__ = ["run", "QUICK", "FULL", "PAIRS", "load_pair_named", "photo_crops"]
 
@@ -181,6 +182,8 @@ def run(out="results/real_pairs", quick: bool = True, seed: int = 0, progress: b
     unknown = sorted(set(cfg["pairs"]) - set(PAIRS))
     if unknown:
         raise ValueError(f"unknown pair(s) {unknown}; valid: {', '.join(PAIRS)}")
+    if any(p.startswith("photo-") for p in cfg["pairs"]):
+        require("images", "the photo-crops pairs of real-pairs")  # before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -24,6 +24,7 @@ from scipy.special import digamma, ndtri
 from scipy.stats import rankdata
 
 from mibound.inputs.checks import check_int, check_pair, check_seed
+from mibound.inputs.maps import copula_normalize
 
 __all__ = ["gaussian_plugin_mi", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi", "ksg_mi", "jitter_ties",
            "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
@@ -80,27 +81,6 @@ def gaussian_plugin_mi(x: np.ndarray, y: np.ndarray, bias_correction: bool = Tru
         ld_y -= logdet_bias(dy, n)
         ld -= logdet_bias(dx + dy, n)
     return 0.5 * (ld_x + ld_y - ld)
-
-
-def copula_normalize(a: np.ndarray) -> np.ndarray:
-    """Normal scores of every column: ``ndtri(rank / (n + 1))``, ranks ``1..n``, ties given their average rank.
-
-    The result has (nearly) standard normal marginals and the same empirical copula as ``a``;
-    it depends on ``a`` only through the ranks of each column, so it is unchanged by any strictly
-    increasing map of any column.
-
-    Parameters
-    ----------
-    a : ndarray, shape (n, d)
-
-    Returns
-    -------
-    ndarray, shape (n, d), float64
-    """
-    a = np.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"copula_normalize expects a 2-D array (n, d), got shape {a.shape}")
-    return ndtri(rankdata(a, method="average", axis=0) / (a.shape[0] + 1))
 
 
 class SubsetRanks:
@@ -397,26 +377,32 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, w
     return (mi, terms) if return_terms else mi
 
 
-def discrete_mi(x, y, bias_correction: bool = True) -> float:
-    """Plug-in MI of discrete data from the joint table of distinct rows, in nats.
+def discrete_mi(x, y=None, bias_correction: bool = True, *, checked: bool = False) -> float:
+    """MI in nats of a joint table ``discrete_mi(table)`` (exact), or plug-in of discrete samples ``discrete_mi(x, y)``.
 
-    ``H(X) + H(Y) - H(X, Y)`` with the empirical frequencies of the distinct rows of ``x``, of
-    ``y`` and of ``(x, y)``; ``bias_correction`` adds the Miller-Madow terms ``(m - 1) / (2 n)`` of
-    each entropy (``m``: the occupied cells), which removes the plug-in's ``O(1/n)`` upward bias of
-    the MI (Miller 1955; Paninski 2003, "Estimation of entropy and mutual information"). Right for
-    data whose columns take few values; meaningless for continuous columns (every row is its own
-    cell).
+    ``sum_ij P_ij log(P_ij / (P_i. P_.j))`` of a probability (or count) table, or of the table of
+    the distinct rows of ``x`` and ``y`` (only its occupied cells are formed); ``bias_correction``
+    adds the Miller-Madow terms ``(m - 1) / (2 n)`` of each entropy (``m``: occupied cells), which
+    removes the plug-in's ``O(1/n)`` upward bias (Miller 1955; Paninski 2003). Right for columns
+    that take few values; meaningless for continuous ones (every row its own cell). ``checked``:
+    ``x`` and ``y`` are a :class:`~mibound.inputs.pair.Pair`'s arrays, not checked again.
     """
-    x, y = check_pair(x, y)
-    n = x.shape[0]
-
-    def entropy(a: np.ndarray) -> tuple[float, int]:
-        _, counts = np.unique(a, axis=0, return_counts=True)
-        p = counts / n
-        return float(-(p * np.log(p)).sum()), counts.size
-
-    (hx, mx), (hy, my), (hxy, mxy) = entropy(x), entropy(y), entropy(np.c_[x, y])
-    mi = hx + hy - hxy
-    if bias_correction:
-        mi += ((mx - 1) + (my - 1) - (mxy - 1)) / (2 * n)
-    return mi
+    if y is None:
+        p = np.asarray(x, dtype=np.float64)
+        if p.ndim != 2 or p.size == 0:
+            raise ValueError(f"the joint table must be a non-empty 2-D array, got shape {p.shape}")
+        if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+            raise ValueError("the joint table must hold finite non-negative numbers with a positive sum")
+        i, j = np.nonzero(p)
+        cells, rows, cols, n, correction = p[i, j], p.sum(axis=1)[i], p.sum(axis=0)[j], p.sum(), 0.0
+    else:
+        if not checked:
+            x, y = check_pair(x, y)
+        ix = np.unique(x, axis=0, return_inverse=True)[1].ravel()
+        iy = np.unique(y, axis=0, return_inverse=True)[1].ravel()
+        (i, j), cells = np.unique(np.stack([ix, iy]), axis=1, return_counts=True)
+        cx, cy, n = np.bincount(ix), np.bincount(iy), ix.size
+        rows, cols = cx[i], cy[j]
+        correction = ((cx.size - 1) + (cy.size - 1) - (cells.size - 1)) / (2 * n) if bias_correction else 0.0
+    mi = float(np.sum(cells / n * np.log(cells * n / (rows * cols))))
+    return max(mi, 0.0) + correction

@@ -37,8 +37,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mibound.estimators.flow import ViewFlow, _zuko
-from mibound.inputs.checks import check_float, check_int
+from mibound.estimators.flow import ViewFlow
+from mibound.inputs.checks import check_float, check_int, require
 from mibound.neural import engine
 from mibound.neural.objectives import Loss
 
@@ -71,11 +71,7 @@ class ColorFlow(nn.Module):
 
     def __init__(self, channels: int = 3, blocks: int = 2, hidden: int = 16):
         super().__init__()
-        try:
-            _zuko()
-        except ImportError as exc:
-            raise ImportError("ColorFlow (the learned InfoMin views) is built on the normalizing-flow library zuko, "
-                              "which is not installed: pip install mibound[flow] (or pip install zuko)") from exc
+        require("flow", "ColorFlow, the learned InfoMin views")
         from zuko.flows import GeneralCouplingTransform, UnconditionalTransform
 
         self.channels = check_int(channels, "channels", minimum=2)

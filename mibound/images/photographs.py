@@ -10,20 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["PHOTOGRAPHS", "load_photographs", "import_skimage"]
+__all__ = ["PHOTOGRAPHS", "load_photographs"]
 
 #: Colour photographs in ``skimage.data`` that load offline (RGB, 8-bit).
 PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
-
-
-def import_skimage():
-    """``skimage`` or an ImportError that says how to install it."""
-    try:
-        import skimage
-        import skimage.data  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - the test extra installs it
-        raise ImportError("the photographs need scikit-image: pip install 'mibound[images]'") from exc
-    return skimage
 
 
 def load_photographs(names: Sequence[str] | None = None, grey: bool = False) -> list[np.ndarray]:
@@ -43,10 +33,9 @@ def load_photographs(names: Sequence[str] | None = None, grey: bool = False) -> 
         Photographs of different sizes (8-bit values divided by 255).
     """
     from mibound.images.colorspaces import rgb_to
-    from mibound.inputs.checks import check_choice
+    from mibound.inputs.checks import check_choice, require
 
-    import_skimage()
-    import skimage.data
+    skimage = require("images", "the photographs")
 
     names = PHOTOGRAPHS if names is None else names
     if isinstance(names, str):

@@ -6,14 +6,16 @@ Every check raises ``TypeError``/``ValueError`` naming what was got and what was
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 import numbers
+import sys
 from typing import Iterable
 
 import numpy as np
 
 __all__ = ["as_2d_array", "column_names", "constant_columns", "check_pair", "check_choice", "check_int", "check_float",
-           "check_seed", "IMAGE_LAYOUTS", "image_shape", "flatten_views"]
+           "check_seed", "IMAGE_LAYOUTS", "image_shape", "flatten_views", "EXTRAS", "MissingDependency", "require"]
 
 #: Values beyond this magnitude overflow float32 arithmetic inside the critics (1e30 squared is inf).
 MAX_ABS_VALUE = 1e15
@@ -30,7 +32,7 @@ def as_2d_array(data, name: str = "x", dtype=np.float64) -> np.ndarray:
     original_type = type(data).__name__
     # torch tensors
     if hasattr(data, "detach") and hasattr(data, "cpu") and hasattr(data, "numpy"):
-        data = data.detach().cpu()
+        data = _tensor_on_cpu(data, name)
         if data.is_complex():
             raise TypeError(f"{name} is a complex tensor; expected real numbers")
         data = data.double().numpy()
@@ -81,6 +83,15 @@ def as_2d_array(data, name: str = "x", dtype=np.float64) -> np.ndarray:
             "rescale the data (MI is invariant to per-column scaling)"
         )
     return arr
+
+
+def _tensor_on_cpu(t, name: str):
+    """A torch tensor detached and on the CPU; a clear error for a tensor without values (``meta`` device)."""
+    device = getattr(t, "device", None)
+    if getattr(device, "type", None) == "meta":
+        raise ValueError(f"{name} is a torch tensor on the 'meta' device, which has a shape but no values; expected "
+                         "a tensor holding data: create or load it on 'cpu' or 'cuda' instead")
+    return t.detach().cpu()
 
 
 def _pandas_to_numpy(data, name: str, original_type: str) -> np.ndarray:
@@ -160,43 +171,56 @@ IMAGE_LAYOUTS = ("auto", "channels_first")
 MAX_CHANNELS_LAST = 4
 
 
-def image_shape(a, name: str = "x", layout: str = "auto") -> tuple[int, int, int] | None:
-    """The per-sample image shape ``(C, H, W)`` of an image array, or ``None`` for 1-D / 2-D data.
+def image_shape(a, name: str = "x", layout: str = "auto", *, sample: bool = False,
+                need: str | None = None) -> tuple[int, int, int] | None:
+    """The per-sample image shape ``(C, H, W)`` of image data, or ``None`` for flat data: the one image check.
 
-    Reads ``a.shape`` only (memory maps are not read). ``(n, H, W)`` is one channel,
-    ``(n, C, H, W)`` is channel-first.
+    ``(n, H, W)`` (a sample ``(H, W)``) is one channel, ``(n, C, H, W)`` (a sample ``(C, H, W)``)
+    is channel-first. Only the shape is read (memory maps are not read).
 
     The channel-last rule: with ``layout="auto"``, a 4-D array ``(n, A, B, C)`` whose last axis is
     small and whose two middle axes are not, ``C <= 4 < min(A, B)``, is taken for channel-last
     ``(n, H, W, C)`` (RGB, RGBA, two-channel or one-channel images stored the numpy/PIL way) and
     refused with the fix. Channel-first input with few channels ``(n, C <= 4, H, W)`` and feature
     maps with small spatial sides ``(n, 16, 4, 4)`` pass. ``layout="channels_first"`` skips the
-    rule (for a true ``(n, C, H, W)`` with ``C > 4`` and ``W <= 4``).
+    rule (for a true ``(n, C, H, W)`` with ``C > 4`` and ``W <= 4``). Every estimator applies it.
+
+    ``sample=True``: ``a`` is the shape of one sample (an int for a flat one), as critics and
+    encoders get it. ``need`` (who needs images, e.g. ``"the conv critic"``): flat data raise.
 
     Raises
     ------
     ValueError
-        Rank above 4, an empty image axis, or (``layout="auto"``) channel-last input.
+        More than 3 axes per sample, an empty image axis, flat data with ``need``, or
+        (``layout="auto"``) channel-last input.
     """
     layout = check_choice(layout, IMAGE_LAYOUTS, "image_layout")
-    shape = tuple(int(v) for v in getattr(a, "shape", np.shape(a)))
-    if len(shape) <= 2:
+    if sample:
+        s = () if a is None else (int(a),) if isinstance(a, numbers.Integral) else tuple(int(v) for v in a)
+        what = f"per-sample shape {s}"
+    else:
+        shape = tuple(int(v) for v in getattr(a, "shape", np.shape(a)))
+        s, what = shape[1:], f"shape {shape}"
+    if len(s) <= 1:
+        if need:
+            raise ValueError(f"{need} needs image views: {name} has {what}; expected images (n, H, W) or (n, C, H, W) "
+                             "(a sample (H, W) or (C, H, W)); give flat data to an estimator or critic for vectors")
         return None
-    if len(shape) > 4:
-        raise ValueError(f"{name} has {len(shape)} dimensions (shape {shape}); expected (n, d), images (n, H, W) "
+    if len(s) > 3:
+        raise ValueError(f"{name} has {len(s) + (not sample)} dimensions ({what}); expected (n, d), images (n, H, W) "
                          "or channel-first images (n, C, H, W)")
-    if min(shape[1:]) == 0:
-        raise ValueError(f"{name} is empty (shape {shape}); expected images with at least one pixel")
-    if len(shape) == 3:
-        return (1, shape[1], shape[2])
-    _, a1, a2, a3 = shape
+    if min(s) < 1:
+        raise ValueError(f"{name} is empty ({what}); expected images with at least one pixel")
+    if len(s) == 2:
+        return (1, *s)
+    a1, a2, a3 = s
     if layout == "auto" and a3 <= MAX_CHANNELS_LAST < min(a1, a2):
         raise ValueError(
-            f"{name} has shape {shape}, which looks channel-last (n, H, W, C) with C = {a3}; images must be "
+            f"{name} has {what}, which looks channel-last (n, H, W, C) with C = {a3}; images must be "
             f"channel-first (n, C, H, W): pass {name}.transpose(0, 3, 1, 2) (numpy), np.moveaxis({name}, -1, 1) "
-            f"or {name}.permute(0, 3, 1, 2) (torch). If {shape[1:]} really is (C, H, W), pass "
-            "image_layout='channels_first'")
-    return (a1, a2, a3)
+            f"or {name}.permute(0, 3, 1, 2) (torch). If {s} really is (C, H, W), pass image_layout='channels_first' "
+            f"(neural estimators and auto) or flat rows {name}.reshape(len({name}), -1)")
+    return s
 
 
 def flatten_views(x, y, layout: str = "auto"):
@@ -218,7 +242,7 @@ def flatten_views(x, y, layout: str = "auto"):
     out, shapes = [], []
     for name, a in (("x", x), ("y", y)):
         if hasattr(a, "detach") and hasattr(a, "cpu") and getattr(a, "ndim", 0) > 2:
-            a = a.detach().cpu().numpy()
+            a = _tensor_on_cpu(a, name).numpy()
         elif isinstance(a, (list, tuple)):
             try:
                 a = np.asarray(a)
@@ -233,15 +257,25 @@ def flatten_views(x, y, layout: str = "auto"):
 def check_pair(x, y, *, dtype=np.float64, allow_constant: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Validate a paired sample ``(x, y)``: both 2-D, numeric, finite, with the same number of rows.
 
-    Constant columns are refused unless ``allow_constant`` (the estimator classes drop them
-    instead, through :func:`mibound.inputs.read_pair`, and say so in a diagnostic).
+    Two pandas objects are paired by index: the same labels in another order are aligned on
+    ``x``'s order, different labels are refused. A named column that is in both views (same name,
+    same values) is refused: a view that holds part of the other has infinite MI. Constant
+    columns are refused unless ``allow_constant`` (the estimator classes drop them instead,
+    through :func:`mibound.inputs.read_pair`, and say so in a diagnostic).
     """
-    x = as_2d_array(x, "x", dtype)
-    y = as_2d_array(y, "y", dtype)
+    raw = (x, _aligned(x, y))
+    x = as_2d_array(raw[0], "x", dtype)
+    y = as_2d_array(raw[1], "y", dtype)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x and y must have the same number of samples (rows), got {x.shape[0]} and {y.shape[0]}"
         )
+    labelled = [hasattr(a, "to_numpy") and not isinstance(a, np.ndarray) for a in raw]  # pandas: named columns
+    where_y = {c: j for j, c in enumerate(column_names(raw[1], "y", y.shape[1]))} if all(labelled) else {}
+    for j, name in enumerate(column_names(raw[0], "x", x.shape[1]) if where_y else ()):
+        if name in where_y and np.array_equal(x[:, j], y[:, where_y[name]]):
+            raise ValueError(f"column {name!r} is in both x and y: a view that holds part of the other has infinite MI "
+                             "(for a continuous column), which no estimate can report; give each column to one view")
     if not allow_constant:
         for name, a in (("x", x), ("y", y)):
             const = constant_columns(a)
@@ -252,6 +286,41 @@ def check_pair(x, y, *, dtype=np.float64, allow_constant: bool = False) -> tuple
                     "estimator class (mibound.estimate_mi), which drops them and says so"
                 )
     return x, y
+
+
+def _aligned(x, y):
+    """``y`` in the row order of ``x`` when both are pandas objects with the same index labels; else raises."""
+    pd = sys.modules.get("pandas")
+    kinds = () if pd is None else (pd.DataFrame, pd.Series)
+    if not (isinstance(x, kinds) and isinstance(y, kinds)) or len(x) != len(y) or x.index.equals(y.index):
+        return y
+    unique = x.index.is_unique and y.index.is_unique
+    if unique and y.index.isin(x.index).all():
+        return y.loc[x.index]
+    detail = f"label {x.index.difference(y.index).tolist()[0]!r} is in x's index only" if unique else \
+        "an index has repeated labels"
+    raise ValueError(f"x and y are pandas objects with different indexes ({detail}); rows are paired by index label: "
+                     "pass x.reset_index(drop=True) and y.reset_index(drop=True) to pair them by position, or align "
+                     "them first, e.g. x, y = x.align(y, join='inner', axis=0)")
+
+
+#: ``pip install 'mibound[EXTRA]'`` -> (the module it installs, what it is)
+EXTRAS = {"flow": ("zuko", "the normalizing-flow library zuko"), "images": ("skimage.data", "scikit-image")}
+
+
+class MissingDependency(ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it (CLI: exit 2)."""
+
+
+def require(extra: str, what: str):
+    """The top module of the optional ``extra`` (:data:`EXTRAS`), or :class:`MissingDependency` saying what needs it."""
+    module, package = EXTRAS[extra]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(f"{package} is not installed (needed by {what}): pip install 'mibound[{extra}]'") \
+            from exc
+    return importlib.import_module(module.split(".")[0])
 
 
 def check_choice(value, choices: Iterable[str], what: str) -> str:

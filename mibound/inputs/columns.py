@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mibound.inputs.checks import as_2d_array
+from mibound.inputs.checks import check_pair
 from mibound.results import diagnostic
 
 __all__ = ["ColumnStats", "ColumnReport", "column_report", "column_stats", "DISCRETE_MAX_VALUES",
@@ -205,7 +205,7 @@ def column_stats(a: np.ndarray, prefix: str = "x", names=None) -> tuple[ColumnSt
                  for j in range(a.shape[1]))
 
 
-def column_report(x, y, names=None) -> ColumnReport:
+def column_report(x, y, names=None, *, checked: bool = False) -> ColumnReport:
     """Distinct values, tie fractions and resolution of every column of ``x`` and ``y``.
 
     Parameters
@@ -217,6 +217,9 @@ def column_report(x, y, names=None) -> ColumnReport:
     names : (sequence of str, sequence of str), optional
         The columns' names in ``x`` and in ``y`` (default ``"x[j]"``, ``"y[j]"``), as the
         diagnostics name them (:class:`mibound.inputs.Pair` passes the input's own names).
+    checked : bool, default False
+        ``x`` and ``y`` are 2-D float arrays already checked (a :class:`~mibound.inputs.pair.Pair`'s):
+        not checked again.
 
     Returns
     -------
@@ -231,10 +234,8 @@ def column_report(x, y, names=None) -> ColumnReport:
     >>> [d["code"] for d in r.diagnostics("kept as they are")]
     ['ties', 'discrete_columns']
     """
-    x = as_2d_array(x, "x")
-    y = as_2d_array(y, "y")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y must have the same number of samples (rows), got {x.shape[0]} and {y.shape[0]}")
+    if not checked:
+        x, y = check_pair(x, y, allow_constant=True)
     nx, ny = (None, None) if names is None else names
     sx, sy = column_stats(x, "x", nx), column_stats(y, "y", ny)
     duplicates = 0.0

@@ -27,64 +27,62 @@ def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
         raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
 
 
-def _resolve(path: Path, header: list[str], cols: list[str], which: str) -> list[int]:
-    """0-based header positions of ``cols`` (names, or 0-based indices as text)."""
-    idx = []
-    for c in cols:
-        if c in header:
-            idx.append(header.index(c))
-        elif c.isdigit() and int(c) < len(header):
-            idx.append(int(c))
-        else:
-            raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}")
-    return idx
+def _is_number(text: str) -> bool:
+    try:
+        return float(text) is not None
+    except ValueError:
+        return False
 
 
-def csv_column_names(path, x_cols: list[str], y_cols: list[str]) -> tuple[list[str], list[str]]:
-    """The header names of the ``x_cols`` and ``y_cols`` of a CSV file (names or 0-based indices)."""
-    path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        header = [h.strip() for h in next(csv.reader(fh), [])]
-    return ([header[j] for j in _resolve(path, header, x_cols, "--x-cols")],
-            [header[j] for j in _resolve(path, header, y_cols, "--y-cols")])
+def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]):
+    """The ``x_cols`` and ``y_cols`` of a CSV file as frames named by the header (see :func:`load_pair`)."""
+    import pandas as pd
 
-
-def _read_csv_columns(path: Path, x_cols: list[str], y_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise ValueError(f"{path}: empty CSV file") from None
-            header = [h.strip() for h in header]
-            rows = [r for r in reader if r]
+            rows = [r for r in csv.reader(fh) if r]
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at position "
                          f"{exc.start}); save the CSV as UTF-8") from None
     if not rows:
+        raise ValueError(f"{path}: empty CSV file")
+    has_header = not all(_is_number(v) for v in rows[0])  # a first row of numbers only is data
+    header = [h.strip() for h in rows.pop(0)] if has_header else [str(j) for j in range(len(rows[0]))]
+    if not rows:
         raise ValueError(f"{path}: CSV has a header but no rows")
-
-    ix, iy = _resolve(path, header, x_cols, "--x-cols"), _resolve(path, header, y_cols, "--y-cols")
-
-    def take(idx: list[int]) -> np.ndarray:
-        out = np.empty((len(rows), len(idx)))
-        for r, row in enumerate(rows):
-            if len(row) != len(header):
-                raise ValueError(f"{path}: row {r + 2} has {len(row)} fields, header has {len(header)}")
-            for c, j in enumerate(idx):
-                try:
-                    out[r, c] = float(row[j])
-                except ValueError:
-                    raise ValueError(f"{path}: row {r + 2}, column {header[j]!r}: {row[j]!r} is not a number") \
-                        from None
-        return out
-
-    return take(ix), take(iy)
+    views = []
+    for which, cols in (("--x-cols", x_cols), ("--y-cols", y_cols)):
+        for c in cols:
+            if c not in header:
+                why = ("a header row, so columns are chosen by name (0-based positions only in a file without one)"
+                       if has_header else "no header row (its first row is all numbers), so columns are chosen by "
+                       "0-based position")
+                raise ValueError(f"{path}: {which} column {c!r} not found; columns are {header}: the file has {why}")
+            if cols.count(c) > 1:
+                raise ValueError(f"{path}: column {c!r} is given twice in {which}; give each column once")
+            if views and c in views[0]:
+                raise ValueError(f"{path}: column {c!r} is in both --x-cols and --y-cols: a view that holds part of "
+                                 "the other has infinite MI (for a continuous column), which no estimate can report; "
+                                 "give each column to one view")
+        views.append(list(cols))
+    first = 2 if has_header else 1  # the line number of the first data row
+    out = np.empty((len(rows), len(header)))
+    idx = sorted({header.index(c) for c in views[0] + views[1]})
+    for r, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"{path}: row {r + first} has {len(row)} fields, "
+                             f"{'header' if has_header else 'first row'} has {len(header)}")
+        for j in idx:
+            try:
+                out[r, j] = float(row[j])
+            except ValueError:
+                raise ValueError(f"{path}: row {r + first}, column {header[j]!r}: {row[j]!r} is not a number") \
+                    from None
+    return tuple(pd.DataFrame(out[:, [header.index(c) for c in v]], columns=v) for v in views)
 
 
 def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: list[str] | None = None,
-              mmap: bool = False) -> tuple[np.ndarray, np.ndarray, float | None]:
+              mmap: bool = False) -> tuple:
     """Read a paired sample ``(x, y)`` and its ``true_mi`` if the file has one.
 
     Formats
@@ -96,11 +94,16 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
         ``path`` holds ``x``, ``path_y`` holds ``y`` (images too; with ``mmap`` the estimators read
         memory-mapped images as rows of pixels without loading them).
     ``.csv``
-        with a header row; ``x_cols`` / ``y_cols`` name (or index) the columns of each view.
+        ``x_cols`` / ``y_cols`` choose the columns of each view, by name when the first row is a
+        header (it has a field that is not a number), by 0-based position ``"0", "1", ...`` when
+        it is not (a first row of numbers only is data: a file without a header loses no row).
+        Never both: in a file with a header, a position is not a name and is refused. A column
+        given to both views is refused (a view that holds part of the other has infinite MI).
+        ``x`` and ``y`` are then pandas frames whose column names are the header's (or positions).
 
     Returns
     -------
-    x, y : ndarray
+    x, y : ndarray, or DataFrame for a CSV
     true_mi : float or None
     """
     path = Path(path)
@@ -148,7 +151,8 @@ def load_pair(path, path_y=None, *, x_cols: list[str] | None = None, y_cols: lis
         return _load_npy(path, mmap), _load_npy(Path(path_y), mmap), None
     if suffix == ".csv":
         if not x_cols or not y_cols:
-            raise ValueError(f"{path}: a CSV needs --x-cols and --y-cols (column names or 0-based indices)")
+            raise ValueError(f"{path}: a CSV needs --x-cols and --y-cols (column names, or 0-based positions in a file "
+                             "without a header row)")
         x, y = _read_csv_columns(path, x_cols, y_cols)
         return x, y, None
     raise ValueError(f"{path}: unsupported file type {suffix!r}; expected .npz, .npy (pair) or .csv")

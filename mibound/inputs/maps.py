@@ -1,17 +1,13 @@
-"""Per-column input maps fitted on training rows: standardisation robust to heavy tails.
+"""Per-column strictly increasing maps, which leave the MI unchanged: the critics', the flows' and the copulas'.
 
-A strictly increasing map of each column leaves the MI unchanged (MI is invariant under
-injective per-view maps), so the estimators may reshape the inputs freely for the critic's sake.
-``"robust"`` centres each column on its median, scales it by its interquartile range (``/ 1.349``,
-the standard deviation for Gaussian data) and squashes it with ``asinh``, which is the identity
-near zero and logarithmic in the tails: a Cauchy column then looks to the critic like a
-moderately tailed one, and no single extreme value dominates a score. The statistics come from
-training rows only.
-
-Image views (a per-sample ``shape`` ``(C, H, W)``) are mapped per *channel*: the statistics of
-each channel pool all its pixels, and every pixel of the channel gets the same map, so the
-spatial structure the convolutional critic relies on (the same filter at every position) is
-kept; per-pixel maps would give every position its own scale.
+:func:`fit_column_map` fits a :class:`ColumnMap` on training rows, applied to any rows:
+``"robust"`` (the critics' default) centres each column on its median, scales it by its
+interquartile range (``/ 1.349``, the standard deviation for Gaussian data) and squashes it with
+``asinh``, the identity near zero and logarithmic in the tails, so that no extreme value
+dominates a score; ``"gaussianize"`` (the flows') is ``Phi^-1`` of the training rows' empirical
+distribution function. :func:`copula_normalize` gives the normal scores of a sample itself.
+Image views (a per-sample ``shape`` ``(C, H, W)``) are mapped per *channel* (one map for all
+pixels of a channel), which keeps the spatial structure the convolutional critic relies on.
 """
 
 from __future__ import annotations
@@ -19,62 +15,86 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
+from scipy.stats import rankdata
 
 from mibound.inputs.checks import check_choice
 
-__all__ = ["PREPROCESS", "ColumnMap", "fit_column_map"]
+__all__ = ["PREPROCESS", "COLUMN_MAPS", "ColumnMap", "fit_column_map", "copula_normalize"]
 
-#: the input maps of :func:`fit_column_map`
+#: the critics' input maps (``preprocess``), and every map :func:`fit_column_map` fits
 PREPROCESS = ("robust", "standardize", "none")
+COLUMN_MAPS = PREPROCESS + ("gaussianize",)
 
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """``z = (a - center) / scale``, then ``asinh(z)`` when ``squash``; strictly increasing per column.
+    """``z = (a - center) / scale`` (in ``center``'s dtype), ``asinh(z)`` when ``squash``; or linear between ``knots``.
 
-    Attributes
-    ----------
-    center, scale : ndarray, shape (d,), float32
-    squash : bool
+    ``knots``: per column ``(values, scores, slope_below, slope_above)`` (``"gaussianize"``).
     """
 
     center: np.ndarray
     scale: np.ndarray
     squash: bool
+    knots: tuple | None = None
 
     def __call__(self, a: np.ndarray) -> np.ndarray:
         """Map rows ``a`` of shape ``(m, d)``; returns float32 (a new array)."""
-        z = (np.asarray(a, dtype=np.float32) - self.center) / self.scale
-        return np.arcsinh(z, out=z) if self.squash else z
+        if self.knots is None:
+            z = (np.asarray(a, dtype=self.center.dtype) - self.center) / self.scale
+            return (np.arcsinh(z, out=z) if self.squash else z).astype(np.float32, copy=False)
+        out = np.empty(a.shape, dtype=np.float64)
+        for j, (v, z, lo, hi) in enumerate(self.knots):
+            col = a[:, j]
+            out[:, j] = np.interp(col, v, z)
+            below, above = col < v[0], col > v[-1]
+            out[below, j] = z[0] + lo * (col[below] - v[0])
+            out[above, j] = z[-1] + hi * (col[above] - v[-1])
+        return out.astype(np.float32)
 
 
-def fit_column_map(rows: np.ndarray, how: str = "robust", shape: tuple[int, ...] | None = None) -> ColumnMap:
+def fit_column_map(rows: np.ndarray, how: str = "robust", shape: tuple[int, ...] | None = None,
+                   dtype=np.float32) -> ColumnMap:
     """Fit a :class:`ColumnMap` on training rows ``(m, d)``.
 
     Parameters
     ----------
     rows : ndarray, shape (m, d)
-    how : {"robust", "standardize", "none"}
+    how : {"robust", "standardize", "none", "gaussianize"}
         ``robust``: median, IQR / 1.349 and ``asinh``; ``standardize``: mean and standard
         deviation; ``none``: the identity. A column whose spread is zero on these rows (e.g. a
         mostly constant indicator) falls back to its standard deviation, then to 1.
+        ``gaussianize``: ``Phi^-1`` of the empirical distribution function at mid-ranks, linear
+        between the distinct values and beyond them (the slope of the outermost percent): standard
+        normal on these rows whatever the tails (needs two distinct values per column).
     shape : (C, H, W), optional
         Rows are flat channel-first images of this shape (``d = C*H*W``): fit one map per channel
         from all its pixels and repeat it over the channel's ``H*W`` columns.
+    dtype : numpy dtype, default float32
+        Of ``center`` and ``scale``, hence of the arithmetic.
     """
-    how = check_choice(how, PREPROCESS, "preprocess")
+    how = check_choice(how, COLUMN_MAPS, "preprocess")
     rows = np.asarray(rows, dtype=np.float64)
     d = rows.shape[1]
+    if how == "gaussianize":
+        knots = []
+        for col in rows.T:
+            v, counts = np.unique(col, return_counts=True)
+            z = ndtri((np.cumsum(counts) - 0.5 * counts) / col.size)
+            k = min(v.size - 1, max(1, v.size // 100))
+            knots.append((v, z, (z[k] - z[0]) / (v[k] - v[0]), (z[-1] - z[-1 - k]) / (v[-1] - v[-1 - k])))
+        return ColumnMap(np.zeros(d, dtype), np.ones(d, dtype), False, tuple(knots))
     if shape is not None and how != "none":
         c = int(shape[0])
         if c * int(np.prod(shape[1:])) != d:
             raise ValueError(f"image shape {tuple(shape)} does not match {d} columns")
         per_channel = rows.reshape(len(rows), c, -1).transpose(1, 0, 2).reshape(c, -1).T  # (m * H * W, C)
-        m = fit_column_map(per_channel, how)
+        m = fit_column_map(per_channel, how, dtype=dtype)
         pixels = d // c
         return ColumnMap(np.repeat(m.center, pixels), np.repeat(m.scale, pixels), m.squash)
     if how == "none":
-        return ColumnMap(np.zeros(d, np.float32), np.ones(d, np.float32), False)
+        return ColumnMap(np.zeros(d, dtype), np.ones(d, dtype), False)
     sd = rows.std(axis=0)
     if how == "standardize":
         center, scale = rows.mean(axis=0), sd
@@ -83,4 +103,16 @@ def fit_column_map(rows: np.ndarray, how: str = "robust", shape: tuple[int, ...]
         scale = (q75 - q25) / 1.349
         scale = np.where(scale > 0, scale, sd)
     scale = np.where(scale > 0, scale, 1.0)
-    return ColumnMap(center.astype(np.float32), scale.astype(np.float32), how == "robust")
+    return ColumnMap(center.astype(dtype), scale.astype(dtype), how == "robust")
+
+
+def copula_normalize(a: np.ndarray) -> np.ndarray:
+    """Normal scores of every column: ``ndtri(rank / (n + 1))``, ranks ``1..n``, ties given their average rank.
+
+    ``a (n, d)`` -> float64 ``(n, d)`` with (nearly) standard normal marginals and the same
+    empirical copula: unchanged by any strictly increasing map of any column.
+    """
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"copula_normalize expects a 2-D array (n, d), got shape {a.shape}")
+    return ndtri(rankdata(a, method="average", axis=0) / (a.shape[0] + 1))

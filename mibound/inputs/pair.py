@@ -2,12 +2,13 @@
 
 A column that takes one value carries no information: dropping it leaves the MI unchanged
 (``I((x, c); y) = I(x; y)`` for a constant ``c``). :func:`read_pair` validates ``x`` and ``y``
-(:func:`mibound._validation.check_pair`), keeps the names of their columns (a frame's labels, a
+(:func:`mibound.inputs.checks.check_pair`), keeps the names of their columns (a frame's labels, a
 named series' name, else ``x[j]`` / ``y[j]`` with the 0-based index in the input) and drops the
-constant columns (:func:`mibound._validation.constant_columns`): this is the one place that
-decides which columns an estimator sees. The :class:`Pair` it returns says what was dropped in a
-``constant_columns`` diagnostic and in the result's ``settings``; a view with no varying column
-has MI 0 exactly (:meth:`Pair.zero_result`, diagnostic ``constant_view``).
+constant columns (:func:`mibound.inputs.checks.constant_columns`): this is the one place that
+decides which columns an estimator sees, once per fit (every estimator's ``fit(pair, None)`` takes
+a :class:`Pair` as it is; ``auto`` hands its members :meth:`Pair.rows`). The :class:`Pair` says
+what was dropped in a ``constant_columns`` diagnostic and in the result's ``settings``; a view
+with no varying column has MI 0 exactly (:meth:`Pair.zero_result`, diagnostic ``constant_view``).
 """
 
 from __future__ import annotations
@@ -63,8 +64,13 @@ class Pair:
         return self.x.shape[1] == 0 or self.y.shape[1] == 0
 
     def report(self) -> ColumnReport:
-        """:func:`~mibound.columns.column_report` of the kept columns, under their names."""
-        return column_report(self.x, self.y, names=self.names)
+        """:func:`~mibound.inputs.columns.column_report` of the kept columns, under their names."""
+        return column_report(self.x, self.y, names=self.names, checked=True)
+
+    def rows(self, idx) -> "Pair":
+        """The pair of the rows ``idx``, not checked again; columns constant on these rows join :attr:`dropped`."""
+        views = [_drop(a[idx], names, dropped) for a, names, dropped in zip((self.x, self.y), self.names, self.dropped)]
+        return Pair(views[0][0], views[1][0], (views[0][1], views[1][1]), (views[0][2], views[1][2]))
 
     def diagnostics(self) -> list[dict[str, str]]:
         """``constant_columns`` naming the dropped columns, and ``constant_view`` for a view left empty."""
@@ -103,19 +109,30 @@ class Pair:
             settings={**(settings or {}), "versions": _versions()}))
 
 
+def _drop(a: np.ndarray, labels: tuple[str, ...], dropped: tuple[str, ...] = (), whole: bool = False):
+    """``(a without its constant columns, kept labels, dropped + the constant columns' labels)``."""
+    const = constant_columns(a)
+    if not const.size or (whole and const.size < a.shape[1]):
+        return a, tuple(labels), tuple(dropped)
+    keep = np.setdiff1d(np.arange(a.shape[1]), const)
+    return (np.ascontiguousarray(a[:, keep]), tuple(labels[j] for j in keep),
+            tuple(dropped) + tuple(labels[j] for j in const))
+
+
 def read_pair(x, y, dtype=np.float64, keep: tuple[bool, bool] = (False, False)) -> Pair:
     """Validate ``(x, y)``, keep their column names and drop their constant columns.
 
     Parameters
     ----------
-    x : array_like, shape (n, dx) or (n,)
-    y : array_like, shape (n, dy) or (n,)
-        numpy arrays, torch tensors, pandas frames/series (nullable dtypes without ``pd.NA``) or
-        nested lists, as :func:`mibound._validation.as_2d_array` takes them.
+    x : array_like, shape (n, dx) or (n,), or Pair
+        numpy arrays, torch tensors, pandas frames/series or nested lists, as
+        :func:`~mibound.inputs.checks.check_pair` takes them. A :class:`Pair` (``y=None``) is
+        returned as it is, in ``dtype``: it was checked when it was read.
+    y : array_like, shape (n, dy) or (n,), or None
     dtype : numpy dtype, default float64
     keep : (bool, bool), default (False, False)
         Keep every column of ``x`` / ``y``, constant ones too, unless all are constant: flattened
-        image views that a critic reads on their pixel grid (:class:`~mibound.critics.ConvCritic`),
+        image views that a critic reads on their pixel grid (:class:`~mibound.neural.critics.ConvCritic`),
         where a constant pixel (a blank border) carries no information and does no harm.
 
     Returns
@@ -128,33 +145,36 @@ def read_pair(x, y, dtype=np.float64, keep: tuple[bool, bool] = (False, False)) 
     >>> p = read_pair(np.c_[np.arange(4.0), np.ones(4)], np.arange(4.0))
     >>> p.x.shape, p.dropped
     ((4, 1), (('x[1]',), ()))
+    >>> read_pair(p, None) is p
+    True
     """
+    if isinstance(x, Pair):
+        if y is not None:
+            raise TypeError(f"read_pair(pair, y) got a Pair and a {type(y).__name__}; pass the Pair alone: "
+                            "read_pair(pair, None)")
+        same = x.x.dtype == dtype and x.y.dtype == dtype
+        return x if same else Pair(x.x.astype(dtype), x.y.astype(dtype), x.names, x.dropped)
     raw = (x, y)
     x, y = check_pair(x, y, dtype=dtype, allow_constant=True)
-    kept_names, dropped, arrays = [], [], []
+    views = []
     for name, data, a, whole in (("x", raw[0], x, keep[0]), ("y", raw[1], y, keep[1])):
         labels = column_names(data, name, a.shape[1])
         if len(labels) != a.shape[1]:  # e.g. a multi-dimensional tensor flattened by as_2d_array
             labels = column_names(None, name, a.shape[1])
-        const = constant_columns(a)
-        if whole and const.size < a.shape[1]:
-            const = const[:0]
-        keep = np.setdiff1d(np.arange(a.shape[1]), const)
-        kept_names.append(tuple(labels[j] for j in keep))
-        dropped.append(tuple(labels[j] for j in const))
-        arrays.append(a if not const.size else np.ascontiguousarray(a[:, keep]))
-    return Pair(arrays[0], arrays[1], (kept_names[0], kept_names[1]), (dropped[0], dropped[1]))
+        views.append(_drop(a, labels, whole=whole))
+    return Pair(views[0][0], views[1][0], (views[0][1], views[1][1]), (views[0][2], views[1][2]))
 
 
 def read_flat_pair(x, y, dtype=np.float64) -> tuple[Pair, tuple]:
     """:func:`read_pair` of views with images flattened to rows of pixels (for estimators that read vectors).
 
     Images ``(n, H, W)`` / ``(n, C, H, W)`` become ``C*H*W`` columns (the pixel order does not
-    change the MI; :func:`mibound._validation.flatten_views`), then their constant columns are
-    dropped like any others. Returns the :class:`Pair` and the per-sample image shapes
-    ``(shape_x, shape_y)`` (``None`` for a flat view), for the ``flattened_images`` diagnostic.
+    change the MI; :func:`mibound.inputs.checks.flatten_views`, whose channel-last rule applies
+    here too), then their constant columns are dropped like any others. Returns the :class:`Pair`
+    and the per-sample image shapes ``(shape_x, shape_y)`` (``None`` for a flat view), for the
+    ``flattened_images`` diagnostic.
     """
     from mibound.inputs.checks import flatten_views
 
-    x, y, shapes = flatten_views(x, y, "channels_first")
+    x, y, shapes = flatten_views(x, y)
     return read_pair(x, y, dtype=dtype), shapes

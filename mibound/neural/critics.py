@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mibound.inputs.checks import check_choice, check_float, check_int
+from mibound.inputs.checks import check_choice, check_float, check_int, image_shape
 
 __all__ = [
     "mlp",
@@ -286,16 +286,6 @@ class GaussianOptimalCritic(nn.Module):
         return s.to(x.dtype)
 
 
-def _image_shape(shape, name: str) -> tuple[int, int, int]:
-    """``(C, H, W)`` from a per-sample image shape ``(C, H, W)`` or ``(H, W)``; a clear error otherwise."""
-    if isinstance(shape, (int, np.integer)) or shape is None or len(tuple(shape)) not in (2, 3):
-        raise ValueError(f"the conv critic needs image views: {name} must be a per-sample shape (C, H, W) or "
-                         f"(H, W), got {shape!r}; give image arrays (n, H, W) or (n, C, H, W), or use a "
-                         "critic for vectors (separable, bilinear, concat)")
-    shape = tuple(int(check_int(int(v), name, minimum=1)) for v in shape)
-    return (1, *shape) if len(shape) == 2 else shape
-
-
 def image_patches(x: torch.Tensor, shape: tuple[int, int, int], kernel_size: int, stride: int = 1) -> torch.Tensor:
     """The zero-padded ``k x k`` patches of flat images: ``(..., C*H*W) -> (..., H'*W', C*k*k)``.
 
@@ -424,7 +414,8 @@ class ConvCritic(nn.Module):
     def __init__(self, dim_x, dim_y, channels: Sequence[int] = (20,), kernel_size: int = 3, stride: int = 2,
                  embed_dim: int = 64, shared: bool = True, bilinear: bool = False, temperature: float = 1.0):
         super().__init__()
-        self.shape_x, self.shape_y = _image_shape(dim_x, "dim_x"), _image_shape(dim_y, "dim_y")
+        self.shape_x, self.shape_y = (image_shape(d, name, "channels_first", sample=True, need="the conv critic")
+                                      for d, name in ((dim_x, "dim_x"), (dim_y, "dim_y")))
         channels = [check_int(c, "channels", minimum=1) for c in (channels if isinstance(channels, Sequence)
                                                                    else [channels])]
         if not channels:
