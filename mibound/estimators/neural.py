@@ -8,16 +8,16 @@ a varying column), trains on a training split, evaluates on a held-out split and
 ``history_``). ``result_`` is an :class:`~mibound.results.EstimateResult`. Reading fitted state
 before ``fit`` raises :class:`~mibound.results.NotFittedError`.
 
-Every neural fit reads its batches from one :class:`~mibound.plan.FitPlan` (arrays and memory
-maps alike) or from seeded :class:`~mibound.streaming.SamplerStream` s, and trains in the one loop
-of :mod:`mibound.engine`; :class:`~mibound.distributed.DistributedNeuralEstimator` changes only
-the process context and the strategy (:meth:`NeuralEstimator._runs`).
+Every neural fit reads its batches from one :class:`~mibound.neural.plan.FitPlan` (arrays and memory
+maps alike) or from seeded :class:`~mibound.neural.batches.SamplerStream` s, and is one call of the
+one driver, :func:`mibound.estimators.fit.fit_critics`;
+:class:`~mibound.estimators.distributed.DistributedNeuralEstimator` changes only the process
+context and the strategy (:meth:`NeuralEstimator._runs`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import math
 import time
@@ -30,6 +30,7 @@ from torch import nn
 
 from mibound.data.base import Sampler
 from mibound.estimators.base import _Base, _mean_ci
+from mibound.estimators.fit import fit_critics
 from mibound.inputs.checks import (
     IMAGE_LAYOUTS,
     check_choice,
@@ -44,11 +45,11 @@ from mibound.inputs.pair import read_pair
 from mibound.neural import engine
 from mibound.neural.batches import SamplerStream, ShardedBatchStream
 from mibound.neural.critics import CRITICS, IMAGE_CRITICS, make_critic
-from mibound.neural.engine import LR_SCHEDULES, DistContext, torch_threads
+from mibound.neural.engine import LR_SCHEDULES, DistContext
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.plan import FitPlan
-from mibound.neural.selection import choose_rates, chosen_runs, selection_record, trained_rates
-from mibound.neural.stacking import train_ensemble
+from mibound.neural.selection import trained_rates
+from mibound.neural.stacking import shards, stack_batches
 from mibound.results import EstimateResult, TrainingDiverged, _versions, diagnostic
 
 __all__ = ["NeuralEstimator", "resolve_critic", "neural_diagnostics", "fit_samplers"]
@@ -201,7 +202,8 @@ class NeuralEstimator(_Base):
         self.folds = folds
 
     # -- validation -------------------------------------------------------------------------
-    def _checked_params(self) -> dict[str, Any]:
+    def checked_params(self) -> dict[str, Any]:
+        """The hyper-parameters, checked: a dict of them (``critic`` by name), raising on a bad one."""
         p = dict(
             estimator=check_choice(self.estimator, NEURAL_ESTIMATORS, "estimator"),
             batch_size=check_int(self.batch_size, "batch_size", minimum=2),
@@ -241,7 +243,7 @@ class NeuralEstimator(_Base):
                             f"got {type(self.critic).__name__}")
         return p
 
-    def _build(self, p: dict[str, Any], shape_x, shape_y) -> tuple[nn.Module, Loss]:
+    def build(self, p: dict[str, Any], shape_x, shape_y) -> tuple[nn.Module, Loss]:
         """The seeded critic and loss for views of per-sample shapes ``shape_x``, ``shape_y`` (ints: flat).
 
         Resolves ``p["critic"] == "auto"`` in place (:func:`resolve_critic`), so the settings
@@ -268,7 +270,7 @@ class NeuralEstimator(_Base):
         """The training strategy: one critic in this process."""
         return engine.SingleRun(critic, loss)
 
-    def _settings(self, ctx: DistContext, data: str, runs: engine.Runs, p: dict[str, Any]) -> dict[str, Any]:
+    def _settings(self, ctx: DistContext, data: str, critic: nn.Module, loss: Loss, p: dict[str, Any]) -> dict[str, Any]:
         return {"data": "stream"} if data == "mmap" else {}
 
     # -- fitting --------------------------------------------------------------------------------
@@ -299,18 +301,18 @@ class NeuralEstimator(_Base):
         self
         """
         data = "mmap" if isinstance(x, np.memmap) or isinstance(y, np.memmap) else "memory"
-        p = self._checked_params()  # bad parameters before bad data
+        p = self.checked_params()  # bad parameters before bad data
         x, y, shapes = flatten_views(x, y, p["image_layout"])
         if data == "mmap":
-            return self._fit_arrays(x, y, true_mi, data, shapes=shapes)
+            return self.fit_arrays(x, y, true_mi, data, shapes=shapes)
         pair = read_pair(x, y, dtype=np.float32, keep=(shapes[0] is not None, shapes[1] is not None))
         if pair.degenerate:  # constant columns dropped, and said so
             self.result_ = pair.zero_result(p["estimator"], seed=p["seed"], true_mi=true_mi, settings=p)
             return self
-        self._fit_arrays(pair.x, pair.y, true_mi, data, shapes=shapes)
-        return self._annotate(pair)
+        self.fit_arrays(pair.x, pair.y, true_mi, data, shapes=shapes)
+        return self.annotate(pair)
 
-    def _annotate(self, pair) -> "NeuralEstimator":
+    def annotate(self, pair) -> "NeuralEstimator":
         """Add what the :class:`~mibound.inputs.Pair` says (dropped and discrete columns) to ``result_``."""
         self.result_.diagnostics += [d for d in pair.report().diagnostics(
             "the critic reads the values as they are: its bound is on the MI of these discrete values")
@@ -319,7 +321,7 @@ class NeuralEstimator(_Base):
         return self
 
     @staticmethod
-    def _plans(p: dict[str, Any], n: int, world_size: int = 1) -> tuple[FitPlan, FitPlan, int]:
+    def plans(p: dict[str, Any], n: int, world_size: int = 1) -> tuple[FitPlan, FitPlan, int]:
         """The training plan of ``n`` rows, the readout plan (the same split at ``K = k_eval``) and ``k_eval``.
 
         With ``folds >= 2`` the test part is one fold (see ``folds``).
@@ -339,12 +341,12 @@ class NeuralEstimator(_Base):
         k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], held))
         return plan, dataclasses.replace(plan, batch_size=k_eval).check(validation_batches=val_batches), k_eval
 
-    def _fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
+    def fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
         """:meth:`fit` of checked float32 arrays (``data="memory"``) or memory maps (``"mmap"``).
 
         ``shapes``: the per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
         """
-        p = self._checked_params()
+        p = self.checked_params()
         if p["folds"] > 1:
             if data != "memory" or not self._cross_fits:
                 raise ValueError(f"folds={p['folds']} cross-fits arrays in memory in one process; memory maps and "
@@ -354,7 +356,7 @@ class NeuralEstimator(_Base):
             n = len(x)
             if len(y) != n:
                 raise ValueError(f"x and y must have the same number of samples (rows), got {n} and {len(y)}")
-            plan, readout, k_eval = self._plans(p, n, ctx.world_size)
+            plan, readout, k_eval = self.plans(p, n, ctx.world_size)
             rows = plan.sample_rows("train", 20_000)
             maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"], shape)
                          for a, shape in zip((x, y), shapes))
@@ -363,44 +365,33 @@ class NeuralEstimator(_Base):
             else:
                 transform = maps
             common = dict(rank=ctx.rank, device=ctx.device, check_values=data == "mmap", transform=transform)
-            train = ShardedBatchStream(x, y, plan=plan, split="train", **common)
-            test = ShardedBatchStream(x, y, plan=readout, split="test", **common)
-            extra = {"train": ShardedBatchStream(x, y, plan=readout, split="train", **common)}
-            if p["validation_fraction"]:
-                extra["validation"] = ShardedBatchStream(x, y, plan=readout, split="validation", **common)
-            view_x, view_y = (s or (d,) for s, d in zip(shapes, (train.dim_x, train.dim_y)))
-            return self._fit(p, ctx, view_x, view_y, train.batch, test, train.n_used,
-                             readout.rows_used("test"), true_mi, data, readouts=extra,
-                             eval_batch_size=k_eval * ctx.world_size)
+            train, test, train_readout = (ShardedBatchStream(x, y, plan=q, split=split, **common) for q, split in
+                                          ((plan, "train"), (readout, "test"), (readout, "train")))
+            val = (ShardedBatchStream(x, y, plan=readout, split="validation", **common)
+                   if p["validation_fraction"] else None)
+            shapes = tuple(s or (d,) for s, d in zip(shapes, (train.dim_x, train.dim_y)))
+            return self._fit(p, ctx, shapes, train.batch, test, train.n_used, readout.rows_used("test"), true_mi,
+                             data, k_eval * ctx.world_size, validation=val, train=train_readout)
 
     def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
-        """:meth:`fit` with ``folds >= 2``: one critic per fold, one stacked ensemble (:mod:`mibound.stacked`)."""
+        """:meth:`fit` with ``folds >= 2``: one critic per fold, one stacked ensemble (:mod:`mibound.estimators.stacked`)."""
         from mibound.estimators.stacked import check_named_critic, fit_reordered, fold_orders
-        from mibound.neural.selection import selection_record
 
         t0 = time.perf_counter()
         check_named_critic(self, p)
-        plan, readout, k_eval = self._plans(p, len(x))
-        orders = fold_orders(plan, p["folds"])
-        fit = fit_reordered(self, x, y, [(o, o) for o in orders], p=p, plan=plan, readout=readout, k_eval=k_eval,
-                            shapes=shapes, progress=bool(self.progress), desc=f"{p['estimator']} x{p['folds']} folds")
-        runs = range(p["folds"])
-        self.selection_history_ = None if not fit.has_validation else {
-            "step": (fit.hist["validation_step"] + 1).tolist(),
-            "validation_estimate": fit.hist["validation_value"].mean(1).tolist()}
+        plan, readout, k_eval = self.plans(p, len(x))
+        fit = fit_reordered(self, x, y, [(o, o) for o in fold_orders(plan, p["folds"])], p=p, plan=plan,
+                            readout=readout, shapes=shapes, progress=bool(self.progress),
+                            desc=f"{p['estimator']} x{p['folds']} folds")
+        self.selection_history_ = fit.validation_history()
         hist = {**fit.hist, "value": fit.hist["value"].mean(1, keepdim=True), "loss": fit.hist["loss"].mean(1, keepdim=True)}
-        view_x, view_y = (s or (a.shape[1],) for s, a in zip(shapes, (x, y)))
-        return self._finish(p, fit.critics[0], fit.losses[0], hist, fit.values.ravel(), batch_size=p["batch_size"],
-                            n_train=fit.n_train, n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi,
-                            t0=t0, eval_batch_size=k_eval,
-                            settings={"num_threads": fit.threads, "eval_batches": fit.values.size,
-                                      "eval_batch_size": k_eval, "test_fraction": plan.test_fraction,
-                                      "selection": selection_record(fit.hist, fit.has_validation, fit.train_values,
-                                                                    fit.values, runs, fit.learning_rates,
-                                                                    fit.candidates),
-                                      "view_shapes": [list(view_x), list(view_y)],
-                                      "cross_fit": {"folds": p["folds"], "fold_rows": plan.sizes["test"],
-                                                    "fold_estimates": fit.values.mean(1).tolist()}})
+        return self.finish(p, fit.critics[0], fit.losses[0], hist, fit.values.ravel(), threads=fit.threads,
+                           batch_size=p["batch_size"], n_train=plan.sizes["train"],
+                           n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+                           settings={"test_fraction": plan.test_fraction, "selection": fit.selection(range(p["folds"])),
+                                     "view_shapes": [list(s or (a.shape[1],)) for s, a in zip(shapes, (x, y))],
+                                     "cross_fit": {"folds": p["folds"], "fold_rows": plan.sizes["test"],
+                                                   "fold_estimates": fit.values.mean(1).tolist()}})
 
     def fit_sampler(self, sampler: Sampler, true_mi: float | None = None, *,
                     held_out: Sampler | None = None) -> "NeuralEstimator":
@@ -419,16 +410,15 @@ class NeuralEstimator(_Base):
             Draw the held-out batches from this sampler instead (e.g. the same views of images
             kept out of training); same dimensions.
         """
-        p = self._checked_params()
+        p = self.checked_params()
         if p["folds"] > 1:
             raise ValueError(f"folds={p['folds']} cross-fits finite data; a sampler gives fresh pairs every step "
                              "(pass folds=1)")
         with self._context() as ctx:
-            next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
-            big_k = p["batch_size"] * ctx.world_size
+            next_batch, test, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
             k_eval = (p["eval_batch_size"] or p["batch_size"]) * ctx.world_size
-            return self._fit(p, ctx, *sampler.view_shapes, next_batch, test_batches, p["steps"] * big_k,
-                             len(test_batches) * k_eval, true_mi, "sampler", eval_batch_size=k_eval)
+            return self._fit(p, ctx, sampler.view_shapes, next_batch, test, p["steps"] * p["batch_size"] * ctx.world_size,
+                             len(test) * k_eval, true_mi, "sampler", k_eval)
 
     @staticmethod
     def _sampler_streams(p, sampler: Sampler, true_mi: float | None = None, ctx: DistContext = DistContext(),
@@ -448,42 +438,43 @@ class NeuralEstimator(_Base):
             true_mi = sampler.mutual_information()
         return train.batch, test, true_mi
 
-    def _fit(self, p, ctx: DistContext, shape_x, shape_y, next_batch, test_batches, n_train, n_test, true_mi,
-             data: str, readouts: dict | None = None, eval_batch_size: int | None = None) -> "NeuralEstimator":
+    def _fit(self, p, ctx: DistContext, shapes, next_batch, test, n_train: int, n_test: int, true_mi: float | None,
+             data: str, k_eval: int, validation=None, train=()) -> "NeuralEstimator":
+        """One critic (per trained rate) in this process, or this rank's share of a distributed one (:meth:`_runs`)."""
         t0 = time.perf_counter()
-        readouts = readouts or {}
-        val = readouts.get("validation")
-        rates = trained_rates(p, val is not None)
-        built = [self._build(p, shape_x, shape_y) for _ in rates]  # the same initial critic at every rate
-        if isinstance(self.critic, nn.Module):  # a given module trains at the first rate, copies at the others
-            built = [built[0]] + [(copy.deepcopy(c), l) for c, l in built[1:]]
-        every = [self._runs(critic, loss, ctx) for critic, loss in built]
-        desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
-        with torch_threads(self.num_threads) as threads:
-            hist = engine.train(every, next_batch, p["steps"], learning_rate=rates,
-                                log_every=p["log_every"], progress=bool(self.progress) and ctx.is_main, desc=desc,
-                                lr_schedule=p["lr_schedule"], weight_decay=p["weight_decay"],
-                                validate=None if val is None else (lambda: engine.evaluate(every, val).mean(1)),
-                                patience=p["patience"], min_steps=p["min_steps"])
-            (best,), candidates = choose_rates(hist, rates)
-            runs, (critic, loss), hist = every[best], built[best], chosen_runs(hist, [best])
-            values = engine.evaluate(runs, test_batches)[0].numpy()
-            train_values = (engine.evaluate(runs, [readouts["train"][b] for b in range(min(4, len(readouts["train"])))])
-                            [0].numpy() if "train" in readouts else None)
-        selection = selection_record(hist, val is not None, np.empty(0) if train_values is None else train_values,
-                                     values, learning_rate=rates[best], candidates=candidates)
-        self.selection_history_ = None if val is None else {
-            "step": (hist["validation_step"] + 1).tolist(), "validation_estimate": hist["validation_value"][:, 0].tolist()}
-        k_eval = eval_batch_size or p["batch_size"] * ctx.world_size
-        return self._finish(p, critic, loss, hist, values, batch_size=p["batch_size"] * ctx.world_size,
-                            n_train=n_train, n_test=n_test, true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
-                            settings={"num_threads": threads, "eval_batches": len(values), "eval_batch_size": k_eval,
-                                      "selection": selection, "view_shapes": [list(shape_x), list(shape_y)],
-                                      **self._settings(ctx, data, runs, p)})
+        fit = fit_critics(lambda: [self.build(p, *shapes)], lambda cs, ls: [self._runs(cs[0], ls[0], ctx)],
+                          next_batch, p, test=test, validation=validation, train=train, num_threads=self.num_threads,
+                          progress=bool(self.progress) and ctx.is_main,
+                          desc=p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}")
+        self.selection_history_ = fit.validation_history()
+        return self.finish(p, fit.critics[0], fit.losses[0], fit.hist, fit.values[0], threads=fit.threads,
+                           batch_size=p["batch_size"] * ctx.world_size, n_train=n_train, n_test=n_test,
+                           true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+                           settings={"selection": fit.selection(), "view_shapes": [list(s) for s in shapes],
+                                     **self._settings(ctx, data, fit.critics[0], fit.losses[0], p)})
 
-    def _finish(self, p, critic, loss, hist, values, *, batch_size, n_train, n_test, true_mi, t0, settings,
-                run: int = 0, eval_batch_size: int | None = None) -> "NeuralEstimator":
-        """Store the fitted state and the :class:`EstimateResult` read from held-out ``values`` (run ``run`` of ``hist``)."""
+    def finish(self, p: dict[str, Any], critic: nn.Module, loss: Loss, hist: dict[str, Any], values: np.ndarray, *,
+               threads: int, batch_size: int, n_train: int, n_test: int, true_mi: float | None, t0: float,
+               eval_batch_size: int, settings: dict[str, Any], run: int = 0) -> "NeuralEstimator":
+        """Store the fitted state and the :class:`~mibound.results.EstimateResult` read from held-out ``values``.
+
+        Parameters
+        ----------
+        p : dict
+            :meth:`checked_params`.
+        critic, loss
+            The reported critic and its loss (``critic_``, ``loss_``).
+        hist : dict
+            :func:`mibound.neural.engine.train`'s history; column ``run`` of it is ``history_``.
+        values : ndarray, shape (B,)
+            Held-out readouts, one per batch of ``eval_batch_size`` pairs: the estimate is their mean.
+        threads, batch_size, n_train, n_test, true_mi
+            Recorded in the result (``batch_size``: the training ``K``).
+        t0 : float
+            ``time.perf_counter()`` at the start of the fit.
+        settings : dict
+            Added to the result's settings after ``p``.
+        """
         if not np.all(np.isfinite(values)):
             raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
         estimate, ci, sd = _mean_ci(values)
@@ -493,11 +484,13 @@ class NeuralEstimator(_Base):
                          "loss": hist["loss"][:, run].tolist()}
         self.result_ = EstimateResult(
             estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
-            ceiling=None if obj.ceiling is None else obj.ceiling(eval_batch_size or batch_size),
+            ceiling=None if obj.ceiling is None else obj.ceiling(eval_batch_size),
             true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
             n_train=n_train, n_test=n_test, batch_size=batch_size, seed=p["seed"],
             seconds=time.perf_counter() - t0, history=self.history_,
-            settings={**p, "critic_options": dict(self.critic_options or {}), **settings, "versions": _versions()},
+            settings={**p, "critic_options": dict(self.critic_options or {}), "num_threads": threads,
+                      "eval_batches": values.size, "eval_batch_size": eval_batch_size, **settings,
+                      "versions": _versions()},
         )
         self.result_.diagnostics = neural_diagnostics(self.result_, values)
         return self
@@ -544,8 +537,10 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     critic initialisation, training stream and held-out batches its own ``fit_sampler`` would
     get (same seeds), so the results equal the one-by-one fits up to float rounding. The runs
     must share the training settings that shape the pass (``batch_size``, ``steps``,
-    ``learning_rate``, ``log_every``, ``lr_schedule``); critics, estimators, seeds and data may
-    differ, as long as the critics have the same layer shapes.
+    ``learning_rate``, ``log_every``, ``lr_schedule``, ``weight_decay``); critics, estimators,
+    seeds and data may differ, as long as the critics have the same layer shapes. One call of
+    :func:`~mibound.estimators.fit.fit_critics` with the runs stacked
+    (:func:`~mibound.neural.stacking.shards`); each run is read alone on its own held-out batches.
 
     Parameters
     ----------
@@ -555,7 +550,8 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
         One per estimator.
     progress : bool, default True
     workers : int, default 1
-        Worker threads stepping shards of the runs (see :func:`train_ensemble`).
+        Worker threads stepping shards of the runs (see :func:`~mibound.neural.stacking.train_ensemble`);
+        with more than one, each computes on one torch thread.
     desc : str, optional
         Progress bar label.
 
@@ -564,39 +560,28 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     list of NeuralEstimator
         The same objects, fitted.
     """
-    import time
-
-    from mibound.estimators.neural import NeuralEstimator
-
     if len(estimators) != len(samplers) or not estimators:
         raise ValueError(f"need one sampler per estimator, got {len(estimators)} estimators and "
                          f"{len(samplers)} samplers")
     for e in estimators:
         if not isinstance(e, NeuralEstimator):
             raise TypeError(f"estimators must be NeuralEstimator instances, got {type(e).__name__}")
-    from mibound.neural.selection import trained_rates
-
-    params = [e._checked_params() for e in estimators]
+    params = [e.checked_params() for e in estimators]
     # samplers have no validation rows: each run trains at its first rate, as fit_sampler does
     shared = [{**p, "learning_rate": trained_rates(p, has_validation=False)[0]} for p in params]
-    for key in ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule"):
+    for key in ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule", "weight_decay"):
         if len({p[key] for p in shared}) > 1:
             raise ValueError(f"the runs of one ensemble must share {key}; got {sorted({p[key] for p in shared})}")
-    p0 = params[0]
-    k = p0["batch_size"]
+    k = params[0]["batch_size"]
     t0 = time.perf_counter()
-    built = [e._build(p, *s.view_shapes) for e, p, s in zip(estimators, params, samplers)]
     streams = [e._sampler_streams(p, s) for e, p, s in zip(estimators, params, samplers)]
-    hist = train_ensemble([c for c, _ in built], [l for _, l in built], [b for b, _, _ in streams], p0["steps"],
-                          learning_rate=shared[0]["learning_rate"], log_every=p0["log_every"], progress=progress,
-                          desc=desc, workers=workers, lr_schedule=p0["lr_schedule"])
-    for r, (e, p, (critic, loss), (_, test, true_mi)) in enumerate(zip(estimators, params, built, streams)):
-        values = engine.evaluate(engine.SingleRun(critic, loss), test)[0].numpy()
-        run_hist = {"step": hist[r]["step"], "value": hist[r]["value"][:, None], "loss": hist[r]["loss"][:, None]}
+    fit = fit_critics(lambda: [e.build(p, *s.view_shapes) for e, p, s in zip(estimators, params, samplers)],
+                      lambda critics, losses: shards(critics, losses, workers), stack_batches([b for b, _, _ in streams]),
+                      shared[0], test=[t for _, t, _ in streams], each=True, num_threads=1 if workers > 1 else None,
+                      progress=progress, desc=desc)
+    for r, (e, p, s, (_, test, true_mi)) in enumerate(zip(estimators, params, samplers, streams)):
         k_eval = p["eval_batch_size"] or k  # the held-out batches' K, as fit_sampler reads them
-        e._finish(p, critic, loss, run_hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k_eval,
-                  true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
-                  settings={"num_threads": torch.get_num_threads(), "eval_batches": len(test),
-                            "eval_batch_size": k_eval, "ensemble_runs": len(estimators),
-                            "view_shapes": [list(v) for v in samplers[r].view_shapes]})
+        e.finish(p, fit.critics[r], fit.losses[r], fit.hist, fit.values[r], threads=fit.threads, run=r, batch_size=k,
+                 n_train=p["steps"] * k, n_test=len(test) * k_eval, true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+                 settings={"ensemble_runs": len(estimators), "view_shapes": [list(v) for v in s.view_shapes]})
     return list(estimators)
