@@ -9,19 +9,25 @@ a varying column), trains on a training split, evaluates on a held-out split and
 before ``fit`` raises :class:`~mibound.results.NotFittedError`.
 
 Every neural fit reads its batches from one :class:`~mibound.neural.plan.FitPlan` (arrays and memory
-maps alike) or from seeded :class:`~mibound.neural.batches.SamplerStream` s, and is one call of the
-one driver, :func:`mibound.estimators.fit.fit_critics`;
-:class:`~mibound.estimators.distributed.DistributedNeuralEstimator` changes only the process
-context and the strategy (:meth:`NeuralEstimator._runs`).
+maps alike) or from seeded :class:`~mibound.neural.batches.SamplerStream` s, and is one call of
+:func:`fit_critics`, the one driver of critic fits (train at every candidate rate in the one loop
+of :mod:`mibound.neural.engine`, choose on validation rows, read the test rows). The paths differ
+in a small strategy only: one critic (:meth:`NeuralEstimator._runs`, overridden by
+:class:`~mibound.estimators.distributed.DistributedNeuralEstimator` with its process context), or
+stacked runs (:func:`~mibound.estimators.stacked.reordered_runs`: cross-fitting and the permutation
+test; :func:`fit_samplers`), and where the batches come from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +36,7 @@ from torch import nn
 
 from mibound.data.base import Sampler
 from mibound.estimators.base import _Base, _mean_ci
-from mibound.estimators.fit import fit_critics
+from mibound.estimators.stacked import check_named_critic, fold_orders, reordered_runs
 from mibound.inputs.checks import (
     IMAGE_LAYOUTS,
     check_choice,
@@ -48,11 +54,11 @@ from mibound.neural.critics import CRITICS, IMAGE_CRITICS, make_critic
 from mibound.neural.engine import LR_SCHEDULES, DistContext
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.plan import FitPlan
-from mibound.neural.selection import trained_rates
-from mibound.neural.stacking import shards, stack_batches
+from mibound.neural.selection import choose_rates, chosen_runs, selection_record, trained_rates
+from mibound.neural.stacking import StackedRuns, shards, stack_batches
 from mibound.results import EstimateResult, TrainingDiverged, _versions, diagnostic
 
-__all__ = ["NeuralEstimator", "resolve_critic", "neural_diagnostics", "fit_samplers"]
+__all__ = ["NeuralEstimator", "CriticFit", "fit_critics", "resolve_critic", "neural_diagnostics", "fit_samplers"]
 
 
 def resolve_critic(critic: str, shape_x: tuple[int, ...], shape_y: tuple[int, ...]) -> str:
@@ -375,18 +381,17 @@ class NeuralEstimator(_Base):
 
     def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
         """:meth:`fit` with ``folds >= 2``: one critic per fold, one stacked ensemble (:mod:`mibound.estimators.stacked`)."""
-        from mibound.estimators.stacked import check_named_critic, fit_reordered, fold_orders
-
         t0 = time.perf_counter()
         check_named_critic(self, p)
         plan, readout, k_eval = self.plans(p, len(x))
-        fit = fit_reordered(self, x, y, [(o, o) for o in fold_orders(plan, p["folds"])], p=p, plan=plan,
-                            readout=readout, shapes=shapes, progress=bool(self.progress),
-                            desc=f"{p['estimator']} x{p['folds']} folds")
+        orders = [(o, o) for o in fold_orders(plan, p["folds"])]
+        fit = fit_critics(p=p, num_threads=self.num_threads, progress=bool(self.progress),
+                          desc=f"{p['estimator']} x{p['folds']} folds",
+                          **reordered_runs(self, x, y, orders, p=p, plan=plan, readout=readout, shapes=shapes))
         self.selection_history_ = fit.validation_history()
         hist = {**fit.hist, "value": fit.hist["value"].mean(1, keepdim=True), "loss": fit.hist["loss"].mean(1, keepdim=True)}
-        return self.finish(p, fit.critics[0], fit.losses[0], hist, fit.values.ravel(), threads=fit.threads,
-                           batch_size=p["batch_size"], n_train=plan.sizes["train"],
+        return self.finish(p, fit, hist=hist, values=fit.values.ravel(), batch_size=p["batch_size"],
+                           n_train=plan.sizes["train"],
                            n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
                            settings={"test_fraction": plan.test_fraction, "selection": fit.selection(range(p["folds"])),
                                      "view_shapes": [list(s or (a.shape[1],)) for s, a in zip(shapes, (x, y))],
@@ -447,39 +452,26 @@ class NeuralEstimator(_Base):
                           progress=bool(self.progress) and ctx.is_main,
                           desc=p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}")
         self.selection_history_ = fit.validation_history()
-        return self.finish(p, fit.critics[0], fit.losses[0], fit.hist, fit.values[0], threads=fit.threads,
-                           batch_size=p["batch_size"] * ctx.world_size, n_train=n_train, n_test=n_test,
+        return self.finish(p, fit, batch_size=p["batch_size"] * ctx.world_size, n_train=n_train, n_test=n_test,
                            true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
                            settings={"selection": fit.selection(), "view_shapes": [list(s) for s in shapes],
                                      **self._settings(ctx, data, fit.critics[0], fit.losses[0], p)})
 
-    def finish(self, p: dict[str, Any], critic: nn.Module, loss: Loss, hist: dict[str, Any], values: np.ndarray, *,
-               threads: int, batch_size: int, n_train: int, n_test: int, true_mi: float | None, t0: float,
-               eval_batch_size: int, settings: dict[str, Any], run: int = 0) -> "NeuralEstimator":
-        """Store the fitted state and the :class:`~mibound.results.EstimateResult` read from held-out ``values``.
+    def finish(self, p: dict[str, Any], fit: "CriticFit", *, batch_size: int, n_train: int, n_test: int,
+               true_mi: float | None, t0: float, eval_batch_size: int, settings: dict[str, Any], run: int = 0,
+               hist: dict[str, Any] | None = None, values: np.ndarray | None = None) -> "NeuralEstimator":
+        """Store run ``run`` of ``fit`` as the fitted state, with the :class:`~mibound.results.EstimateResult` of its readouts.
 
-        Parameters
-        ----------
-        p : dict
-            :meth:`checked_params`.
-        critic, loss
-            The reported critic and its loss (``critic_``, ``loss_``).
-        hist : dict
-            :func:`mibound.neural.engine.train`'s history; column ``run`` of it is ``history_``.
-        values : ndarray, shape (B,)
-            Held-out readouts, one per batch of ``eval_batch_size`` pairs: the estimate is their mean.
-        threads, batch_size, n_train, n_test, true_mi
-            Recorded in the result (``batch_size``: the training ``K``).
-        t0 : float
-            ``time.perf_counter()`` at the start of the fit.
-        settings : dict
-            Added to the result's settings after ``p``.
+        ``hist`` and ``values`` (shape ``(B,)``, held-out readouts of ``eval_batch_size`` pairs; the
+        estimate is their mean) replace the run's own; ``settings`` are added to ``p`` in the result.
         """
+        hist = fit.hist if hist is None else hist
+        values = fit.values[run] if values is None else values
         if not np.all(np.isfinite(values)):
             raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
         estimate, ci, sd = _mean_ci(values)
         obj = OBJECTIVES[p["estimator"]]
-        self.critic_, self.loss_ = critic, loss
+        self.critic_, self.loss_ = fit.critics[run], fit.losses[run]
         self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"][:, run].tolist(),
                          "loss": hist["loss"][:, run].tolist()}
         self.result_ = EstimateResult(
@@ -488,12 +480,127 @@ class NeuralEstimator(_Base):
             true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
             n_train=n_train, n_test=n_test, batch_size=batch_size, seed=p["seed"],
             seconds=time.perf_counter() - t0, history=self.history_,
-            settings={**p, "critic_options": dict(self.critic_options or {}), "num_threads": threads,
+            settings={**p, "critic_options": dict(self.critic_options or {}), "num_threads": fit.threads,
                       "eval_batches": values.size, "eval_batch_size": eval_batch_size, **settings,
                       "versions": _versions()},
         )
         self.result_.diagnostics = neural_diagnostics(self.result_, values)
         return self
+
+
+@dataclass
+class CriticFit:
+    """What :func:`fit_critics` trained and read, per run ``r = 0 .. R - 1``.
+
+    Attributes
+    ----------
+    critics, losses : lists of R
+        Each run's critic at its chosen rate and selected checkpoint, and its loss.
+    hist : dict
+        :func:`mibound.neural.engine.train`'s history kept to the chosen runs (column ``r``: run ``r``).
+    values : ndarray, shape (R, B)
+        Test readouts of each run's critic (with ``each=True``: a list of R arrays ``(B_r,)``).
+    train_values : ndarray, shape (R, B')
+        The same on up to four batches of training rows (``B' = 0`` without them).
+    has_validation : bool
+    learning_rates : list of R floats
+        Each run's chosen rate (:func:`~mibound.neural.selection.choose_rates`).
+    candidates : list of dict
+        Each trained rate's record (empty when one rate was trained).
+    threads : int
+        torch intra-op threads during the fit.
+    """
+
+    critics: list
+    losses: list
+    hist: dict[str, Any]
+    values: np.ndarray
+    train_values: np.ndarray
+    has_validation: bool
+    learning_rates: list
+    candidates: list
+    threads: int
+
+    def selection(self, runs: Sequence[int] = (0,)) -> dict[str, Any]:
+        """``settings["selection"]`` of ``runs`` (:func:`~mibound.neural.selection.selection_record`)."""
+        rates = self.learning_rates[runs[0]] if len(runs) == 1 else [self.learning_rates[r] for r in runs]
+        return selection_record(self.hist, self.has_validation, self.train_values, self.values, runs, rates,
+                                self.candidates)
+
+    def validation_history(self) -> dict[str, list] | None:
+        """``selection_history_``: the validated steps (1-based) and the runs' mean validation value at each."""
+        return None if not self.has_validation else {"step": (self.hist["validation_step"] + 1).tolist(),
+                                                     "validation_estimate": self.hist["validation_value"].mean(1).tolist()}
+
+
+def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
+                runs: Callable[[list[nn.Module], list[Loss]], list[engine.Runs]], next_batch: engine.Batch,
+                p: dict[str, Any], *, test: Iterable, validation: Sequence | None = None, train: Iterable = (),
+                each: bool = False, num_threads: int | None = None, progress: bool = True,
+                desc: str | None = None) -> CriticFit:
+    """The one driver of every critic fit: train ``R`` runs at every rate, choose each run's rate, read.
+
+    With validation batches every rate of ``p["learning_rate"]`` trains one critic per run (same
+    initial critics, same batches) in one :func:`~mibound.neural.engine.train`; each critic keeps
+    its best validated checkpoint and each run the rate whose checkpoint reads best on the
+    validation rows (:func:`~mibound.neural.selection.choose_rates`). Only then are the chosen
+    critics read on the test and training rows. Without validation only the first rate trains.
+
+    Parameters
+    ----------
+    build : callable ``() -> R pairs (critic, loss)``
+        The seeded initial critics and losses, called once per trained rate. A critic object
+        returned again (a given module) trains as a deep copy at the later rates.
+    runs : callable ``(critics, losses) -> list of Runs``
+        The strategy: one rate's critics as what the engine steps (an
+        :class:`~mibound.neural.engine.SingleRun` or a distributed run for ``R = 1``, the stacked
+        :func:`~mibound.neural.stacking.shards` of an ensemble), runs in order.
+    next_batch : callable ``step -> (x, y)``
+        Training batches in the shape the runs take (``(K, d)``, or ``(R, K, d)`` stacks).
+    p : dict
+        :meth:`NeuralEstimator.checked_params` (``learning_rate``, ``steps``, ``log_every``,
+        ``lr_schedule``, ``weight_decay``, ``patience``, ``min_steps``).
+    test, validation, train : iterables of ``(x, y)``
+        Held-out batches in the shape the runs take: the test rows, the validation rows
+        (``None``: no selection) and training rows (the first four at most are read). With
+        ``each=True``, ``test`` is a list of R iterables, run ``r``'s read by its critic alone.
+    num_threads : int, optional
+        torch intra-op threads during the fit (``None``: leave torch's setting).
+    progress, desc
+        The progress bar and its label.
+
+    Returns
+    -------
+    CriticFit
+    """
+    rates = trained_rates(p, validation is not None)
+    built: list[list[tuple[nn.Module, Loss]]] = []
+    for _ in rates:
+        seen = {id(c) for b in built for c, _ in b}
+        built.append([(copy.deepcopy(c) if id(c) in seen else c, l) for c, l in build()])
+    parts = [runs([c for c, _ in b], [l for _, l in b]) for b in built]
+    flat = [q for rate_parts in parts for q in rate_parts]
+    with engine.torch_threads(num_threads) as threads:
+        hist = engine.train(flat, next_batch, p["steps"], learning_rate=[r for r, q in zip(rates, parts) for _ in q],
+                            log_every=p["log_every"], progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
+                            weight_decay=p["weight_decay"], patience=p["patience"], min_steps=p["min_steps"],
+                            validate=None if validation is None else (lambda: engine.evaluate(flat, validation).mean(1)))
+        chosen, candidates = choose_rates(hist, rates, len(built[0]))
+        for b, rate_parts in zip(built, parts):
+            for q in (q for q in rate_parts if isinstance(q, StackedRuns)):
+                q.write_back([c for c, _ in b], [l for _, l in b])
+        every = [c_l for b in built for c_l in b]
+        critics, losses = [every[i][0] for i in chosen], [every[i][1] for i in chosen]
+        owner = [j for j, q in enumerate(flat) for _ in range(q.runs)]  # the Runs stepping each run
+        needed = sorted({owner[i] for i in chosen})  # only the chosen runs' Runs are read
+        cols = [i for i, j in enumerate(owner) if j in needed]
+        read = lambda batches: (engine.evaluate([flat[j] for j in needed], batches)  # noqa: E731
+                                .numpy()[[cols.index(i) for i in chosen]])
+        values = ([engine.evaluate(engine.SingleRun(c, l), t)[0].numpy() for c, l, t in zip(critics, losses, test)]
+                  if each else read(test))
+        train_values = read(list(itertools.islice(train, 4)))
+    return CriticFit(critics, losses, chosen_runs(hist, chosen), values, train_values, validation is not None,
+                     [rates[i // len(built[0])] for i in chosen], candidates, threads)
 
 
 def neural_diagnostics(result: EstimateResult, values: np.ndarray) -> list[dict[str, str]]:
@@ -539,7 +646,7 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     must share the training settings that shape the pass (``batch_size``, ``steps``,
     ``learning_rate``, ``log_every``, ``lr_schedule``, ``weight_decay``); critics, estimators,
     seeds and data may differ, as long as the critics have the same layer shapes. One call of
-    :func:`~mibound.estimators.fit.fit_critics` with the runs stacked
+    :func:`fit_critics` with the runs stacked
     (:func:`~mibound.neural.stacking.shards`); each run is read alone on its own held-out batches.
 
     Parameters
@@ -581,7 +688,7 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
                       progress=progress, desc=desc)
     for r, (e, p, s, (_, test, true_mi)) in enumerate(zip(estimators, params, samplers, streams)):
         k_eval = p["eval_batch_size"] or k  # the held-out batches' K, as fit_sampler reads them
-        e.finish(p, fit.critics[r], fit.losses[r], fit.hist, fit.values[r], threads=fit.threads, run=r, batch_size=k,
-                 n_train=p["steps"] * k, n_test=len(test) * k_eval, true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+        e.finish(p, fit, run=r, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k_eval, true_mi=true_mi,
+                 t0=t0, eval_batch_size=k_eval,
                  settings={"ensemble_runs": len(estimators), "view_shapes": [list(v) for v in s.view_shapes]})
     return list(estimators)

@@ -29,8 +29,8 @@ Every fit uses the estimator's own seed (the same split of the rows into train /
 test, the same critic initialisation, the same half-samples or tie jitter); only the pairing
 changes. Non-neural estimators (and ``auto``, ``flow``, ``doe``) are simply refitted ``N`` times. The
 critics of a neural estimator train together, the observed one and the ``N`` shuffled ones, as one
-stacked ensemble (:func:`mibound.estimators.stacked.fit_reordered`) in one call of the one driver of
-critic fits (:func:`mibound.estimators.fit.fit_critics`) on one :class:`~mibound.neural.plan.FitPlan`:
+stacked ensemble (:func:`mibound.estimators.stacked.reordered_runs`) in one call of the one driver of
+critic fits (:func:`mibound.estimators.neural.fit_critics`) on one :class:`~mibound.neural.plan.FitPlan`:
 each run selects its own checkpoint on its validation rows, and training stops once no run has
 improved for ``patience`` steps.
 """
@@ -141,16 +141,18 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
 
     ``shapes``: per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
     """
-    from mibound.estimators.stacked import check_named_critic, fit_reordered
+    from mibound.estimators.neural import fit_critics
+    from mibound.estimators.stacked import check_named_critic, reordered_runs
 
     p = est.checked_params()
     check_named_critic(est, p)
     plan, readout, k_eval = est.plans(p, pair.n)
-    fit = fit_reordered(est, pair.x, pair.y, [(None, None)] + [(None, o) for o in orders], p=p, plan=plan,
-                        readout=readout, shapes=shapes, progress=progress,
-                        desc=f"{p['estimator']}: observed + {len(orders)} shuffled")  # run 0: the observed pairing
-    est.finish(p, fit.critics[0], fit.losses[0], fit.hist, fit.values[0], threads=fit.threads, batch_size=p["batch_size"],
-               n_train=plan.sizes["train"], n_test=readout.rows_used("test"), true_mi=None, t0=t0,
-               eval_batch_size=k_eval, settings={"selection": fit.selection(), "ensemble_runs": len(orders) + 1})
+    pairs = [(None, None)] + [(None, o) for o in orders]  # run 0: the observed pairing
+    fit = fit_critics(p=p, num_threads=est.num_threads, progress=progress,
+                      desc=f"{p['estimator']}: observed + {len(orders)} shuffled",
+                      **reordered_runs(est, pair.x, pair.y, pairs, p=p, plan=plan, readout=readout, shapes=shapes))
+    est.finish(p, fit, batch_size=p["batch_size"], n_train=plan.sizes["train"], n_test=readout.rows_used("test"),
+               true_mi=None, t0=t0, eval_batch_size=k_eval,
+               settings={"selection": fit.selection(), "ensemble_runs": len(pairs)})
     est.annotate(pair)
     return est.result_, fit.values[1:].mean(axis=1)

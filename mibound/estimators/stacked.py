@@ -12,12 +12,12 @@ not seen:
 
 Both are a list of *row orders*: run ``r`` reads row ``order[i]`` of a view wherever the plan asks
 for row ``i`` (``None``: the rows as they are). All runs share one :class:`~mibound.neural.plan.FitPlan`,
-its validation rows, the initial critic and the one driver of critic fits
-(:func:`mibound.estimators.fit.fit_critics`, the runs stacked by :func:`mibound.neural.stacking.shards`);
-each run fits its input map on its own training rows, picks its own checkpoint on the validation
-rows, and training stops once no run has improved for ``patience`` steps. With several learning
-rates each run is trained once per rate and keeps the rate of its best validation value
-(:func:`mibound.neural.selection.choose_rates`), as a single fit does.
+its validation rows, the initial critic and one call of the one driver of critic fits,
+:func:`mibound.estimators.neural.fit_critics`, with the stacked strategy of :func:`reordered_runs`
+(the runs stacked by :func:`mibound.neural.stacking.shards`); each run fits its input map on
+its own training rows, picks its own checkpoint on the validation rows, and training stops once
+no run has improved for ``patience`` steps. With several learning rates each run is trained once
+per rate and keeps the rate of its best validation value, as a single fit does.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from mibound.estimators.fit import CriticFit, fit_critics
 from mibound.neural.plan import FitPlan
 
-__all__ = ["check_named_critic", "fit_reordered", "fold_orders"]
+__all__ = ["check_named_critic", "fold_orders", "reordered_runs"]
 
 
 class _Rows:
@@ -93,37 +92,31 @@ def check_named_critic(est, p: dict[str, Any]) -> None:
                         f"(auto, {', '.join(CRITICS)}), not a module")
 
 
-def fit_reordered(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any, Any]], *, p: dict[str, Any],
-                  plan: FitPlan, readout: FitPlan, shapes=(None, None), progress: bool = True,
-                  desc: str = "") -> CriticFit:
-    """Train one critic of ``est`` per pair of row orders ``(order_x, order_y)``, as one stacked ensemble.
+def reordered_runs(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any, Any]], *, p: dict[str, Any],
+                   plan: FitPlan, readout: FitPlan, shapes=(None, None)) -> dict[str, Any]:
+    """The stacked strategy of :func:`~mibound.estimators.neural.fit_critics`: one run per pair of row orders.
 
-    :func:`~mibound.estimators.fit.fit_critics` with the runs stacked
-    (:func:`~mibound.neural.stacking.shards`, one stack per trained rate) and each run's batches
-    read through its row orders, stacked to ``(R, K, d)``.
+    Run ``r`` reads ``x[order_x[i]]`` and ``y[order_y[i]]`` where the plan asks for row ``i``
+    (``None``: row ``i``), through the input map fitted on its own training rows; the runs are
+    ``est``'s critics (given by name, :func:`check_named_critic`) stacked by
+    :func:`~mibound.neural.stacking.shards`, their batches stacked to ``(R, K, d)``.
 
     Parameters
     ----------
     est : NeuralEstimator
-        Its critic must be given by name (:func:`check_named_critic`: the runs are stacked).
     x, y : ndarray, shape (n, dx) and (n, dy)
         Checked float32 rows (images flattened; ``shapes`` keeps their per-sample shapes).
-    orders : sequence of R pairs
-        Run ``r`` reads ``x[order_x[i]]`` and ``y[order_y[i]]`` where the plan asks for row ``i``
-        (``None``: row ``i``).
+    orders : sequence of R pairs ``(order_x, order_y)``
     p : dict
         ``est.checked_params()``.
     plan, readout : FitPlan
         ``est.plans(p, n)``: the training plan and the readout plan (the same split at ``K = k_eval``).
     shapes : pair of tuple or None
-    progress : bool
-    desc : str
-        The progress bar's label.
 
     Returns
     -------
-    CriticFit
-        Run ``r`` of it is the run of ``orders[r]``; ``values`` are ``(R, B)`` readouts of its own test rows.
+    dict
+        ``build``, ``runs``, ``next_batch``, ``test``, ``train`` and ``validation`` of ``fit_critics``.
     """
     from mibound.inputs.maps import fit_column_map
     from mibound.neural.batches import ShardedBatchStream
@@ -146,18 +139,20 @@ def fit_reordered(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any,
                 maps[key] = (_Rows(a, order), fit_column_map(a[order[rows]], p["preprocess"], shapes[which]))
         return maps[key]
 
+    def streams(part_plan, split):
+        out = []
+        for ox, oy in orders:
+            (vx, mx), (vy, my) = view(x, ox, 0), view(y, oy, 1)
+            out.append(ShardedBatchStream(vx, vy, plan=part_plan, split=split, check_values=False, transform=(mx, my)))
+        return out
+
     def stacked(part_plan, split):
-        """The runs' batches of ``split`` as they are read, stacked to ``(R, K, d)``."""
-        runs = [streams(ox, oy, part_plan, split) for ox, oy in orders]
+        runs = streams(part_plan, split)
         return (tuple(torch.stack(t) for t in zip(*(s[b] for s in runs))) for b in range(len(runs[0])))
 
-    def streams(ox, oy, part_plan, split):
-        (vx, mx), (vy, my) = view(x, ox, 0), view(y, oy, 1)
-        return ShardedBatchStream(vx, vy, plan=part_plan, split=split, check_values=False, transform=(mx, my))
-
-    train = [streams(ox, oy, plan, "train") for ox, oy in orders]
+    train = streams(plan, "train")
     dims = [train[0].dim_x if shapes[0] is None else shapes[0], train[0].dim_y if shapes[1] is None else shapes[1]]
-    return fit_critics(lambda: [est.build(p, *dims) for _ in orders], shards, stack_batches([s.batch for s in train]),
-                       p, test=list(stacked(readout, "test")), train=stacked(readout, "train"),
-                       validation=list(stacked(readout, "validation")) if p["validation_fraction"] else None,
-                       num_threads=est.num_threads, progress=progress, desc=desc)
+    return dict(build=lambda: [est.build(p, *dims) for _ in orders], runs=shards,
+                next_batch=stack_batches([s.batch for s in train]), test=list(stacked(readout, "test")),
+                train=stacked(readout, "train"),
+                validation=list(stacked(readout, "validation")) if p["validation_fraction"] else None)
