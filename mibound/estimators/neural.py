@@ -10,12 +10,10 @@ before ``fit`` raises :class:`~mibound.results.NotFittedError`.
 
 Every neural fit reads its batches from one :class:`~mibound.neural.plan.FitPlan` (arrays and memory
 maps alike) or from seeded :class:`~mibound.neural.batches.SamplerStream` s, and is one call of
-:func:`fit_critics`, the one driver of critic fits (train at every candidate rate in the one loop
-of :mod:`mibound.neural.engine`, choose on validation rows, read the test rows). The paths differ
-in a small strategy only: one critic (:meth:`NeuralEstimator._runs`, overridden by
-:class:`~mibound.estimators.distributed.DistributedNeuralEstimator` with its process context), or
-stacked runs (:func:`~mibound.estimators.stacked.reordered_runs`: cross-fitting and the permutation
-test; :func:`fit_samplers`), and where the batches come from.
+:func:`fit_critics`, the one driver of critic fits. The paths differ in a small strategy only: one
+critic (:meth:`NeuralEstimator._runs`, a distributed one in
+:class:`~mibound.estimators.distributed.DistributedNeuralEstimator`), or stacked runs (cross-fitting
+and permutation nulls: :func:`~mibound.estimators.stacked.reordered_runs`; :func:`fit_samplers`).
 """
 
 from __future__ import annotations
@@ -153,7 +151,7 @@ class NeuralEstimator(_Base):
         arrays that look channel-last (``(n, H, W, C)`` with ``C <= 4 < min(H, W)``) with the
         fix; ``"channels_first"`` takes every 4-D array as ``(n, C, H, W)``.
     folds : int, default 1
-        Arrays in memory: ``folds >= 2`` cross-fits (:mod:`mibound.stacked`). The rows outside
+        Arrays in memory: ``folds >= 2`` cross-fits (:mod:`mibound.estimators.stacked`). The rows outside
         the validation part are cut into ``folds`` equal folds (``test_fraction`` is then not
         used); critic ``f`` trains on the other folds, picks its checkpoint on the shared
         validation rows and is read on fold ``f``. The estimate is the mean of all folds' held-out
@@ -380,7 +378,7 @@ class NeuralEstimator(_Base):
                              data, k_eval * ctx.world_size, validation=val, train=train_readout)
 
     def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
-        """:meth:`fit` with ``folds >= 2``: one critic per fold, one stacked ensemble (:mod:`mibound.estimators.stacked`)."""
+        """:meth:`fit` with ``folds >= 2``: one critic per fold, stacked (:mod:`mibound.estimators.stacked`)."""
         t0 = time.perf_counter()
         check_named_critic(self, p)
         plan, readout, k_eval = self.plans(p, len(x))
@@ -391,8 +389,8 @@ class NeuralEstimator(_Base):
         self.selection_history_ = fit.validation_history()
         hist = {**fit.hist, "value": fit.hist["value"].mean(1, keepdim=True), "loss": fit.hist["loss"].mean(1, keepdim=True)}
         return self.finish(p, fit, hist=hist, values=fit.values.ravel(), batch_size=p["batch_size"],
-                           n_train=plan.sizes["train"],
-                           n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+                           n_train=plan.sizes["train"], n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi,
+                           t0=t0, eval_batch_size=k_eval,
                            settings={"test_fraction": plan.test_fraction, "selection": fit.selection(range(p["folds"])),
                                      "view_shapes": [list(s or (a.shape[1],)) for s, a in zip(shapes, (x, y))],
                                      "cross_fit": {"folds": p["folds"], "fold_rows": plan.sizes["test"],
@@ -421,9 +419,9 @@ class NeuralEstimator(_Base):
                              "(pass folds=1)")
         with self._context() as ctx:
             next_batch, test, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
-            k_eval = (p["eval_batch_size"] or p["batch_size"]) * ctx.world_size
-            return self._fit(p, ctx, sampler.view_shapes, next_batch, test, p["steps"] * p["batch_size"] * ctx.world_size,
-                             len(test) * k_eval, true_mi, "sampler", k_eval)
+            big_k, k_eval = p["batch_size"] * ctx.world_size, (p["eval_batch_size"] or p["batch_size"]) * ctx.world_size
+            return self._fit(p, ctx, sampler.view_shapes, next_batch, test, p["steps"] * big_k, len(test) * k_eval,
+                             true_mi, "sampler", k_eval)
 
     @staticmethod
     def _sampler_streams(p, sampler: Sampler, true_mi: float | None = None, ctx: DistContext = DistContext(),
@@ -460,7 +458,7 @@ class NeuralEstimator(_Base):
     def finish(self, p: dict[str, Any], fit: "CriticFit", *, batch_size: int, n_train: int, n_test: int,
                true_mi: float | None, t0: float, eval_batch_size: int, settings: dict[str, Any], run: int = 0,
                hist: dict[str, Any] | None = None, values: np.ndarray | None = None) -> "NeuralEstimator":
-        """Store run ``run`` of ``fit`` as the fitted state, with the :class:`~mibound.results.EstimateResult` of its readouts.
+        """Store run ``run`` of ``fit`` as the fitted state and its :class:`~mibound.results.EstimateResult`.
 
         ``hist`` and ``values`` (shape ``(B,)``, held-out readouts of ``eval_batch_size`` pairs; the
         estimate is their mean) replace the run's own; ``settings`` are added to ``p`` in the result.
@@ -495,18 +493,15 @@ class CriticFit:
     Attributes
     ----------
     critics, losses : lists of R
-        Each run's critic at its chosen rate and selected checkpoint, and its loss.
+        Each run's critic (at its chosen rate and selected checkpoint) and loss.
     hist : dict
-        :func:`mibound.neural.engine.train`'s history kept to the chosen runs (column ``r``: run ``r``).
-    values : ndarray, shape (R, B)
-        Test readouts of each run's critic (with ``each=True``: a list of R arrays ``(B_r,)``).
-    train_values : ndarray, shape (R, B')
-        The same on up to four batches of training rows (``B' = 0`` without them).
+        :func:`mibound.neural.engine.train`'s history of the chosen runs (column ``r``: run ``r``).
+    values, train_values : ndarray, shapes (R, B) and (R, B')
+        Readouts of the test batches and of up to four training batches (``each=True``: ``values``
+        is a list of R arrays ``(B_r,)``).
     has_validation : bool
-    learning_rates : list of R floats
-        Each run's chosen rate (:func:`~mibound.neural.selection.choose_rates`).
-    candidates : list of dict
-        Each trained rate's record (empty when one rate was trained).
+    learning_rates, candidates : lists
+        Each run's chosen rate, and each trained rate's record (:func:`~mibound.neural.selection.choose_rates`).
     threads : int
         torch intra-op threads during the fit.
     """
@@ -529,8 +524,9 @@ class CriticFit:
 
     def validation_history(self) -> dict[str, list] | None:
         """``selection_history_``: the validated steps (1-based) and the runs' mean validation value at each."""
-        return None if not self.has_validation else {"step": (self.hist["validation_step"] + 1).tolist(),
-                                                     "validation_estimate": self.hist["validation_value"].mean(1).tolist()}
+        h = self.hist
+        return None if not self.has_validation else {"step": (h["validation_step"] + 1).tolist(),
+                                                     "validation_estimate": h["validation_value"].mean(1).tolist()}
 
 
 def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
@@ -549,21 +545,19 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
     Parameters
     ----------
     build : callable ``() -> R pairs (critic, loss)``
-        The seeded initial critics and losses, called once per trained rate. A critic object
-        returned again (a given module) trains as a deep copy at the later rates.
+        The seeded initial critics and losses, called once per trained rate (a critic object
+        returned again, a given module, trains as a deep copy at the later rates).
     runs : callable ``(critics, losses) -> list of Runs``
-        The strategy: one rate's critics as what the engine steps (an
-        :class:`~mibound.neural.engine.SingleRun` or a distributed run for ``R = 1``, the stacked
-        :func:`~mibound.neural.stacking.shards` of an ensemble), runs in order.
+        The strategy: one rate's critics as what the engine steps (a
+        :class:`~mibound.neural.engine.SingleRun` or a distributed run, stacked shards), runs in order.
     next_batch : callable ``step -> (x, y)``
         Training batches in the shape the runs take (``(K, d)``, or ``(R, K, d)`` stacks).
     p : dict
-        :meth:`NeuralEstimator.checked_params` (``learning_rate``, ``steps``, ``log_every``,
-        ``lr_schedule``, ``weight_decay``, ``patience``, ``min_steps``).
+        :meth:`NeuralEstimator.checked_params` (rates, ``steps`` and the other engine settings).
     test, validation, train : iterables of ``(x, y)``
-        Held-out batches in the shape the runs take: the test rows, the validation rows
-        (``None``: no selection) and training rows (the first four at most are read). With
-        ``each=True``, ``test`` is a list of R iterables, run ``r``'s read by its critic alone.
+        Held-out batches in the shape the runs take: test rows, validation rows (``None``: no
+        selection) and training rows (the first four are read). ``each=True``: ``test`` is a
+        list of R iterables, run ``r``'s read by its critic alone.
     num_threads : int, optional
         torch intra-op threads during the fit (``None``: leave torch's setting).
     progress, desc
@@ -574,17 +568,17 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
     CriticFit
     """
     rates = trained_rates(p, validation is not None)
-    built: list[list[tuple[nn.Module, Loss]]] = []
-    for _ in rates:
-        seen = {id(c) for b in built for c, _ in b}
-        built.append([(copy.deepcopy(c) if id(c) in seen else c, l) for c, l in build()])
+    built = [list(build()) for _ in rates]  # the same initial critics at every rate
+    for b in built[1:]:  # a critic object given again (a module) trains as a copy
+        b[:] = [(copy.deepcopy(c) if c is c0 else c, l) for (c, l), (c0, _) in zip(b, built[0])]
     parts = [runs([c for c, _ in b], [l for _, l in b]) for b in built]
     flat = [q for rate_parts in parts for q in rate_parts]
+    validate = None if validation is None else (lambda: engine.evaluate(flat, validation).mean(1))
     with engine.torch_threads(num_threads) as threads:
         hist = engine.train(flat, next_batch, p["steps"], learning_rate=[r for r, q in zip(rates, parts) for _ in q],
                             log_every=p["log_every"], progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
                             weight_decay=p["weight_decay"], patience=p["patience"], min_steps=p["min_steps"],
-                            validate=None if validation is None else (lambda: engine.evaluate(flat, validation).mean(1)))
+                            validate=validate)
         chosen, candidates = choose_rates(hist, rates, len(built[0]))
         for b, rate_parts in zip(built, parts):
             for q in (q for q in rate_parts if isinstance(q, StackedRuns)):
@@ -683,9 +677,9 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     t0 = time.perf_counter()
     streams = [e._sampler_streams(p, s) for e, p, s in zip(estimators, params, samplers)]
     fit = fit_critics(lambda: [e.build(p, *s.view_shapes) for e, p, s in zip(estimators, params, samplers)],
-                      lambda critics, losses: shards(critics, losses, workers), stack_batches([b for b, _, _ in streams]),
-                      shared[0], test=[t for _, t, _ in streams], each=True, num_threads=1 if workers > 1 else None,
-                      progress=progress, desc=desc)
+                      lambda critics, losses: shards(critics, losses, workers),
+                      stack_batches([b for b, _, _ in streams]), shared[0], test=[t for _, t, _ in streams], each=True,
+                      num_threads=1 if workers > 1 else None, progress=progress, desc=desc)
     for r, (e, p, s, (_, test, true_mi)) in enumerate(zip(estimators, params, samplers, streams)):
         k_eval = p["eval_batch_size"] or k  # the held-out batches' K, as fit_sampler reads them
         e.finish(p, fit, run=r, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k_eval, true_mi=true_mi,

@@ -79,10 +79,6 @@ def fold_orders(plan: FitPlan, folds: int) -> list[np.ndarray | None]:
     return orders
 
 
-def _identity(a):
-    return a
-
-
 def check_named_critic(est, p: dict[str, Any]) -> None:
     """Raise ``TypeError`` unless ``est``'s critic is given by name (the runs are built and stacked from it)."""
     from mibound.neural.critics import CRITICS
@@ -97,21 +93,18 @@ def reordered_runs(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any
     """The stacked strategy of :func:`~mibound.estimators.neural.fit_critics`: one run per pair of row orders.
 
     Run ``r`` reads ``x[order_x[i]]`` and ``y[order_y[i]]`` where the plan asks for row ``i``
-    (``None``: row ``i``), through the input map fitted on its own training rows; the runs are
-    ``est``'s critics (given by name, :func:`check_named_critic`) stacked by
+    (``None``: row ``i``), through the input map fitted on its own training rows. The runs are
+    ``est``'s critic (named, :func:`check_named_critic`) stacked by
     :func:`~mibound.neural.stacking.shards`, their batches stacked to ``(R, K, d)``.
 
     Parameters
     ----------
     est : NeuralEstimator
     x, y : ndarray, shape (n, dx) and (n, dy)
-        Checked float32 rows (images flattened; ``shapes`` keeps their per-sample shapes).
+        Checked float32 rows (images flattened; ``shapes``: their per-sample shapes, or ``None``).
     orders : sequence of R pairs ``(order_x, order_y)``
-    p : dict
-        ``est.checked_params()``.
-    plan, readout : FitPlan
-        ``est.plans(p, n)``: the training plan and the readout plan (the same split at ``K = k_eval``).
-    shapes : pair of tuple or None
+    p, plan, readout
+        ``est.checked_params()`` and the training and readout plans of ``est.plans(p, n)``.
 
     Returns
     -------
@@ -126,25 +119,19 @@ def reordered_runs(est, x: np.ndarray, y: np.ndarray, orders: Sequence[tuple[Any
     maps: dict[tuple[int, int], tuple[Any, Any]] = {}  # (view, order) -> (rows to read, their batch map)
 
     def view(a, order, which):
-        """The reordered view of ``a`` and its input map, fitted on this run's training rows.
-
-        The rows as they are (``None``, shared by the runs) are mapped once, here; a reordered view
-        is mapped batch by batch (no copy of the data per run).
-        """
+        """The reordered view of ``a`` and its input map fitted on this run's training rows (the rows as
+        they are, shared by the runs, are mapped once, here; a reordered view batch by batch, without a copy)."""
         key = (which, id(order))
         if key not in maps:
             if order is None:
-                maps[key] = (fit_column_map(a[rows], p["preprocess"], shapes[which])(a), _identity)
+                maps[key] = (fit_column_map(a[rows], p["preprocess"], shapes[which])(a), lambda b: b)
             else:
                 maps[key] = (_Rows(a, order), fit_column_map(a[order[rows]], p["preprocess"], shapes[which]))
         return maps[key]
 
     def streams(part_plan, split):
-        out = []
-        for ox, oy in orders:
-            (vx, mx), (vy, my) = view(x, ox, 0), view(y, oy, 1)
-            out.append(ShardedBatchStream(vx, vy, plan=part_plan, split=split, check_values=False, transform=(mx, my)))
-        return out
+        return [ShardedBatchStream(vx, vy, plan=part_plan, split=split, check_values=False, transform=(mx, my))
+                for (vx, mx), (vy, my) in ((view(x, ox, 0), view(y, oy, 1)) for ox, oy in orders)]
 
     def stacked(part_plan, split):
         runs = streams(part_plan, split)
