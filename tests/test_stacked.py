@@ -17,7 +17,7 @@ from mibound.neural.selection import selection_record
 def _fold_plan(n, folds, validation_fraction=0.1, batch_size=8, seed=2):
     p = dict(batch_size=batch_size, seed=seed, test_fraction=0.2, validation_fraction=validation_fraction,
              eval_batch_size=None, folds=folds)
-    return NeuralEstimator._plans(p, n)[0]
+    return NeuralEstimator.plans(p, n)[0]
 
 
 @pytest.mark.parametrize("n, folds", [(1003, 4), (500, 2), (211, 3)])
@@ -40,7 +40,7 @@ def test_folds_partition_the_non_validation_rows(n, folds):
 
 
 def test_each_fold_trains_without_its_rows():
-    """The streams of fit_reordered: run f's training batches never hold a row of fold f, its test batches only them."""
+    """The streams of reordered_runs (the stacked strategy of fit_critics): run f's training batches never hold a row of fold f, its test batches only them."""
     n, folds = 600, 3
     plan = _fold_plan(n, folds)
     idx = np.arange(n, dtype=np.float32)[:, None]
@@ -93,8 +93,8 @@ def test_folds_bad_input(tmp_path):
     with pytest.raises(ValueError, match="memory maps and distributed fits take folds=1"):
         DistributedNeuralEstimator(folds=2, progress=False, device="cpu").fit(x, y)
     with pytest.raises(ValueError, match="cannot be cut into folds=9"):
-        NeuralEstimator._plans(dict(batch_size=2, seed=0, test_fraction=0.2, validation_fraction=0.1,
-                                    eval_batch_size=None, folds=9), 8)
+        NeuralEstimator.plans(dict(batch_size=2, seed=0, test_fraction=0.2, validation_fraction=0.1,
+                                   eval_batch_size=None, folds=9), 8)
 
 
 def test_selection_record_over_runs():

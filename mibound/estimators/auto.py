@@ -199,7 +199,7 @@ class AutoEstimator(_Base):
                                     **rate, seed=seed, progress=self.progress,
                                     test_fraction=self.test_fraction, validation_fraction=self.validation_fraction,
                                     num_threads=self.num_threads, image_layout=self.image_layout)
-            member._checked_params()
+            member.checked_params()
         # the one check of the pair: the members get it (or its rows) as it is, not checked again
         x, y, shapes = flatten_views(x, y, self.image_layout)
         images = _as_images(x, y, shapes)  # the neural member reads image views on their grid, every pixel kept

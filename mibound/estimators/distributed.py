@@ -92,11 +92,11 @@ class DistributedNeuralEstimator(NeuralEstimator):
         self.rank_, self.world_size_ = ctx.rank, ctx.world_size
         return DistributedRun(critic, loss, ctx)
 
-    def _settings(self, ctx: DistContext, data: str, runs: engine.SingleRun, p) -> dict:
+    def _settings(self, ctx: DistContext, data: str, critic: nn.Module, loss: Loss, p) -> dict:
         return {"batch_size": p["batch_size"] * ctx.world_size, "local_batch_size": p["batch_size"],
                 "world_size": ctx.world_size, "backend": ctx.backend, "device": str(ctx.device),
-                "negatives": "embeddings" if _embeddable(runs.critic) else "inputs",
-                "loss_layout": "rows" if _uses_rows(runs.loss, None) else "full", "data": data}
+                "negatives": "embeddings" if _embeddable(critic) else "inputs",
+                "loss_layout": "rows" if _uses_rows(loss, None) else "full", "data": data}
 
 
 def _embeddable(critic: nn.Module) -> bool:

@@ -8,10 +8,12 @@ a varying column), trains on a training split, evaluates on a held-out split and
 ``history_``). ``result_`` is an :class:`~mibound.results.EstimateResult`. Reading fitted state
 before ``fit`` raises :class:`~mibound.results.NotFittedError`.
 
-Every neural fit reads its batches from one :class:`~mibound.plan.FitPlan` (arrays and memory
-maps alike) or from seeded :class:`~mibound.streaming.SamplerStream` s, and trains in the one loop
-of :mod:`mibound.engine`; :class:`~mibound.distributed.DistributedNeuralEstimator` changes only
-the process context and the strategy (:meth:`NeuralEstimator._runs`).
+Every neural fit reads its batches from one :class:`~mibound.neural.plan.FitPlan` (arrays and memory
+maps alike) or from seeded :class:`~mibound.neural.batches.SamplerStream` s, and is one call of
+:func:`fit_critics`, the one driver of critic fits. The paths differ in a small strategy only: one
+critic (:meth:`NeuralEstimator._runs`, a distributed one in
+:class:`~mibound.estimators.distributed.DistributedNeuralEstimator`), or stacked runs (cross-fitting
+and permutation nulls: :func:`~mibound.estimators.stacked.reordered_runs`; :func:`fit_samplers`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,7 @@ from torch import nn
 
 from mibound.data.base import Sampler
 from mibound.estimators.base import _Base, _mean_ci
+from mibound.estimators.stacked import check_named_critic, fold_orders, reordered_runs
 from mibound.inputs.checks import (
     IMAGE_LAYOUTS,
     check_choice,
@@ -44,15 +49,15 @@ from mibound.inputs.pair import read_pair
 from mibound.neural import engine
 from mibound.neural.batches import SamplerStream, ShardedBatchStream
 from mibound.neural.critics import CRITICS, IMAGE_CRITICS, make_critic
-from mibound.neural.engine import LR_SCHEDULES, DistContext, torch_threads
+from mibound.neural.engine import LR_SCHEDULES, DistContext
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.plan import FitPlan
 from mibound.neural.selection import choose_rates, chosen_runs, selection_record, trained_rates
-from mibound.neural.stacking import train_ensemble
+from mibound.neural.stacking import StackedRuns, shards, stack_batches
 from mibound.registry import NEURAL_DEFAULTS as _N  # the signature's defaults (one source)
 from mibound.results import EstimateResult, TrainingDiverged, _versions, diagnostic
 
-__all__ = ["NeuralEstimator", "resolve_critic", "neural_diagnostics", "fit_samplers"]
+__all__ = ["NeuralEstimator", "CriticFit", "fit_critics", "resolve_critic", "neural_diagnostics", "fit_samplers"]
 
 
 def resolve_critic(critic: str, shape_x: tuple[int, ...], shape_y: tuple[int, ...]) -> str:
@@ -147,7 +152,7 @@ class NeuralEstimator(_Base):
         arrays that look channel-last (``(n, H, W, C)`` with ``C <= 4 < min(H, W)``) with the
         fix; ``"channels_first"`` takes every 4-D array as ``(n, C, H, W)``.
     folds : int, default 1
-        Arrays in memory: ``folds >= 2`` cross-fits (:mod:`mibound.stacked`). The rows outside
+        Arrays in memory: ``folds >= 2`` cross-fits (:mod:`mibound.estimators.stacked`). The rows outside
         the validation part are cut into ``folds`` equal folds (``test_fraction`` is then not
         used); critic ``f`` trains on the other folds, picks its checkpoint on the shared
         validation rows and is read on fold ``f``. The estimate is the mean of all folds' held-out
@@ -206,7 +211,8 @@ class NeuralEstimator(_Base):
         self.folds = folds
 
     # -- validation -------------------------------------------------------------------------
-    def _checked_params(self) -> dict[str, Any]:
+    def checked_params(self) -> dict[str, Any]:
+        """The hyper-parameters, checked: a dict of them (``critic`` by name), raising on a bad one."""
         p = dict(
             estimator=check_choice(self.estimator, NEURAL_ESTIMATORS, "estimator"),
             batch_size=check_int(self.batch_size, "batch_size", minimum=2),
@@ -246,7 +252,7 @@ class NeuralEstimator(_Base):
                             f"got {type(self.critic).__name__}")
         return p
 
-    def _build(self, p: dict[str, Any], shape_x, shape_y) -> tuple[nn.Module, Loss]:
+    def build(self, p: dict[str, Any], shape_x, shape_y) -> tuple[nn.Module, Loss]:
         """The seeded critic and loss for views of per-sample shapes ``shape_x``, ``shape_y`` (ints: flat).
 
         Resolves ``p["critic"] == "auto"`` in place (:func:`resolve_critic`), so the settings
@@ -273,7 +279,7 @@ class NeuralEstimator(_Base):
         """The training strategy: one critic in this process."""
         return engine.SingleRun(critic, loss)
 
-    def _settings(self, ctx: DistContext, data: str, runs: engine.Runs, p: dict[str, Any]) -> dict[str, Any]:
+    def _settings(self, ctx: DistContext, data: str, critic: nn.Module, loss: Loss, p: dict[str, Any]) -> dict[str, Any]:
         return {"data": "stream"} if data == "mmap" else {}
 
     # -- fitting --------------------------------------------------------------------------------
@@ -304,18 +310,18 @@ class NeuralEstimator(_Base):
         self
         """
         data = "mmap" if isinstance(x, np.memmap) or isinstance(y, np.memmap) else "memory"
-        p = self._checked_params()  # bad parameters before bad data
+        p = self.checked_params()  # bad parameters before bad data
         x, y, shapes = flatten_views(x, y, p["image_layout"])
         if data == "mmap":
-            return self._fit_arrays(x, y, true_mi, data, shapes=shapes)
+            return self.fit_arrays(x, y, true_mi, data, shapes=shapes)
         pair = read_pair(x, y, dtype=np.float32, keep=(shapes[0] is not None, shapes[1] is not None))
         if pair.degenerate:  # constant columns dropped, and said so
             self.result_ = pair.zero_result(p["estimator"], seed=p["seed"], true_mi=true_mi, settings=p)
             return self
-        self._fit_arrays(pair.x, pair.y, true_mi, data, shapes=shapes)
-        return self._annotate(pair)
+        self.fit_arrays(pair.x, pair.y, true_mi, data, shapes=shapes)
+        return self.annotate(pair)
 
-    def _annotate(self, pair) -> "NeuralEstimator":
+    def annotate(self, pair) -> "NeuralEstimator":
         """Add what the :class:`~mibound.inputs.Pair` says (dropped and discrete columns) to ``result_``."""
         self.result_.diagnostics += [d for d in pair.report().diagnostics(
             "the critic reads the values as they are: its bound is on the MI of these discrete values")
@@ -324,7 +330,7 @@ class NeuralEstimator(_Base):
         return self
 
     @staticmethod
-    def _plans(p: dict[str, Any], n: int, world_size: int = 1) -> tuple[FitPlan, FitPlan, int]:
+    def plans(p: dict[str, Any], n: int, world_size: int = 1) -> tuple[FitPlan, FitPlan, int]:
         """The training plan of ``n`` rows, the readout plan (the same split at ``K = k_eval``) and ``k_eval``.
 
         With ``folds >= 2`` the test part is one fold (see ``folds``).
@@ -344,12 +350,12 @@ class NeuralEstimator(_Base):
         k_eval = p["eval_batch_size"] or min(1024, max(p["batch_size"], held))
         return plan, dataclasses.replace(plan, batch_size=k_eval).check(validation_batches=val_batches), k_eval
 
-    def _fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
+    def fit_arrays(self, x, y, true_mi: float | None, data: str, shapes=(None, None)) -> "NeuralEstimator":
         """:meth:`fit` of checked float32 arrays (``data="memory"``) or memory maps (``"mmap"``).
 
         ``shapes``: the per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
         """
-        p = self._checked_params()
+        p = self.checked_params()
         if p["folds"] > 1:
             if data != "memory" or not self._cross_fits:
                 raise ValueError(f"folds={p['folds']} cross-fits arrays in memory in one process; memory maps and "
@@ -359,7 +365,7 @@ class NeuralEstimator(_Base):
             n = len(x)
             if len(y) != n:
                 raise ValueError(f"x and y must have the same number of samples (rows), got {n} and {len(y)}")
-            plan, readout, k_eval = self._plans(p, n, ctx.world_size)
+            plan, readout, k_eval = self.plans(p, n, ctx.world_size)
             rows = plan.sample_rows("train", 20_000)
             maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"], shape)
                          for a, shape in zip((x, y), shapes))
@@ -368,44 +374,32 @@ class NeuralEstimator(_Base):
             else:
                 transform = maps
             common = dict(rank=ctx.rank, device=ctx.device, check_values=data == "mmap", transform=transform)
-            train = ShardedBatchStream(x, y, plan=plan, split="train", **common)
-            test = ShardedBatchStream(x, y, plan=readout, split="test", **common)
-            extra = {"train": ShardedBatchStream(x, y, plan=readout, split="train", **common)}
-            if p["validation_fraction"]:
-                extra["validation"] = ShardedBatchStream(x, y, plan=readout, split="validation", **common)
-            view_x, view_y = (s or (d,) for s, d in zip(shapes, (train.dim_x, train.dim_y)))
-            return self._fit(p, ctx, view_x, view_y, train.batch, test, train.n_used,
-                             readout.rows_used("test"), true_mi, data, readouts=extra,
-                             eval_batch_size=k_eval * ctx.world_size)
+            train, test, train_readout = (ShardedBatchStream(x, y, plan=q, split=split, **common) for q, split in
+                                          ((plan, "train"), (readout, "test"), (readout, "train")))
+            val = (ShardedBatchStream(x, y, plan=readout, split="validation", **common)
+                   if p["validation_fraction"] else None)
+            shapes = tuple(s or (d,) for s, d in zip(shapes, (train.dim_x, train.dim_y)))
+            return self._fit(p, ctx, shapes, train.batch, test, train.n_used, readout.rows_used("test"), true_mi,
+                             data, k_eval * ctx.world_size, validation=val, train=train_readout)
 
     def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
-        """:meth:`fit` with ``folds >= 2``: one critic per fold, one stacked ensemble (:mod:`mibound.stacked`)."""
-        from mibound.estimators.stacked import check_named_critic, fit_reordered, fold_orders
-        from mibound.neural.selection import selection_record
-
+        """:meth:`fit` with ``folds >= 2``: one critic per fold, stacked (:mod:`mibound.estimators.stacked`)."""
         t0 = time.perf_counter()
         check_named_critic(self, p)
-        plan, readout, k_eval = self._plans(p, len(x))
-        orders = fold_orders(plan, p["folds"])
-        fit = fit_reordered(self, x, y, [(o, o) for o in orders], p=p, plan=plan, readout=readout, k_eval=k_eval,
-                            shapes=shapes, progress=bool(self.progress), desc=f"{p['estimator']} x{p['folds']} folds")
-        runs = range(p["folds"])
-        self.selection_history_ = None if not fit.has_validation else {
-            "step": (fit.hist["validation_step"] + 1).tolist(),
-            "validation_estimate": fit.hist["validation_value"].mean(1).tolist()}
+        plan, readout, k_eval = self.plans(p, len(x))
+        orders = [(o, o) for o in fold_orders(plan, p["folds"])]
+        fit = fit_critics(p=p, num_threads=self.num_threads, progress=bool(self.progress),
+                          desc=f"{p['estimator']} x{p['folds']} folds",
+                          **reordered_runs(self, x, y, orders, p=p, plan=plan, readout=readout, shapes=shapes))
+        self.selection_history_ = fit.validation_history()
         hist = {**fit.hist, "value": fit.hist["value"].mean(1, keepdim=True), "loss": fit.hist["loss"].mean(1, keepdim=True)}
-        view_x, view_y = (s or (a.shape[1],) for s, a in zip(shapes, (x, y)))
-        return self._finish(p, fit.critics[0], fit.losses[0], hist, fit.values.ravel(), batch_size=p["batch_size"],
-                            n_train=fit.n_train, n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi,
-                            t0=t0, eval_batch_size=k_eval,
-                            settings={"num_threads": fit.threads, "eval_batches": fit.values.size,
-                                      "eval_batch_size": k_eval, "test_fraction": plan.test_fraction,
-                                      "selection": selection_record(fit.hist, fit.has_validation, fit.train_values,
-                                                                    fit.values, runs, fit.learning_rates,
-                                                                    fit.candidates),
-                                      "view_shapes": [list(view_x), list(view_y)],
-                                      "cross_fit": {"folds": p["folds"], "fold_rows": plan.sizes["test"],
-                                                    "fold_estimates": fit.values.mean(1).tolist()}})
+        return self.finish(p, fit, hist=hist, values=fit.values.ravel(), batch_size=p["batch_size"],
+                           n_train=plan.sizes["train"], n_test=p["folds"] * readout.rows_used("test"), true_mi=true_mi,
+                           t0=t0, eval_batch_size=k_eval,
+                           settings={"test_fraction": plan.test_fraction, "selection": fit.selection(range(p["folds"])),
+                                     "view_shapes": [list(s or (a.shape[1],)) for s, a in zip(shapes, (x, y))],
+                                     "cross_fit": {"folds": p["folds"], "fold_rows": plan.sizes["test"],
+                                                   "fold_estimates": fit.values.mean(1).tolist()}})
 
     def fit_sampler(self, sampler: Sampler, true_mi: float | None = None, *,
                     held_out: Sampler | None = None) -> "NeuralEstimator":
@@ -424,16 +418,15 @@ class NeuralEstimator(_Base):
             Draw the held-out batches from this sampler instead (e.g. the same views of images
             kept out of training); same dimensions.
         """
-        p = self._checked_params()
+        p = self.checked_params()
         if p["folds"] > 1:
             raise ValueError(f"folds={p['folds']} cross-fits finite data; a sampler gives fresh pairs every step "
                              "(pass folds=1)")
         with self._context() as ctx:
-            next_batch, test_batches, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
-            big_k = p["batch_size"] * ctx.world_size
-            k_eval = (p["eval_batch_size"] or p["batch_size"]) * ctx.world_size
-            return self._fit(p, ctx, *sampler.view_shapes, next_batch, test_batches, p["steps"] * big_k,
-                             len(test_batches) * k_eval, true_mi, "sampler", eval_batch_size=k_eval)
+            next_batch, test, true_mi = self._sampler_streams(p, sampler, true_mi, ctx, held_out)
+            big_k, k_eval = p["batch_size"] * ctx.world_size, (p["eval_batch_size"] or p["batch_size"]) * ctx.world_size
+            return self._fit(p, ctx, sampler.view_shapes, next_batch, test, p["steps"] * big_k, len(test) * k_eval,
+                             true_mi, "sampler", k_eval)
 
     @staticmethod
     def _sampler_streams(p, sampler: Sampler, true_mi: float | None = None, ctx: DistContext = DistContext(),
@@ -453,59 +446,160 @@ class NeuralEstimator(_Base):
             true_mi = sampler.mutual_information()
         return train.batch, test, true_mi
 
-    def _fit(self, p, ctx: DistContext, shape_x, shape_y, next_batch, test_batches, n_train, n_test, true_mi,
-             data: str, readouts: dict | None = None, eval_batch_size: int | None = None) -> "NeuralEstimator":
+    def _fit(self, p, ctx: DistContext, shapes, next_batch, test, n_train: int, n_test: int, true_mi: float | None,
+             data: str, k_eval: int, validation=None, train=()) -> "NeuralEstimator":
+        """One critic (per trained rate) in this process, or this rank's share of a distributed one (:meth:`_runs`)."""
         t0 = time.perf_counter()
-        readouts = readouts or {}
-        val = readouts.get("validation")
-        rates = trained_rates(p, val is not None)
-        built = [self._build(p, shape_x, shape_y) for _ in rates]  # the same initial critic at every rate
-        if isinstance(self.critic, nn.Module):  # a given module trains at the first rate, copies at the others
-            built = [built[0]] + [(copy.deepcopy(c), l) for c, l in built[1:]]
-        every = [self._runs(critic, loss, ctx) for critic, loss in built]
-        desc = p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}"
-        with torch_threads(self.num_threads) as threads:
-            hist = engine.train(every, next_batch, p["steps"], learning_rate=rates,
-                                log_every=p["log_every"], progress=bool(self.progress) and ctx.is_main, desc=desc,
-                                lr_schedule=p["lr_schedule"], weight_decay=p["weight_decay"],
-                                validate=None if val is None else (lambda: engine.evaluate(every, val).mean(1)),
-                                patience=p["patience"], min_steps=p["min_steps"])
-            (best,), candidates = choose_rates(hist, rates)
-            runs, (critic, loss), hist = every[best], built[best], chosen_runs(hist, [best])
-            values = engine.evaluate(runs, test_batches)[0].numpy()
-            train_values = (engine.evaluate(runs, [readouts["train"][b] for b in range(min(4, len(readouts["train"])))])
-                            [0].numpy() if "train" in readouts else None)
-        selection = selection_record(hist, val is not None, np.empty(0) if train_values is None else train_values,
-                                     values, learning_rate=rates[best], candidates=candidates)
-        self.selection_history_ = None if val is None else {
-            "step": (hist["validation_step"] + 1).tolist(), "validation_estimate": hist["validation_value"][:, 0].tolist()}
-        k_eval = eval_batch_size or p["batch_size"] * ctx.world_size
-        return self._finish(p, critic, loss, hist, values, batch_size=p["batch_size"] * ctx.world_size,
-                            n_train=n_train, n_test=n_test, true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
-                            settings={"num_threads": threads, "eval_batches": len(values), "eval_batch_size": k_eval,
-                                      "selection": selection, "view_shapes": [list(shape_x), list(shape_y)],
-                                      **self._settings(ctx, data, runs, p)})
+        fit = fit_critics(lambda: [self.build(p, *shapes)], lambda cs, ls: [self._runs(cs[0], ls[0], ctx)],
+                          next_batch, p, test=test, validation=validation, train=train, num_threads=self.num_threads,
+                          progress=bool(self.progress) and ctx.is_main,
+                          desc=p["estimator"] if ctx.world_size == 1 else f"{p['estimator']} x{ctx.world_size}")
+        self.selection_history_ = fit.validation_history()
+        return self.finish(p, fit, batch_size=p["batch_size"] * ctx.world_size, n_train=n_train, n_test=n_test,
+                           true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
+                           settings={"selection": fit.selection(), "view_shapes": [list(s) for s in shapes],
+                                     **self._settings(ctx, data, fit.critics[0], fit.losses[0], p)})
 
-    def _finish(self, p, critic, loss, hist, values, *, batch_size, n_train, n_test, true_mi, t0, settings,
-                run: int = 0, eval_batch_size: int | None = None) -> "NeuralEstimator":
-        """Store the fitted state and the :class:`EstimateResult` read from held-out ``values`` (run ``run`` of ``hist``)."""
+    def finish(self, p: dict[str, Any], fit: "CriticFit", *, batch_size: int, n_train: int, n_test: int,
+               true_mi: float | None, t0: float, eval_batch_size: int, settings: dict[str, Any], run: int = 0,
+               hist: dict[str, Any] | None = None, values: np.ndarray | None = None) -> "NeuralEstimator":
+        """Store run ``run`` of ``fit`` as the fitted state and its :class:`~mibound.results.EstimateResult`.
+
+        ``hist`` and ``values`` (shape ``(B,)``, held-out readouts of ``eval_batch_size`` pairs; the
+        estimate is their mean) replace the run's own; ``settings`` are added to ``p`` in the result.
+        """
+        hist = fit.hist if hist is None else hist
+        values = fit.values[run] if values is None else values
         if not np.all(np.isfinite(values)):
             raise TrainingDiverged(p["estimator"], p["steps"], None, what="held-out estimate")
         estimate, ci, sd = _mean_ci(values)
         obj = OBJECTIVES[p["estimator"]]
-        self.critic_, self.loss_ = critic, loss
+        self.critic_, self.loss_ = fit.critics[run], fit.losses[run]
         self.history_ = {"step": hist["step"].tolist(), "train_estimate": hist["value"][:, run].tolist(),
                          "loss": hist["loss"][:, run].tolist()}
         self.result_ = EstimateResult(
             estimator=p["estimator"], estimate=estimate, ci=ci, std=sd,
-            ceiling=None if obj.ceiling is None else obj.ceiling(eval_batch_size or batch_size),
+            ceiling=None if obj.ceiling is None else obj.ceiling(eval_batch_size),
             true_mi=None if true_mi is None else float(true_mi), is_bound=obj.is_bound,
             n_train=n_train, n_test=n_test, batch_size=batch_size, seed=p["seed"],
             seconds=time.perf_counter() - t0, history=self.history_,
-            settings={**p, "critic_options": dict(self.critic_options or {}), **settings, "versions": _versions()},
+            settings={**p, "critic_options": dict(self.critic_options or {}), "num_threads": fit.threads,
+                      "eval_batches": values.size, "eval_batch_size": eval_batch_size, **settings,
+                      "versions": _versions()},
         )
         self.result_.diagnostics = neural_diagnostics(self.result_, values)
         return self
+
+
+@dataclass
+class CriticFit:
+    """What :func:`fit_critics` trained and read, per run ``r = 0 .. R - 1``.
+
+    Attributes
+    ----------
+    critics, losses : lists of R
+        Each run's critic (at its chosen rate and selected checkpoint) and loss.
+    hist : dict
+        :func:`mibound.neural.engine.train`'s history of the chosen runs (column ``r``: run ``r``).
+    values, train_values : ndarray, shapes (R, B) and (R, B')
+        Readouts of the test batches and of up to four training batches (``each=True``: ``values``
+        is a list of R arrays ``(B_r,)``).
+    has_validation : bool
+    learning_rates, candidates : lists
+        Each run's chosen rate, and each trained rate's record (:func:`~mibound.neural.selection.choose_rates`).
+    threads : int
+        torch intra-op threads during the fit.
+    """
+
+    critics: list
+    losses: list
+    hist: dict[str, Any]
+    values: np.ndarray
+    train_values: np.ndarray
+    has_validation: bool
+    learning_rates: list
+    candidates: list
+    threads: int
+
+    def selection(self, runs: Sequence[int] = (0,)) -> dict[str, Any]:
+        """``settings["selection"]`` of ``runs`` (:func:`~mibound.neural.selection.selection_record`)."""
+        rates = self.learning_rates[runs[0]] if len(runs) == 1 else [self.learning_rates[r] for r in runs]
+        return selection_record(self.hist, self.has_validation, self.train_values, self.values, runs, rates,
+                                self.candidates)
+
+    def validation_history(self) -> dict[str, list] | None:
+        """``selection_history_``: the validated steps (1-based) and the runs' mean validation value at each."""
+        h = self.hist
+        return None if not self.has_validation else {"step": (h["validation_step"] + 1).tolist(),
+                                                     "validation_estimate": h["validation_value"].mean(1).tolist()}
+
+
+def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
+                runs: Callable[[list[nn.Module], list[Loss]], list[engine.Runs]], next_batch: engine.Batch,
+                p: dict[str, Any], *, test: Iterable, validation: Sequence | None = None, train: Iterable = (),
+                each: bool = False, num_threads: int | None = None, progress: bool = True,
+                desc: str | None = None) -> CriticFit:
+    """The one driver of every critic fit: train ``R`` runs at every rate, choose each run's rate, read.
+
+    With validation batches every rate of ``p["learning_rate"]`` trains one critic per run (same
+    initial critics, same batches) in one :func:`~mibound.neural.engine.train`; each critic keeps
+    its best validated checkpoint and each run the rate whose checkpoint reads best on the
+    validation rows (:func:`~mibound.neural.selection.choose_rates`). Only then are the chosen
+    critics read on the test and training rows. Without validation only the first rate trains.
+
+    Parameters
+    ----------
+    build : callable ``() -> R pairs (critic, loss)``
+        The seeded initial critics and losses, called once per trained rate (a critic object
+        returned again, a given module, trains as a deep copy at the later rates).
+    runs : callable ``(critics, losses) -> list of Runs``
+        The strategy: one rate's critics as what the engine steps (a
+        :class:`~mibound.neural.engine.SingleRun` or a distributed run, stacked shards), runs in order.
+    next_batch : callable ``step -> (x, y)``
+        Training batches in the shape the runs take (``(K, d)``, or ``(R, K, d)`` stacks).
+    p : dict
+        :meth:`NeuralEstimator.checked_params` (rates, ``steps`` and the other engine settings).
+    test, validation, train : iterables of ``(x, y)``
+        Held-out batches in the shape the runs take: test rows, validation rows (``None``: no
+        selection) and training rows (the first four are read). ``each=True``: ``test`` is a
+        list of R iterables, run ``r``'s read by its critic alone.
+    num_threads : int, optional
+        torch intra-op threads during the fit (``None``: leave torch's setting).
+    progress, desc
+        The progress bar and its label.
+
+    Returns
+    -------
+    CriticFit
+    """
+    rates = trained_rates(p, validation is not None)
+    built = [list(build()) for _ in rates]  # the same initial critics at every rate
+    for b in built[1:]:  # a critic object given again (a module) trains as a copy
+        b[:] = [(copy.deepcopy(c) if c is c0 else c, l) for (c, l), (c0, _) in zip(b, built[0])]
+    parts = [runs([c for c, _ in b], [l for _, l in b]) for b in built]
+    flat = [q for rate_parts in parts for q in rate_parts]
+    validate = None if validation is None else (lambda: engine.evaluate(flat, validation).mean(1))
+    with engine.torch_threads(num_threads) as threads:
+        hist = engine.train(flat, next_batch, p["steps"], learning_rate=[r for r, q in zip(rates, parts) for _ in q],
+                            log_every=p["log_every"], progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
+                            weight_decay=p["weight_decay"], patience=p["patience"], min_steps=p["min_steps"],
+                            validate=validate)
+        chosen, candidates = choose_rates(hist, rates, len(built[0]))
+        for b, rate_parts in zip(built, parts):
+            for q in (q for q in rate_parts if isinstance(q, StackedRuns)):
+                q.write_back([c for c, _ in b], [l for _, l in b])
+        every = [c_l for b in built for c_l in b]
+        critics, losses = [every[i][0] for i in chosen], [every[i][1] for i in chosen]
+        owner = [j for j, q in enumerate(flat) for _ in range(q.runs)]  # the Runs stepping each run
+        needed = sorted({owner[i] for i in chosen})  # only the chosen runs' Runs are read
+        cols = [i for i, j in enumerate(owner) if j in needed]
+        read = lambda batches: (engine.evaluate([flat[j] for j in needed], batches)  # noqa: E731
+                                .numpy()[[cols.index(i) for i in chosen]])
+        values = ([engine.evaluate(engine.SingleRun(c, l), t)[0].numpy() for c, l, t in zip(critics, losses, test)]
+                  if each else read(test))
+        train_values = read(list(itertools.islice(train, 4)))
+    return CriticFit(critics, losses, chosen_runs(hist, chosen), values, train_values, validation is not None,
+                     [rates[i // len(built[0])] for i in chosen], candidates, threads)
 
 
 def neural_diagnostics(result: EstimateResult, values: np.ndarray) -> list[dict[str, str]]:
@@ -549,8 +643,10 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     critic initialisation, training stream and held-out batches its own ``fit_sampler`` would
     get (same seeds), so the results equal the one-by-one fits up to float rounding. The runs
     must share the training settings that shape the pass (``batch_size``, ``steps``,
-    ``learning_rate``, ``log_every``, ``lr_schedule``); critics, estimators, seeds and data may
-    differ, as long as the critics have the same layer shapes.
+    ``learning_rate``, ``log_every``, ``lr_schedule``, ``weight_decay``); critics, estimators,
+    seeds and data may differ, as long as the critics have the same layer shapes. One call of
+    :func:`fit_critics` with the runs stacked
+    (:func:`~mibound.neural.stacking.shards`); each run is read alone on its own held-out batches.
 
     Parameters
     ----------
@@ -560,7 +656,8 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
         One per estimator.
     progress : bool, default True
     workers : int, default 1
-        Worker threads stepping shards of the runs (see :func:`train_ensemble`).
+        Worker threads stepping shards of the runs (see :func:`~mibound.neural.stacking.train_ensemble`);
+        with more than one, each computes on one torch thread.
     desc : str, optional
         Progress bar label.
 
@@ -569,39 +666,28 @@ def fit_samplers(estimators: Sequence, samplers: Sequence, *, progress: bool = T
     list of NeuralEstimator
         The same objects, fitted.
     """
-    import time
-
-    from mibound.estimators.neural import NeuralEstimator
-
     if len(estimators) != len(samplers) or not estimators:
         raise ValueError(f"need one sampler per estimator, got {len(estimators)} estimators and "
                          f"{len(samplers)} samplers")
     for e in estimators:
         if not isinstance(e, NeuralEstimator):
             raise TypeError(f"estimators must be NeuralEstimator instances, got {type(e).__name__}")
-    from mibound.neural.selection import trained_rates
-
-    params = [e._checked_params() for e in estimators]
+    params = [e.checked_params() for e in estimators]
     # samplers have no validation rows: each run trains at its first rate, as fit_sampler does
     shared = [{**p, "learning_rate": trained_rates(p, has_validation=False)[0]} for p in params]
-    for key in ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule"):
+    for key in ("batch_size", "steps", "learning_rate", "log_every", "lr_schedule", "weight_decay"):
         if len({p[key] for p in shared}) > 1:
             raise ValueError(f"the runs of one ensemble must share {key}; got {sorted({p[key] for p in shared})}")
-    p0 = params[0]
-    k = p0["batch_size"]
+    k = params[0]["batch_size"]
     t0 = time.perf_counter()
-    built = [e._build(p, *s.view_shapes) for e, p, s in zip(estimators, params, samplers)]
     streams = [e._sampler_streams(p, s) for e, p, s in zip(estimators, params, samplers)]
-    hist = train_ensemble([c for c, _ in built], [l for _, l in built], [b for b, _, _ in streams], p0["steps"],
-                          learning_rate=shared[0]["learning_rate"], log_every=p0["log_every"], progress=progress,
-                          desc=desc, workers=workers, lr_schedule=p0["lr_schedule"])
-    for r, (e, p, (critic, loss), (_, test, true_mi)) in enumerate(zip(estimators, params, built, streams)):
-        values = engine.evaluate(engine.SingleRun(critic, loss), test)[0].numpy()
-        run_hist = {"step": hist[r]["step"], "value": hist[r]["value"][:, None], "loss": hist[r]["loss"][:, None]}
+    fit = fit_critics(lambda: [e.build(p, *s.view_shapes) for e, p, s in zip(estimators, params, samplers)],
+                      lambda critics, losses: shards(critics, losses, workers),
+                      stack_batches([b for b, _, _ in streams]), shared[0], test=[t for _, t, _ in streams], each=True,
+                      num_threads=1 if workers > 1 else None, progress=progress, desc=desc)
+    for r, (e, p, s, (_, test, true_mi)) in enumerate(zip(estimators, params, samplers, streams)):
         k_eval = p["eval_batch_size"] or k  # the held-out batches' K, as fit_sampler reads them
-        e._finish(p, critic, loss, run_hist, values, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k_eval,
-                  true_mi=true_mi, t0=t0, eval_batch_size=k_eval,
-                  settings={"num_threads": torch.get_num_threads(), "eval_batches": len(test),
-                            "eval_batch_size": k_eval, "ensemble_runs": len(estimators),
-                            "view_shapes": [list(v) for v in samplers[r].view_shapes]})
+        e.finish(p, fit, run=r, batch_size=k, n_train=p["steps"] * k, n_test=len(test) * k_eval, true_mi=true_mi,
+                 t0=t0, eval_batch_size=k_eval,
+                 settings={"ensemble_runs": len(estimators), "view_shapes": [list(v) for v in s.view_shapes]})
     return list(estimators)

@@ -29,9 +29,10 @@ Every fit uses the estimator's own seed (the same split of the rows into train /
 test, the same critic initialisation, the same half-samples or tie jitter); only the pairing
 changes. Non-neural estimators (and ``auto``, ``flow``, ``doe``) are simply refitted ``N`` times. The
 critics of a neural estimator train together, the observed one and the ``N`` shuffled ones, as one
-stacked ensemble (:mod:`mibound.stacked`, :mod:`mibound.ensemble`) in the one loop (:func:`mibound.engine.train`) on one
-:class:`~mibound.plan.FitPlan`: each run selects its own checkpoint on its validation rows, and
-training stops once no run has improved for ``patience`` steps.
+stacked ensemble (:func:`mibound.estimators.stacked.reordered_runs`) in one call of the one driver of
+critic fits (:func:`mibound.estimators.neural.fit_critics`) on one :class:`~mibound.neural.plan.FitPlan`:
+each run selects its own checkpoint on its validation rows, and training stops once no run has
+improved for ``patience`` steps.
 """
 
 from __future__ import annotations
@@ -106,9 +107,7 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
         options["progress"] = False
     est = make_estimator(estimator, **options)  # unknown options raise here, before any work
     name = estimator.strip().lower()
-    if est.kind == "neural":
-        est._checked_params()
-    layout = est._checked_params()["image_layout"] if est.kind == "neural" else "auto"
+    layout = est.checked_params()["image_layout"] if est.kind == "neural" else "auto"
     xf, yf, shapes = flatten_views(x, y, layout)  # images: rows of pixels, their shapes kept for the critic
     keep = (shapes[0] is not None, shapes[1] is not None) if est.kind == "neural" else (False, False)
     pair = read_pair(xf, yf, dtype=np.float32 if est.kind == "neural" else np.float64, keep=keep)
@@ -142,20 +141,18 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
 
     ``shapes``: per-sample image shapes ``(C, H, W)`` of flattened image views (``None``: flat).
     """
-    from mibound.estimators.stacked import check_named_critic, fit_reordered
-    from mibound.neural.selection import selection_record
+    from mibound.estimators.neural import fit_critics
+    from mibound.estimators.stacked import check_named_critic, reordered_runs
 
-    p = est._checked_params()
+    p = est.checked_params()
     check_named_critic(est, p)
-    plan, readout, k_eval = est._plans(p, pair.n)
-    fit = fit_reordered(est, pair.x, pair.y, [(None, None)] + [(None, o) for o in orders], p=p, plan=plan,
-                        readout=readout, k_eval=k_eval, shapes=shapes, progress=progress,
-                        desc=f"{p['estimator']}: observed + {len(orders)} shuffled")  # run 0: the observed pairing
-    selection = selection_record(fit.hist, fit.has_validation, fit.train_values, fit.values,
-                                 learning_rate=fit.learning_rates[0], candidates=fit.candidates)
-    est._finish(p, fit.critics[0], fit.losses[0], fit.hist, fit.values[0], batch_size=p["batch_size"],
-                n_train=fit.n_train, n_test=readout.rows_used("test"), true_mi=None, t0=t0, eval_batch_size=k_eval,
-                run=0, settings={"num_threads": fit.threads, "eval_batches": fit.values.shape[1],
-                                 "eval_batch_size": k_eval, "selection": selection, "ensemble_runs": len(orders) + 1})
-    est._annotate(pair)
+    plan, readout, k_eval = est.plans(p, pair.n)
+    pairs = [(None, None)] + [(None, o) for o in orders]  # run 0: the observed pairing
+    fit = fit_critics(p=p, num_threads=est.num_threads, progress=progress,
+                      desc=f"{p['estimator']}: observed + {len(orders)} shuffled",
+                      **reordered_runs(est, pair.x, pair.y, pairs, p=p, plan=plan, readout=readout, shapes=shapes))
+    est.finish(p, fit, batch_size=p["batch_size"], n_train=plan.sizes["train"], n_test=readout.rows_used("test"),
+               true_mi=None, t0=t0, eval_batch_size=k_eval,
+               settings={"selection": fit.selection(), "ensemble_runs": len(pairs)})
+    est.annotate(pair)
     return est.result_, fit.values[1:].mean(axis=1)

@@ -74,7 +74,7 @@ def _estimate(x: np.ndarray, y: np.ndarray, estimator: str, cfg: dict, seed: int
     est = NeuralEstimator(estimator, batch_size=cfg["batch_size"], steps=cfg["steps"],
                           learning_rate=cfg["learning_rate"], critic_options={"hidden_dim": cfg["hidden_dim"]},
                           seed=seed, progress=False, lr_schedule="constant")
-    return est._fit_arrays(x.astype(np.float32), y.astype(np.float32), None, "memory").result_.estimate
+    return est.fit_arrays(x.astype(np.float32), y.astype(np.float32), None, "memory").result_.estimate
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:

@@ -217,7 +217,8 @@ class FitPlan:
             "pass more data or a smaller batch_size")
 
     # -- rows --------------------------------------------------------------------------------
-    def _split_perm(self) -> KeyedPermutation:
+    def split_perm(self) -> KeyedPermutation:
+        """The split as a map position -> row: the positions hold the training, validation and test rows, in order."""
         return KeyedPermutation(self.n, (self.seed, 0x5EED))
 
     def _first(self, part: str, rank: int) -> int:
@@ -239,7 +240,7 @@ class FitPlan:
         local = np.arange(first * self.batch_size, stop * self.batch_size)
         if part == "train":
             local = KeyedPermutation(self.shard_rows(part), (self.seed, rank, epoch, 0xE90C))(local)
-        rows = self._split_perm()(self._first(part, rank) + local)
+        rows = self.split_perm()(self._first(part, rank) + local)
         return np.sort(rows.reshape(stop - first, self.batch_size), axis=1)
 
     def rows(self, part: str, step: int, rank: int = 0) -> np.ndarray:
@@ -266,11 +267,11 @@ class FitPlan:
         first = {"train": 0, "validation": self.sizes["train"],
                  "test": self.sizes["train"] + self.sizes["validation"]}[part]
         pos = first + np.arange(min(m, self.sizes[part]), dtype=np.int64)
-        return np.sort(self._split_perm()(pos)) if pos.size else np.empty(0, np.int64)
+        return np.sort(self.split_perm()(pos)) if pos.size else np.empty(0, np.int64)
 
     def part_rows(self, part: str) -> np.ndarray:
         """All rows of ``part`` that the shards hold, sorted (``O(n)`` memory: for checks and small data)."""
         part = check_choice(part, SPLITS, "split")
         m = self.shard_rows(part)
         pos = np.concatenate([self._first(part, r) + np.arange(m) for r in range(self.world_size)])
-        return np.sort(self._split_perm()(pos.astype(np.int64))) if pos.size else np.empty(0, np.int64)
+        return np.sort(self.split_perm()(pos.astype(np.int64))) if pos.size else np.empty(0, np.int64)

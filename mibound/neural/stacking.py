@@ -18,7 +18,9 @@ same for all runs because they step together). No quantity mixes two runs: a run
 turns only its own slice into NaN. Results therefore equal those of training the runs one by
 one with :func:`mibound.neural.engine.train` (same initial weights and batches give the same
 trajectory up to floating-point summation order), which ``tests/test_ensemble.py`` checks. The
-ensemble is one strategy (:class:`StackedRuns`) of the one loop, :func:`mibound.neural.engine.train`.
+ensemble is one strategy (:class:`StackedRuns`, :func:`shards`) of the one loop,
+:func:`mibound.neural.engine.train`; the estimators' stacked fits (cross-fitting, permutation
+nulls, ``fit_samplers``) run it through their one driver, ``mibound.estimators.neural.fit_critics``.
 
 Runs are grouped by estimator (and its options) so that each group's loss is evaluated once on
 its ``(R_g, K, K)`` slice of scores; group members are made contiguous internally, so slices
