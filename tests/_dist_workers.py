@@ -1,4 +1,4 @@
-"""Worker functions run in spawned processes by tests/test_distributed.py (not collected as tests).
+"""Worker functions run in spawned processes by tests/neural/test_distributed.py (not collected as tests).
 
 Each worker joins a gloo group on 127.0.0.1, does its parts and writes its findings to
 ``out_dir`` (``step{r}.npz``, ``result{r}.json``, ``params{r}.npy``; no pickle), which the test

@@ -24,7 +24,7 @@ With row blocks, the average is the gradient of ``mean_r L_r``, the global loss.
 matrix on every process, each process's loss *is* the global loss ``L``, the backward delivers
 ``world_size * dL/dE_r`` to the embeddings of process ``r``, and the average is again ``dL/dθ``.
 Either way the update equals the single-process update on the same global batch (tested to
-float tolerance in ``tests/test_distributed.py``). Parameters start equal (same seed on every
+float tolerance in ``tests/neural/test_distributed.py``). Parameters start equal (same seed on every
 process, then a broadcast from rank 0) and stay equal (same averaged gradient, same Adam step).
 
 Critics

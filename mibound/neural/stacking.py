@@ -17,7 +17,7 @@ separate Adam would (its moment estimates are per-element, hence per run; the st
 same for all runs because they step together). No quantity mixes two runs: a run that diverges
 turns only its own slice into NaN. Results therefore equal those of training the runs one by
 one with :func:`mibound.neural.engine.train` (same initial weights and batches give the same
-trajectory up to floating-point summation order), which ``tests/test_ensemble.py`` checks. The
+trajectory up to floating-point summation order), which ``tests/neural/test_stacking.py`` checks. The
 ensemble is one strategy (:class:`StackedRuns`, :func:`shards`) of the one loop,
 :func:`mibound.neural.engine.train`; the estimators' stacked fits (cross-fitting, permutation
 nulls, ``fit_samplers``) run it through their one driver, ``mibound.estimators.neural.fit_critics``.

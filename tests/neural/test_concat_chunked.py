@@ -56,7 +56,7 @@ def test_budget_chooses_chunks_and_stacked_runs_match():
 
 def test_memory_stays_bounded_at_large_k():
     """Peak RSS of one forward+backward at K=1024, chunked, measured in a fresh subprocess."""
-    from ._benchmarks import load
+    from tests._benchmarks import load
 
     info = load("bench_speed").concat_memory(k=1024, hidden_dim=64)
     assert info["unchunked_activations_mib"] == pytest.approx(768.0)

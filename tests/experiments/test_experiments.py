@@ -7,8 +7,8 @@ import pytest
 
 from mibound.experiments import EXPERIMENTS, staircase
 
-from ._gt_helpers import check_dpi_chain
-from .conftest import ExplodingCritic
+from tests._gt_helpers import check_dpi_chain
+from tests.conftest import ExplodingCritic
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ import pytest
 from mibound.cli import main
 from mibound.data import tasks
 
-from ._gt_helpers import check_dpi_chain
+from tests._gt_helpers import check_dpi_chain
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: One child process imports mibound once, then forks one run per experiment; each forked run
 #: SIGKILLs itself on entering call ``kill_at`` of ``module.attr``. (Forking from a process that has

@@ -9,7 +9,7 @@ from mibound.data import CorrelatedGaussian
 from mibound.functional import bounds
 from mibound.neural.critics import BilinearCritic, ConcatCritic, GaussianOptimalCritic, SeparableCritic, make_critic
 
-from .conftest import random_spd
+from tests.conftest import random_spd
 
 
 def _xy(k=7, dx=3, dy=2, seed=0):

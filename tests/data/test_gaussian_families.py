@@ -16,7 +16,7 @@ from mibound.data import (
 )
 from mibound.functional.analytic import canonical_correlations, mi_from_canonical
 
-from ._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
+from tests._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
 
 
 def test_joint_gaussian_sampling_factor_is_the_covariance():

@@ -9,7 +9,7 @@ from mibound.neural.engine import SingleRun, evaluate, make_optimizer, make_sche
 from mibound.neural.objectives import NEURAL_ESTIMATORS, Loss
 from mibound.results import TrainingDiverged
 
-from .conftest import ExplodingCritic
+from tests.conftest import ExplodingCritic
 
 
 def _stream(mi=1.0, dim=4, k=32, seed=0):

@@ -24,7 +24,7 @@ from mibound.data.encoders import (
 )
 from mibound.functional.analytic import canonical_correlations, gaussian_mi, mi_from_canonical
 
-from ._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
+from tests._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from mibound.neural.stacking import StackedRuns, stack_batches, train_ensemble
 from mibound.registry import ESTIMATORS, is_neural
 from mibound.results import NotFittedError, TrainingDiverged
 
-from .conftest import ExplodingCritic
+from tests.conftest import ExplodingCritic
 
 PACKAGE = Path(mibound.__file__).parent
 

@@ -7,7 +7,7 @@ from scipy.special import digamma
 from mibound import CorrelatedGaussian, GaussianEstimator, KSGEstimator, gaussian_mi
 from mibound.functional.nonparametric import gaussian_plugin_mi, ksg_mi, logdet_bias
 
-from .conftest import random_spd
+from tests.conftest import random_spd
 
 
 def brute_ksg(x, y, k):

@@ -14,7 +14,7 @@ from mibound.data import (
 from mibound.data.images import _field_from_noise, _sample_fields
 from mibound.estimators.neural import NeuralEstimator
 
-from ._gt_helpers import assert_plugin_matches, entropy_mi
+from tests._gt_helpers import assert_plugin_matches, entropy_mi
 
 # ---------------------------------------------------------------------------------------------
 # GRF crops

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from mibound import canonical_correlations, gaussian_mi, mi_from_rho, rho_from_mi
 from mibound.functional.analytic import mi_from_canonical
 
-from .conftest import random_spd
+from tests.conftest import random_spd
 
 
 def _block(rhos):

@@ -17,7 +17,7 @@ from mibound.functional.nonparametric import SubsetRanks, copula_normalize, gaus
 from mibound.inputs.columns import DISCRETE_MAX_VALUES, column_report
 from mibound.results import codes_of
 
-from .conftest import random_spd
+from tests.conftest import random_spd
 
 INCREASING = [np.exp, lambda a: a**3, np.arcsinh, lambda a: 1.0 / (1.0 + np.exp(-a)), lambda a: 3 * a - 7,
               lambda a: np.sign(a) * np.log1p(np.abs(a))]

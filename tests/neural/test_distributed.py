@@ -35,10 +35,10 @@ from mibound.neural.distributed import (
 )
 from mibound.neural.objectives import Loss
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 import _dist_workers as workers  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPAWN_TIMEOUT = 150  # seconds, for everything a spawned group does
 K_LOCAL, DIM = 5, 3
 # short training: 2 processes x 32 pairs against one process x 64 pairs (the same global K)
