@@ -3,7 +3,7 @@
 On the identity-encoder views of :mod:`mibound.experiments.dpi` (``VIEWS["channels"]``: an 8-nat
 channel split, two 1x8x8 views; ``VIEWS["grf_crops"]``: two 8x8 crops of one Gaussian random
 field, 6.13 nats), both critics are trained with InfoNCE on fresh sampler batches exactly as the
-DPI experiment's quick setting trains its critic (:func:`mibound.ensemble.fit_samplers`, K = 128,
+DPI experiment's quick setting trains its critic (:func:`mibound.estimators.neural.fit_samplers`, K = 128,
 600 steps, learning rate 1e-3, cosine schedule, read on 32 fresh held-out batches of K = 128),
 beside the optimal-critic InfoNCE (the analytic critic, the best any critic can read at this K).
 The MLP critic is the DPI experiment's (separable, 2 x 128 hidden units, 32-dim embedding); the

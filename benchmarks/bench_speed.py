@@ -125,7 +125,7 @@ def _seeded(seed: int, build: Callable[[], T]) -> T:
 
     ``nn.Linear`` initialises its weights from the global RNG, so building the same modules in the
     same order under the same seed gives the same weights (the minimal loop and
-    :class:`~mibound.critics.SeparableCritic` start identical).
+    :class:`~mibound.neural.critics.SeparableCritic` start identical).
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -303,7 +303,7 @@ def time_staircase(steps: int = 20_000, estimators: tuple[str, ...] = STAIRCASE_
     The setting of ``mibound experiment staircase`` (its ``FULL`` levels 2..10 nats, ``d = 20``,
     ``K = 64``, learning rate; steps split evenly over the five levels, every estimator on the same
     batches, weights seeded by ``seed + 1000 i``), trained by
-    :func:`~mibound.ensemble.train_ensemble`. torch's global RNG state is the same on return.
+    :func:`~mibound.neural.stacking.train_ensemble`. torch's global RNG state is the same on return.
 
     Parameters
     ----------
@@ -355,7 +355,7 @@ def time_staircase(steps: int = 20_000, estimators: tuple[str, ...] = STAIRCASE_
 # contenders
 # ---------------------------------------------------------------------------------------------
 def _poole_mlp(dim_in: int, hidden: int, layers: int, out: int) -> nn.Sequential:
-    """``dim_in -> hidden (ReLU) x layers -> out``, built in the order :func:`mibound.critics.mlp` builds."""
+    """``dim_in -> hidden (ReLU) x layers -> out``, built in the order :func:`mibound.neural.critics.mlp` builds."""
     mods: list[nn.Module] = []
     d = dim_in
     for _ in range(layers):
@@ -377,7 +377,7 @@ class _Minimal:
     cfg : dict
         :data:`POOLE`-style settings.
     seed : int
-        Weights from ``seed`` (in the order :class:`~mibound.critics.SeparableCritic` builds them:
+        Weights from ``seed`` (in the order :class:`~mibound.neural.critics.SeparableCritic` builds them:
         the same initial weights), batches from a generator seeded ``seed + 1``.
     fused : bool, default False
         ``Adam(fused=True)``.

@@ -1,7 +1,7 @@
 """Figure of a bench CSV: estimate / true MI per task, one row of points per estimator, coloured by family.
 
 Usage: ``python benchmarks/plot_bench.py BENCH.csv [MORE.csv ...] --out docs/figures/bench.png``
-(CSVs written by ``mibound bench``; the family is the task id's first word, as in ``mibound.tasks``).
+(CSVs written by ``mibound bench``; the family is the task id's first word, as in ``mibound.data.tasks``).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ __all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
-    # exported names and submodules (``mibound.bench``, ``mibound.tasks``) load on first use
+    # exported names and submodules (``mibound.bench``, ``mibound.data.tasks``) load on first use
     import importlib
 
     module = _EXPORTS.get(name) or _KEPT.get(name)

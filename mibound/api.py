@@ -30,7 +30,7 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
     y : array_like, shape (n, dy), (n,), or images
         Paired with ``x`` row by row.
     estimator : str, default "auto"
-        ``auto`` (:mod:`mibound.auto`: a panel chosen on validation rows, the choice reported on
+        ``auto`` (:mod:`mibound.estimators.auto`: a panel chosen on validation rows, the choice reported on
         test rows, with the panel and the reason in ``settings``), ``infonce``, ``nwj``, ``dv``,
         ``mine``, ``tuba``, ``js``, ``smile`` (neural, trained on a split and read out on held-out
         data), ``gaussian`` (plug-in / CCA), ``gcmi`` (Gaussian copula), ``ksg`` or ``discrete``.

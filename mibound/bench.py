@@ -1,7 +1,7 @@
 """The suite runner: run estimators over a task folder and write one CSV row per (task, estimator).
 
 A task folder is a directory of ``.npz`` files with arrays ``x``, ``y`` (2-D, or images
-``(n, H, W)`` / ``(n, C, H, W)``; same ``n``) and a scalar ``true_mi`` in nats (see :mod:`mibound.tasks`); other keys and other files are ignored.
+``(n, H, W)`` / ``(n, C, H, W)``; same ``n``) and a scalar ``true_mi`` in nats (see :mod:`mibound.data.tasks`); other keys and other files are ignored.
 Folders produced by anyone in this format work: every file is validated, and a file that cannot
 be used (corrupt, object arrays, missing keys, wrong shapes, NaN) or an estimator that fails on
 it is recorded with ``status = "failed: <error>"`` while the run goes on.
@@ -49,7 +49,7 @@ def load_task_file(path) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Read and validate one task file: ``x``, ``y`` float64 and ``true_mi`` (or ``None``).
 
     ``x`` and ``y`` come back as stored: ``(n, d)``, or images ``(n, H, W)`` / ``(n, C, H, W)``
-    (channel-first; the layout rule of :func:`mibound._validation.image_shape`), which the
+    (channel-first; the layout rule of :func:`mibound.inputs.checks.image_shape`), which the
     estimators take as images (the conv critic for neural ones, flattened pixels otherwise).
 
     Raises ``ValueError``/``TypeError`` naming the file and the problem: unreadable or corrupt
@@ -123,7 +123,7 @@ def run_bench(directory, estimators: Iterable[str], out=None, *, options: Mappin
     directory : path
         Task folder (``.npz`` files with ``x``, ``y``, ``true_mi``).
     estimators : iterable of str
-        Names accepted by :func:`mibound.estimators.make_estimator` (``ksg``, ``gaussian``,
+        Names accepted by :func:`mibound.registry.make_estimator` (``ksg``, ``gaussian``,
         ``infonce``, ...); duplicates are dropped.
     out : path, optional
         CSV to write (atomically, after every task). ``None``: only return the frame.

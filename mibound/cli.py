@@ -100,7 +100,7 @@ def _estimate_permutations(args, x, y, true_mi, options: dict) -> int:
 
 
 def _estimate_scaled(args, x, y, true_mi, options: dict) -> int:
-    """``estimate --distributed`` (or on CUDA): mibound.distributed, the summary on rank 0 only."""
+    """``estimate --distributed`` (or on CUDA): mibound.neural.distributed, the summary on rank 0 only."""
     import os
 
     from mibound.estimators.distributed import DistributedNeuralEstimator

@@ -109,7 +109,7 @@ class EstimateResult:
     settings : dict
         Every hyper-parameter, the torch thread count and library versions.
     diagnostics : list of dict
-        ``{"code", "message"}`` entries (codes in :data:`mibound.diagnostics.CODES`): what to know
+        ``{"code", "message"}`` entries (codes in :data:`mibound.results.CODES`): what to know
         before trusting ``estimate`` (saturated bound, generalisation gap, unstable readout, ties, ...).
     """
 
@@ -320,7 +320,7 @@ def image_diagnostics(shapes, n: int, dim_x: int, dim_y: int, estimator: str) ->
     ----------
     shapes : (tuple or None, tuple or None)
         Per-sample shapes ``(C, H, W)`` of the views that were images (from
-        :func:`mibound._validation.flatten_views`); ``(None, None)`` gives no diagnostics.
+        :func:`mibound.inputs.checks.flatten_views`); ``(None, None)`` gives no diagnostics.
     n : int
         Rows.
     dim_x, dim_y : int

@@ -41,7 +41,7 @@ def random_spd(rng: np.random.Generator, d: int) -> np.ndarray:
 
 def entropy_mi(cov: np.ndarray, dim_x: int) -> float:
     """``h(x) + h(y) - h(x, y)`` from scipy's Gaussian entropies: exact MI by a route independent of
-    :mod:`mibound.analytic` (scipy's eigen-decomposition log-determinants, not Cholesky or
+    :mod:`mibound.functional.analytic` (scipy's eigen-decomposition log-determinants, not Cholesky or
     canonical correlations). Loses digits below ~1e-6 nats (a difference of entropies)."""
     cov = np.asarray(cov, dtype=np.float64)
     h = lambda c: stats.multivariate_normal(np.zeros(len(c)), c).entropy()  # noqa: E731

@@ -156,7 +156,7 @@ def test_fuzz_cli_files_end_in_clean_error_or_result(tmp_path, capsys, kind, pay
         assert_user_facing(err)
 
 
-#: The families of messages a user may see for a bad input file (mibound.io, mibound._validation,
+#: The families of messages a user may see for a bad input file (mibound.inputs.files, mibound.inputs.checks,
 #: the Gaussian plug-in). The CLI turns every ValueError/TypeError/RuntimeError/OSError into exit 2,
 #: so the exit status alone cannot tell a clean refusal from an internal error: the text must match.
 _PATH = r"\S+\.(?:npz|npy|csv)"

@@ -576,7 +576,7 @@ def noise_for_mi(source, mi: float, dim_x: int | None = None) -> float:
     float
         ``tau``. Exactly ``0.0`` when ``mi`` equals ``I(v1; v2)`` to a relative ``1e-10``: the
         full MI needs no noise, and the same MI computed another way (the log-determinants of
-        :func:`~mibound.analytic.gaussian_mi`, a sampler's ``mutual_information()``) differs
+        :func:`~mibound.functional.analytic.gaussian_mi`, a sampler's ``mutual_information()``) differs
         from the canonical-correlation sum used here in the last digits, by an amount that
         depends on the CPU's BLAS kernels.
 
@@ -606,7 +606,7 @@ class EncodedViews(Sampler):
     """``(z1, z2) = (f1(v1), f2(v2))`` for a sampler of views and two encoders.
 
     :meth:`mutual_information` is exact for linear encoders on Gaussian views
-    (:func:`~mibound.encoders.encoded_mi`) and raises ``ValueError`` otherwise;
+    (:func:`~mibound.data.encoders.encoded_mi`) and raises ``ValueError`` otherwise;
     :meth:`mi_upper_bound` is always ``I(v1; v2)`` (the DPI).
 
     Parameters

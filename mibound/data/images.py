@@ -7,7 +7,7 @@ A stationary periodic field on a ``T x T`` torus is defined by a spectrum ``S(f)
 and ``X = ifft2(sqrt(S) * fft2(Z))`` with white noise ``Z`` samples it exactly; one complex ``Z``
 gives two independent fields (real and imaginary parts). Pixel covariances follow from ``c``,
 so crops of one field are jointly Gaussian with a known covariance and
-``I = 1/2 (log det S11 + log det S22 - log det S)`` (:func:`mibound.analytic.gaussian_mi`).
+``I = 1/2 (log det S11 + log det S22 - log det S)`` (:func:`mibound.functional.analytic.gaussian_mi`).
 
 Wrap-around: on a torus ``c(t) = c(T - t)``, so MI between crops would rise again past ``T/2``.
 The samplers therefore place an ``image_size`` window on a ``2 * image_size`` torus by default
@@ -304,7 +304,7 @@ class GaussianRandomFieldCrops(_FieldMixin, Sampler):
 
         Crops of these windows at the sampler's ``offset`` (anywhere in the window: the field is
         stationary), plus independent ``N(0, noise^2)`` pixel noise per view, have exactly the
-        joint law of :meth:`sample`; :func:`mibound.views.crop_pairs` is tested against
+        joint law of :meth:`sample`; :func:`mibound.images.views.crop_pairs` is tested against
         :meth:`covariance` this way. float64.
         """
         n = check_int(n, "n", minimum=1)
@@ -485,7 +485,7 @@ class ChannelSplitViews(_FieldMixin, Sampler):
         """``n`` whole noise-free multi-channel fields, shape ``(n, channels, image_size, image_size)``.
 
         ``Cov(X_c(s), X_c'(t)) = C_cc' c(s - t)``: any ``crop_size`` crop of a window, split into
-        channel 0 and the rest (:func:`mibound.colorspaces.channel_split`), plus independent
+        channel 0 and the rest (:func:`mibound.images.colorspaces.channel_split`), plus independent
         ``N(0, noise^2)`` pixel noise, has exactly the joint law of :meth:`sample`. float64.
         """
         n = check_int(n, "n", minimum=1)

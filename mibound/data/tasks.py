@@ -1,7 +1,7 @@
 """Named, preconfigured samplers with stable ids, and their export to a task folder.
 
 A :class:`Task` is a sampler with a stable id (``"gaussian-pairs-d5-mi1.0"``), a one-line
-description and tags. ``mibound.tasks.list()`` returns the built-in tasks, ``mibound.tasks.get(id)``
+description and tags. ``mibound.data.tasks.list()`` returns the built-in tasks, ``mibound.data.tasks.get(id)``
 one of them.
 
 Task folder format (read by :mod:`mibound.bench`, written by :func:`export_tasks` and

@@ -2,7 +2,7 @@
 
 Protocol
 --------
-The rows are split once by a :class:`~mibound.plan.FitPlan` (seeded; by default 40% train, 20%
+The rows are split once by a :class:`~mibound.neural.plan.FitPlan` (seeded; by default 40% train, 20%
 validation, 40% test). Every candidate of the panel is computed on the validation rows, and the
 choice among them looks at those values only; the reported estimate and its interval are the
 chosen candidate's on the test rows, which no choice has seen (the neural member also picks its
@@ -13,10 +13,10 @@ The panel
 * ``discrete`` (:class:`~mibound.estimators.DiscreteEstimator`) when every column takes few values;
 * ``gcmi`` (Gaussian copula) always: exact for any monotone per-column transform of Gaussian
   data, in any dimension, and of low variance;
-* ``tcmi`` (Student-t copula, :mod:`mibound.tcopula`) when the data show tail dependence across
+* ``tcmi`` (Student-t copula, :mod:`mibound.functional.copulas`) when the data show tail dependence across
   the views: a t copula fitted on the training rows describes the validation rows better than the
   Gaussian copula by more than ``TAIL_GAIN_SE = 2`` standard errors, the two views' scales are
-  dependent on the validation rows (:func:`~mibound.tcopula.scale_dependence` above 2 standard
+  dependent on the validation rows (:func:`~mibound.functional.copulas.scale_dependence` above 2 standard
   errors; independent views with heavy tails inside each fail this), no column has ties, and
   ``dim_x + dim_y <= tcmi_max_dim``. Exact for monotone transforms of a multivariate Student-t,
   including the zero-correlation one that every Gaussian-copula estimate reads as 0;
@@ -45,9 +45,9 @@ Images
 ------
 Image views ``(n, H, W)`` / ``(n, C, H, W)`` (channel-first; channel-last input is refused with the
 fix, see ``image_layout``) go to the neural member as images, where ``critic="auto"`` means the
-convolutional critic (:class:`~mibound.critics.ConvCritic`); the other members see the flattened
+convolutional critic (:class:`~mibound.neural.critics.ConvCritic`); the other members see the flattened
 pixels (``C*H*W`` columns, so KSG never joins). A non-neural choice then carries the
-``flattened_images`` diagnostic (:func:`mibound.diagnostics.image_diagnostics`).
+``flattened_images`` diagnostic (:func:`mibound.results.image_diagnostics`).
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ class AutoEstimator(_Base):
     def _panel(self, report, dx: int, dy: int, n_train: int, cond: float, tails) -> tuple[list[str], dict[str, str]]:
         """The members to run, and the members left out with the reason.
 
-        ``tails()``: :func:`~mibound.tcopula.t_copula_gain` of a t copula fitted on the training rows,
-        read on the validation rows, and :func:`~mibound.tcopula.scale_dependence` of the validation
+        ``tails()``: :func:`~mibound.functional.copulas.t_copula_gain` of a t copula fitted on the training rows,
+        read on the validation rows, and :func:`~mibound.functional.copulas.scale_dependence` of the validation
         rows (called only when ``tcmi`` could join).
         """
         names, skipped = [], {}
@@ -308,7 +308,7 @@ TAIL_GAIN_SE = 2.0
 
 
 def _view_condition(x: np.ndarray, y: np.ndarray) -> float:
-    """The larger :func:`~mibound.columns.correlation_condition` of the two views' normal scores.
+    """The larger :func:`~mibound.inputs.columns.correlation_condition` of the two views' normal scores.
 
     A column constant on these rows has constant normal scores, which the condition number leaves out.
     """

@@ -33,7 +33,7 @@ class _Base(BaseEstimator):
     ----------
     kind : {"neural", "nonparametric", "density"}
         Class attribute: whether the estimator trains a critic (and takes ``critic``,
-        ``batch_size``, ``steps``), trains nothing, or trains density models (:mod:`mibound.flow`:
+        ``batch_size``, ``steps``), trains nothing, or trains density models (:mod:`mibound.estimators.flow`:
         its own ``steps``, ``batch_size``, ... but no critic).
     """
 
@@ -44,11 +44,11 @@ class _Base(BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(x, y) first")
 
     def _read_flat(self, x, y, seed: int, true_mi: float | None, t0: float, settings: dict | None = None):
-        """The pair an estimator of vectors reads (:func:`mibound.inputs.read_flat_pair`), and the image shapes.
+        """The pair an estimator of vectors reads (:func:`mibound.inputs.pair.read_flat_pair`), and the image shapes.
 
         Images are flattened and constant columns dropped (said so in the result); a
         :class:`~mibound.inputs.pair.Pair` given as ``x`` (``y=None``) is read as it is. When a view has
-        no varying column, ``result_`` is set to the exact 0 (:meth:`~mibound.inputs.Pair.zero_result`)
+        no varying column, ``result_`` is set to the exact 0 (:meth:`~mibound.inputs.pair.Pair.zero_result`)
         and the pair returned is ``None``: the caller returns ``self``.
         """
         from mibound.inputs.pair import read_flat_pair

@@ -30,7 +30,7 @@ class DistributedNeuralEstimator(NeuralEstimator):
     Call ``fit`` on every process of a ``torchrun`` launch (or in a plain process, where it runs
     alone), with the same ``x`` and ``y`` everywhere (e.g. memory maps of the same files:
     ``np.load(path, mmap_mode="r")``; each process reads only the rows of its own batches of the
-    one :class:`~mibound.plan.FitPlan`). Each process trains on its own shard of the data (or its own sampler stream), the
+    one :class:`~mibound.neural.plan.FitPlan`). Each process trains on its own shard of the data (or its own sampler stream), the
     global batch holds ``K = world_size * batch_size`` pairs, and every process ends with the
     same critic and the same :class:`~mibound.results.EstimateResult`.
 

@@ -7,7 +7,7 @@ lower triangular with a positive diagonal) plus the log-determinants of both flo
 per-view maps leave MI unchanged, ``I(f_x(X); f_y(Y)) = I(X; Y)``, so the estimator is invariant to
 injective per-view maps by construction (up to how well the flows fit). The estimate is read in
 closed form from the latents of the *test* rows: the bias-corrected Gaussian plug-in
-(:func:`mibound.nonparametric.gaussian_plugin_mi`) of their sample covariance. If the flows made
+(:func:`mibound.functional.nonparametric.gaussian_plugin_mi`) of their sample covariance. If the flows made
 the latent pair exactly Gaussian it is the MI; if they made only the marginals Gaussian it is, in
 the population, a lower bound (a Gaussian has the largest entropy for its covariance); neither is
 enforced, so it is reported as an estimate (``is_bound=False``). A full base covariance rather
@@ -26,7 +26,7 @@ nats), which dominates in high dimension.
 
 The shared fit (:class:`_DensityEstimator`)
 -------------------------------------------
-1. One :class:`~mibound.plan.FitPlan` splits the rows into train / validation / test.
+1. One :class:`~mibound.neural.plan.FitPlan` splits the rows into train / validation / test.
 2. Every column goes through a strictly increasing map fitted on the training rows
    (:class:`MarginalMap`: by default the inverse normal CDF of the interpolated empirical CDF;
    or a standardisation). MI is unchanged, and monotone per-column maps of the data (cubes, CDFs,
@@ -35,16 +35,16 @@ The shared fit (:class:`_DensityEstimator`)
    transforms (:func:`make_view_flow`), every one starting at the identity; the Gaussian bases
    start at the training rows' moments (:meth:`GaussianBase.fit_moments`), i.e. at the Gaussian
    maximum-likelihood model.
-4. Training batches come from a :class:`~mibound.streaming.ShardedBatchStream` over the training
-   part and go through :func:`mibound.engine.train` with a :class:`FlowRun` or :class:`DoERun`
+4. Training batches come from a :class:`~mibound.neural.batches.ShardedBatchStream` over the training
+   part and go through :func:`mibound.neural.engine.train` with a :class:`FlowRun` or :class:`DoERun`
    strategy (the engine's progress bar, finite checks, cosine learning-rate schedule, history).
 5. Per density model, the trained or the initial model is kept, whichever has the lower NLL on
    the validation rows (the engine has no checkpoint hook, so this is the only early stopping).
-6. The estimate is :func:`mibound.engine.evaluate` of the strategy on all test rows at once; the
+6. The estimate is :func:`mibound.neural.engine.evaluate` of the strategy on all test rows at once; the
    test rows are read by nothing else (not the marginal maps, the bases' start, the training or
    the choice in 5).
 
-Views that lie near a lower-dimensional set (see :data:`mibound.columns.MAX_CONDITION`, the limit that
+Views that lie near a lower-dimensional set (see :data:`mibound.inputs.columns.MAX_CONDITION`, the limit that
 ``auto`` applies to ``gcmi`` too) are refused: they have no
 density, and any density model's number would be meaningless.
 
@@ -382,7 +382,7 @@ class _DensityEstimator(_Base):
     name = "density"
     #: the optional extra it needs (``pip install 'mibound[flow]'``; the CLI checks it before reading data)
     requires_extra = "flow"
-    #: the views whose density is modelled (checked for degeneracy, see :data:`mibound.columns.MAX_CONDITION`)
+    #: the views whose density is modelled (checked for degeneracy, see :data:`mibound.inputs.columns.MAX_CONDITION`)
     modelled = ("x", "y")
     log_every = 100
     lr_schedule = "cosine"

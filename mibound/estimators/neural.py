@@ -2,7 +2,7 @@
 
 Hyper-parameters are keyword arguments stored unchanged by ``__init__`` (the classes are
 scikit-learn estimators: ``get_params``, ``set_params``, ``sklearn.base.clone`` and ``repr``
-behave as there); ``fit(x, y)`` validates the data (:func:`mibound.inputs.read_pair`: column names
+behave as there); ``fit(x, y)`` validates the data (:func:`mibound.inputs.pair.read_pair`: column names
 kept, constant columns dropped with a ``constant_columns`` diagnostic, 0 exactly for a view without
 a varying column), trains on a training split, evaluates on a held-out split and returns ``self``; fitted state ends in ``_`` (``result_``, ``critic_``,
 ``history_``). ``result_`` is an :class:`~mibound.results.EstimateResult`. Reading fitted state
@@ -63,7 +63,7 @@ __all__ = ["NeuralEstimator", "CriticFit", "fit_critics", "resolve_critic", "neu
 def resolve_critic(critic: str, shape_x: tuple[int, ...], shape_y: tuple[int, ...]) -> str:
     """The critic that ``critic="auto"`` means for views of these per-sample shapes.
 
-    ``"conv"`` (:class:`~mibound.critics.ConvCritic`) when both views are images (shapes
+    ``"conv"`` (:class:`~mibound.neural.critics.ConvCritic`) when both views are images (shapes
     ``(C, H, W)``), ``"separable"`` otherwise (flat views, or an image paired with a vector,
     which the MLP critic takes flattened). Any other name is returned as it is.
     """
@@ -78,12 +78,12 @@ class NeuralEstimator(_Base):
     Parameters
     ----------
     estimator : {"infonce", "nwj", "dv", "mine", "tuba", "js", "smile", "alpha_infonce"}, default "infonce"
-        A key of :data:`mibound.objectives.OBJECTIVES`.
+        A key of :data:`mibound.neural.objectives.OBJECTIVES`.
     critic : {"auto", "separable", "bilinear", "concat", "conv"} or nn.Module, default "auto"
         A name, or a ready module mapping ``(x (K, dx), y (K, dy))`` to scores ``(K, K)`` (e.g.
-        :class:`~mibound.critics.GaussianOptimalCritic`; a module without trainable parameters
+        :class:`~mibound.neural.critics.GaussianOptimalCritic`; a module without trainable parameters
         is not trained). ``"auto"`` (:func:`resolve_critic`): the convolutional critic
-        (:class:`~mibound.critics.ConvCritic`) when both views are images — arrays ``(n, H, W)``
+        (:class:`~mibound.neural.critics.ConvCritic`) when both views are images — arrays ``(n, H, W)``
         or ``(n, C, H, W)``, or a sampler whose ``view_shapes`` are ``(C, H, W)`` — and the
         separable MLP critic otherwise; ``settings["critic"]`` records the one used.
     batch_size : int, default 64
@@ -103,7 +103,7 @@ class NeuralEstimator(_Base):
     test_fraction : float, default 0.2
         Share of the samples held out for the reported estimate (at least two batches of ``K``).
     seed : int, default 0
-        Seeds the critic's initialisation, the split and the batches (:class:`~mibound.plan.FitPlan`).
+        Seeds the critic's initialisation, the split and the batches (:class:`~mibound.neural.plan.FitPlan`).
     progress : bool, default True
         Show a progress bar while training.
     critic_options : dict, optional
@@ -120,7 +120,7 @@ class NeuralEstimator(_Base):
         torch intra-op threads during ``fit`` (``None``: leave torch's setting). Small critics
         gain nothing from more than one; the value used is recorded in ``settings``.
     lr_schedule : {"cosine", "constant"}, default "cosine"
-        Learning-rate schedule (:func:`~mibound.engine.make_scheduler`): the cosine decay ends
+        Learning-rate schedule (:func:`~mibound.neural.engine.make_scheduler`): the cosine decay ends
         with small steps that bring the critic closer to its optimum on fixed data.
     validation_fraction : float, default 0.1
         Arrays (:meth:`fit`): share of the rows held out for model selection. Every
@@ -139,7 +139,7 @@ class NeuralEstimator(_Base):
         larger ``K`` is tighter (InfoNCE's ceiling is ``log K`` of the readout). Samplers
         (:meth:`fit_sampler`) read at ``batch_size`` unless this is given.
     preprocess : {"robust", "standardize", "none"}, default "robust"
-        Per-column input map fitted on training rows (:func:`mibound.preprocess.fit_column_map`;
+        Per-column input map fitted on training rows (:func:`mibound.inputs.maps.fit_column_map`;
         strictly increasing, so the MI is unchanged): median / IQR scaling and ``asinh`` keep
         heavy tails from dominating the scores. Image views are mapped per channel (one map
         for all pixels of a channel). Arrays only; samplers are used as they are.
@@ -148,7 +148,7 @@ class NeuralEstimator(_Base):
     alpha : float, default 0.01
         ``alpha_infonce``'s interpolation between InfoNCE (1) and TUBA (0) (Poole et al. 2019).
     image_layout : {"auto", "channels_first"}, default "auto"
-        How 4-D arrays are read (:func:`mibound._validation.image_shape`): ``"auto"`` refuses
+        How 4-D arrays are read (:func:`mibound.inputs.checks.image_shape`): ``"auto"`` refuses
         arrays that look channel-last (``(n, H, W, C)`` with ``C <= 4 < min(H, W)``) with the
         fix; ``"channels_first"`` takes every 4-D array as ``(n, C, H, W)``.
     folds : int, default 1
@@ -272,7 +272,7 @@ class NeuralEstimator(_Base):
 
     # -- the process context and the strategy (overridden for distributed fits) ----------------
     def _context(self):
-        """The processes of the fit: one (a :class:`~mibound.engine.DistContext` of size 1)."""
+        """The processes of the fit: one (a :class:`~mibound.neural.engine.DistContext` of size 1)."""
         return contextlib.nullcontext(DistContext())
 
     def _runs(self, critic: nn.Module, loss: Loss, ctx: DistContext) -> engine.Runs:
@@ -297,10 +297,10 @@ class NeuralEstimator(_Base):
         with their shapes kept for the critic (``critic="auto"`` then means the conv critic);
         the plan and the batches index rows, as for any array.
 
-        Constant columns of arrays in memory are dropped (:func:`mibound.inputs.read_pair`; a
+        Constant columns of arrays in memory are dropped (:func:`mibound.inputs.pair.read_pair`; a
         ``constant_columns`` diagnostic names them); a view without a varying column gives 0. The
         pixels of an image view are all kept (a constant pixel does no harm on the pixel grid).
-        The split and the batches come from a :class:`~mibound.plan.FitPlan` seeded by ``seed``,
+        The split and the batches come from a :class:`~mibound.neural.plan.FitPlan` seeded by ``seed``,
         the same for arrays in memory and memory maps. Memory-mapped input
         (``np.load(path, mmap_mode="r")``) is not loaded: batches are read from it as they are
         needed (and checked as they are read), so the file may be larger than memory.
@@ -322,7 +322,7 @@ class NeuralEstimator(_Base):
         return self.annotate(pair)
 
     def annotate(self, pair) -> "NeuralEstimator":
-        """Add what the :class:`~mibound.inputs.Pair` says (dropped and discrete columns) to ``result_``."""
+        """Add what the :class:`~mibound.inputs.pair.Pair` says (dropped and discrete columns) to ``result_``."""
         self.result_.diagnostics += [d for d in pair.report().diagnostics(
             "the critic reads the values as they are: its bound is on the MI of these discrete values")
             if d["code"] == "discrete_columns"]

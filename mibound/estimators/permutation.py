@@ -70,7 +70,7 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
     y : array_like, shape (n, dy) or (n,)
         As :func:`mibound.estimate_mi` takes them.
     estimator : str, default "auto"
-        Any name of :data:`mibound.estimators.ESTIMATORS`. With ``auto`` every shuffled fit runs
+        Any name of :data:`mibound.registry.ESTIMATORS`. With ``auto`` every shuffled fit runs
         the whole panel (its neural member trains one critic per fit, one after the other): pass
         ``neural=False`` or name an estimator for a fast test.
     n_permutations : int, default 100

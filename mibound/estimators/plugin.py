@@ -33,7 +33,7 @@ class _HalfSampled(_Base):
 
     Subclasses set :attr:`name`, :meth:`_statistic` (applied to all pairs and, through
     :meth:`_subset_statistic`, to each half) and :meth:`_diagnostics` (from the
-    :class:`~mibound.columns.ColumnReport` of the data). The interval is described in
+    :class:`~mibound.inputs.columns.ColumnReport` of the data). The interval is described in
     :class:`GaussianEstimator`.
     """
 
@@ -59,7 +59,7 @@ class _HalfSampled(_Base):
 
         Images ``(n, H, W)`` / ``(n, C, H, W)`` are flattened to ``C*H*W`` columns (the pixel order
         does not change the MI), with the ``flattened_images`` diagnostic and ``high_dimension``
-        where it applies (:func:`mibound.diagnostics.image_diagnostics`).
+        where it applies (:func:`mibound.results.image_diagnostics`).
         """
         check_int(self.n_subsamples, "n_subsamples", minimum=0)
         seed = check_seed(self.seed)
@@ -95,7 +95,7 @@ class GaussianEstimator(_HalfSampled):
     shifts the plug-in upward in high dimension, so it is not used.
 
     Columns with ties or few distinct values are reported in ``result_.diagnostics`` (``ties``,
-    ``discrete_columns``; :func:`mibound.columns.column_report`): the plug-in uses them as they are.
+    ``discrete_columns``; :func:`mibound.inputs.columns.column_report`): the plug-in uses them as they are.
 
     Parameters
     ----------
@@ -120,14 +120,14 @@ class GaussianCopulaEstimator(_HalfSampled):
     """Gaussian-copula MI (GCMI; Ince et al. 2017): the bias-corrected Gaussian plug-in on per-column normal scores.
 
     Every column is replaced by ``ndtri(rank / (n + 1))`` (ties: average rank), then the Gaussian
-    plug-in of :class:`GaussianEstimator` is applied (:func:`~mibound.nonparametric.gcmi_mi`). The
+    plug-in of :class:`GaussianEstimator` is applied (:func:`~mibound.functional.nonparametric.gcmi_mi`). The
     value is unchanged by any strictly increasing map of any column.
 
     Exact (consistent) for any strictly monotone per-column transform of jointly Gaussian data,
     whatever the marginals. Otherwise it is the MI of the Gaussian copula with the normal scores'
     correlation: in population a lower bound on the true MI when ``x`` or ``y`` has one column
     (continuous marginals), but *not* a bound when both are multivariate, and not the discrete
-    MI for tied or discrete columns (see :func:`~mibound.nonparametric.gcmi_mi` for the precise
+    MI for tied or discrete columns (see :func:`~mibound.functional.nonparametric.gcmi_mi` for the precise
     statement and counterexamples). Hence ``is_bound=False``.
 
     The 95% interval is half-sampling as in :class:`GaussianEstimator` (ranks recomputed within
@@ -168,8 +168,8 @@ class TCopulaEstimator(_HalfSampled):
     """Student-t copula MI (``tcmi``): the heavy-tailed counterpart of :class:`GaussianCopulaEstimator`.
 
     Fits a t copula to the per-column ranks (Kendall's tau for its correlation ``R``, maximum
-    likelihood for its degrees of freedom ``nu``; :func:`mibound.tcopula.fit_t_copula`) and reports
-    its MI in closed form, ``I_G(R) + c(nu, dx, dy)`` (:mod:`mibound.tcopula`). Unchanged by any
+    likelihood for its degrees of freedom ``nu``; :func:`mibound.functional.copulas.fit_t_copula`) and reports
+    its MI in closed form, ``I_G(R) + c(nu, dx, dy)`` (:mod:`mibound.functional.copulas`). Unchanged by any
     strictly increasing map of any column. Exact (consistent) for monotone per-column transforms of
     a multivariate Student-t or Gaussian, in any dimension; this includes the zero-correlation
     Student-t, whose views depend on each other only through a shared scale and where ``gcmi``
@@ -221,12 +221,12 @@ class TCopulaEstimator(_HalfSampled):
 
 
 class DiscreteEstimator(_HalfSampled):
-    """Plug-in MI of discrete data from the joint table of distinct rows (:func:`~mibound.nonparametric.discrete_mi`).
+    """Plug-in MI of discrete data from the joint table of distinct rows (:func:`~mibound.functional.nonparametric.discrete_mi`).
 
     For columns that take few values (booleans, counts, categories coded as numbers): Miller-Madow
     corrected entropies of ``x``, ``y`` and ``(x, y)``. The interval is half-sampling as in
     :class:`GaussianEstimator`. Not for continuous data (a diagnostic says so when a column takes
-    more than :data:`mibound.columns.DISCRETE_MAX_VALUES` values).
+    more than :data:`mibound.inputs.columns.DISCRETE_MAX_VALUES` values).
 
     Parameters
     ----------
@@ -250,15 +250,15 @@ class DiscreteEstimator(_HalfSampled):
 
 
 class KSGEstimator(_Base):
-    """Kraskov-Stoegbauer-Grassberger estimator 1 on k-d trees (see :func:`~mibound.nonparametric.ksg_mi`).
+    """Kraskov-Stoegbauer-Grassberger estimator 1 on k-d trees (see :func:`~mibound.functional.nonparametric.ksg_mi`).
 
     The interval is ``estimate +- 1.96 * sd(terms) / sqrt(n)`` over the per-sample terms; the terms
     are weakly dependent, so read it as approximate (with jittered ties it can be too narrow:
-    see :func:`~mibound.nonparametric.ksg_mi`).
+    see :func:`~mibound.functional.nonparametric.ksg_mi`).
 
     Tied values (discrete columns, repeated rows) are broken by default with noise below each
     column's resolution, which leaves the MI unchanged (``ties="jitter"``; see
-    :func:`~mibound.nonparametric.ksg_mi`); without it KSG returns large negative values on such
+    :func:`~mibound.functional.nonparametric.ksg_mi`); without it KSG returns large negative values on such
     data. Columns with material ties or few distinct values are reported in
     ``result_.diagnostics`` (``ties``, ``discrete_columns``), with what was done.
 

@@ -1,10 +1,10 @@
 """I between the channel groups of each colour space on patches of real photographs.
 
 The InfoMin colour-split views (Tian et al. 2020, §3.1: L vs ab) on scikit-image's photographs:
-``n_patches`` random ``crop_size x crop_size`` RGB patches (:func:`mibound.views.crop_pairs` at
+``n_patches`` random ``crop_size x crop_size`` RGB patches (:func:`mibound.images.views.crop_pairs` at
 distance 0, each from a photograph drawn uniformly), dequantised once
 (``(k + u) / 256`` for the 8-bit value ``k`` and ``u ~ U[0, 1)``: continuous values inside
-``(0, 1)``), converted by :func:`mibound.colorspaces.color_split` into two channel groups, e.g.
+``(0, 1)``), converted by :func:`mibound.images.colorspaces.color_split` into two channel groups, e.g.
 ``L | ab``, ``Y | CbCr``, ``R | GB``, ``H | SV``. Every split sees the same patches.
 
 MI is invariant to invertible maps of *each* view, not of the whole patch, so the splits differ:

@@ -10,8 +10,8 @@ random MLP / small-CNN encoders), at several batch sizes ``K``:
   looseness at this ``K`` (empty where the codes are not Gaussian);
 - ``infonce_trained``: InfoNCE with a trained separable critic on ``z``, read on held-out batches
   — adds the critic's optimisation and sample error (the seeds of one setting train together as
-  one ensemble, :func:`mibound.ensemble.fit_samplers`). The setting ``critic="auto"`` trains the
-  convolutional critic (:class:`~mibound.critics.ConvCritic`) on codes that are images (the
+  one ensemble, :func:`mibound.estimators.neural.fit_samplers`). The setting ``critic="auto"`` trains the
+  convolutional critic (:class:`~mibound.neural.critics.ConvCritic`) on codes that are images (the
   identity and average-pooling encoders of the image views) and the separable critic elsewhere;
   the ``critic`` column records the one used.
 

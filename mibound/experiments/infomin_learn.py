@@ -2,10 +2,10 @@
 
 The generator
 -------------
-A :class:`~mibound.colorflow.ColorFlow` (invertible map of the three colour channels, the same at
+A :class:`~mibound.images.colorflow.ColorFlow` (invertible map of the three colour channels, the same at
 every pixel) turns an image into three output channels; view 1 is output channel 0, view 2 the
-other two. It is trained through :func:`mibound.engine.train` with the strategy
-:class:`~mibound.colorflow.InfoMinRun`: the generator *minimises* the InfoNCE of a separable critic
+other two. It is trained through :func:`mibound.neural.engine.train` with the strategy
+:class:`~mibound.images.colorflow.InfoMinRun`: the generator *minimises* the InfoNCE of a separable critic
 between its views while the critic *maximises* it (gradient reversal), and in the
 semi-supervised form two small heads keep the digit label predictable from each view (their
 cross-entropy is minimised by the heads and the generator). The flow starts at the identity,
@@ -76,7 +76,7 @@ __all__ = ["run", "QUICK", "FULL", "FORMS", "FIXED_SPLITS", "train_generator", "
 
 #: the two forms of the generator's objective
 FORMS = ("unsupervised", "semi-supervised")
-#: fixed colour splits (:func:`mibound.colorspaces.rgb_to`): channel 0 of the space against channels 1 and 2
+#: fixed colour splits (:func:`mibound.images.colorspaces.rgb_to`): channel 0 of the space against channels 1 and 2
 FIXED_SPLITS = {"rgb": "RGB: R | GB", "lab": "Lab: L | ab", "ycbcr": "YCbCr: Y | CbCr"}
 #: the two views: output channel 0 against output channels 1 and 2
 GROUPS = ((0,), (1, 2))

@@ -1,7 +1,7 @@
 """I(crop1; crop2) against the distance between two crops of real photographs, beside a matched GRF.
 
 The InfoMin patch-distance axis (Tian et al. 2020, §3.2) measured on scikit-image's photographs
-(:data:`mibound.data.photographs.PHOTOGRAPHS`, grey luma, each standardised to mean 0 and
+(:data:`mibound.images.photographs.PHOTOGRAPHS`, grey luma, each standardised to mean 0 and
 variance 1):
 
 1. **Spectrum.** The radially averaged power spectrum of each photograph (Hann window) is fitted
@@ -14,7 +14,7 @@ variance 1):
    dequantisation noise (``1 / (255 sqrt(12))`` over each photograph's standard deviation,
    averaged). Its exact ``I(crop1; crop2)`` at each horizontal offset is the ``exact`` curve.
 3. **Estimates at the same n.** For each distance, ``n_pairs`` crop pairs of the photographs
-   (:func:`mibound.views.crop_pairs`, horizontal offset, each pair from a photograph drawn
+   (:func:`mibound.images.views.crop_pairs`, horizontal offset, each pair from a photograph drawn
    uniformly, dequantised per view by :func:`~mibound.experiments._photos.dequantise`) and
    ``n_pairs`` pairs of the GRF go through the same estimators of :func:`mibound.estimate_mi`:
    ``gaussian`` (an *estimate*; consistent for the GRF, only the Gaussian part of the dependence

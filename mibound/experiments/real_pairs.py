@@ -20,7 +20,7 @@ The pairs
   alcalinity of ash, magnesium, proline).
 * ``photo-crops-near`` / ``photo-crops-far``: 3x3 grey-level (luma) patches of the scikit-image
   photographs astronaut, chelsea, coffee and rocket (:func:`photo_crops`, on
-  :func:`mibound.views.crop_pairs`), each against the patch ``offsets[0]`` (adjacent) or
+  :func:`mibound.images.views.crop_pairs`), each against the patch ``offsets[0]`` (adjacent) or
   ``offsets[1]`` pixels to its right; needs scikit-image (``pip install 'mibound[images]'``).
 
 Outputs: ``real_pairs.csv`` (one row per pair: ``pair, n, dim_x, dim_y, dropped, estimate, ci_low,
@@ -58,8 +58,8 @@ _WINE_PHENOLICS = ("total_phenols", "flavanoids", "nonflavanoid_phenols", "proan
 def photo_crops(n: int, patch: int, offset: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``n`` pairs of ``patch x patch`` grey-level patches, the second ``offset`` pixels right of the first.
 
-    :func:`mibound.views.crop_pairs` on the luma of the scikit-image photographs astronaut, chelsea,
-    coffee and rocket (:func:`mibound.data.photographs.load_photographs`, values in ``[0, 1]``): each
+    :func:`mibound.images.views.crop_pairs` on the luma of the scikit-image photographs astronaut, chelsea,
+    coffee and rocket (:func:`mibound.images.photographs.load_photographs`, values in ``[0, 1]``): each
     pair picks a photograph and a position uniformly (``seed``). Columns are named ``x[r,c]`` / ``y[r,c]``.
     """
     from mibound.images.photographs import load_photographs

@@ -93,7 +93,7 @@ def run(out="results/staircase", quick: bool = True, seed: int = 0, progress: bo
     **overrides
         Replace any setting of ``QUICK`` / ``FULL`` (e.g. ``steps_per_level=200``). With
         ``ensemble=True`` (the default) the estimators of one critic are trained together by
-        :func:`mibound.ensemble.train_ensemble` on the same batches they would see one by one
+        :func:`mibound.neural.stacking.train_ensemble` on the same batches they would see one by one
         (same seeds, same initial weights: the same runs, in one vectorised pass).
 
     Returns

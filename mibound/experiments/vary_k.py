@@ -3,7 +3,7 @@
 For several true MIs of the ``d = 20`` correlated Gaussian, InfoNCE is read with the analytic
 optimal critic (no training: the bound's own looseness at this ``K``) and with a trained separable
 critic (adds optimisation and sample error; the true MIs of one ``K`` train together as one
-ensemble, :func:`mibound.ensemble.fit_samplers`), for ``K = 2, 4, ..., 1024``. Once ``I > log K`` even
+ensemble, :func:`mibound.estimators.neural.fit_samplers`), for ``K = 2, 4, ..., 1024``. Once ``I > log K`` even
 the optimal critic is pinned under ``log K`` (McAllester & Stratos 2020), so the ``K`` needed for a
 tight bound grows like ``e^I``.
 

@@ -9,11 +9,11 @@ returns a 0-d tensor in nats and is computed in log-space (``logsumexp``, ``soft
 ``log(sum(exp))``.
 
 Every function also accepts a stack of score matrices of shape ``(..., K, K)`` (one per run of an
-ensemble, see :mod:`mibound.ensemble`) and then returns one value per matrix, shape ``(...)``;
+ensemble, see :mod:`mibound.neural.stacking`) and then returns one value per matrix, shape ``(...)``;
 the formulas act on the last two dimensions only, so no value mixes two matrices.
 
 Each estimator separates the value it *reports* from the *surrogate* it trains on; the
-pairs are listed in :data:`mibound.objectives.OBJECTIVES`.
+pairs are listed in :data:`mibound.neural.objectives.OBJECTIVES`.
 
 References
 ----------

@@ -270,7 +270,7 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, w
     - ``"tree"``: k-d trees (``scipy.spatial.cKDTree``) for the joint k-NN and the ball counts;
       ``O(n log n)`` in few dimensions, close to brute force beyond about 8.
     - ``"bitset"``: an approximate k-d tree query bounds each ``eps_i`` from above, then the
-      boxes are intersected as rank-space bitsets (:mod:`mibound._boxcount`), ``O(D n^2 / 64)``
+      boxes are intersected as rank-space bitsets (:mod:`mibound.functional.boxcount`), ``O(D n^2 / 64)``
       word operations with a small constant; the points near each box edge are decided by the
       same floating-point test a k-d tree makes. Far faster in 10 + 10 dimensions (``n = 10^5``
       in well under a minute on 2 cores); memory for its tables is ``table_bytes``.

@@ -13,7 +13,7 @@ all its information), its output channels are split into two views ``v1 = g(x)[f
 One backward pass does both directions: the views reach the critic through a gradient-reversal
 layer (:func:`grad_reverse`, identity forward, ``-scale * grad`` backward; Ganin & Lempitsky
 2015), so descending ``-InfoNCE + label_weight * CE`` moves the critic up the bound and the
-generator down it, in the one training loop :func:`mibound.engine.train` (strategy
+generator down it, in the one training loop :func:`mibound.neural.engine.train` (strategy
 :class:`InfoMinRun`).
 
 The flow (:class:`ColorFlow`) is zuko's: ``blocks`` times an invertible channel mixing
@@ -147,7 +147,7 @@ def standardize_channels(v: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
 
 
 class InfoMinRun(engine.Runs):
-    """The adversarial InfoMin strategy for :func:`mibound.engine.train`: generator, critic, label heads.
+    """The adversarial InfoMin strategy for :func:`mibound.neural.engine.train`: generator, critic, label heads.
 
     ``next_batch(step)`` yields ``(x, labels)``: images flattened to ``(K, C H W)`` and integer
     labels ``(K,)`` (any values when there are no heads). Per step the loss is
@@ -161,7 +161,7 @@ class InfoMinRun(engine.Runs):
     ----------
     flow : ColorFlow
     critic : nn.Module
-        ``(v1 (K, d1), v2 (K, d2)) -> (K, K)``, e.g. a :class:`~mibound.critics.SeparableCritic`.
+        ``(v1 (K, d1), v2 (K, d2)) -> (K, K)``, e.g. a :class:`~mibound.neural.critics.SeparableCritic`.
     image_shape : (C, H, W)
     first : sequence of int, default (0,)
         The output channels of view 1; view 2 gets the others.

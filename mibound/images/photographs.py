@@ -25,7 +25,7 @@ def load_photographs(names: Sequence[str] | None = None, grey: bool = False) -> 
         Names in :data:`PHOTOGRAPHS` (default: all of them).
     grey : bool, default False
         ``True``: one luma channel ``Y = 0.299 R + 0.587 G + 0.114 B`` (BT.601, the ``Y`` of
-        :func:`mibound.colorspaces.rgb_to` ``"ycbcr"``).
+        :func:`mibound.images.colorspaces.rgb_to` ``"ycbcr"``).
 
     Returns
     -------

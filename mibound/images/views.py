@@ -7,8 +7,8 @@ the resampling and blur kernels); outputs are numpy arrays in the input's float 
 
 - :func:`crop_pairs`: two crops of one image at a chosen offset / distance / overlap (the InfoMin
   "patch distance" axis).
-- :func:`mibound.colorspaces.color_split` (re-exported): channel groups of a colour space (L vs ab,
-  Y vs CbCr, any partition); :func:`mibound.colorspaces.channel_split` for any channels.
+- :func:`mibound.images.colorspaces.color_split` (re-exported): channel groups of a colour space (L vs ab,
+  Y vs CbCr, any partition); :func:`mibound.images.colorspaces.channel_split` for any channels.
 - Augmentations, each ``f(images, rng=..., ...) -> images`` on a batch ``(n, C, H, W)``:
   :func:`random_resized_crop`, :func:`random_flip`, :func:`color_jitter`, :func:`gaussian_blur`,
   :func:`gaussian_noise`; :class:`Augment` composes them (SimCLR style) and
@@ -365,7 +365,7 @@ def color_jitter(images, *, brightness: float = 0.4, contrast: float = 0.4, satu
 
     Per image (with probability ``p``), in this order: brightness ``x * b``; contrast
     ``m + c (x - m)`` about the image's mean luma ``m``; saturation ``Y + s (x - Y)`` about the
-    pixel's luma ``Y`` (BT.601); hue ``H + h`` (mod 1) in HSV (:mod:`mibound.colorspaces`), with
+    pixel's luma ``Y`` (BT.601); hue ``H + h`` (mod 1) in HSV (:mod:`mibound.images.colorspaces`), with
     ``b, c, s ~ U[1 - strength, 1 + strength]`` and ``h ~ U[-hue, hue]`` (SimCLR's jitter).
     Grey images ``(n, 1, H, W)`` get brightness and contrast only.
 

@@ -157,7 +157,7 @@ def constant_columns(a: np.ndarray) -> np.ndarray:
     """0-based indices of the columns of a 2-D array that take one value only (none for a single row).
 
     The one test of constancy in mibound: :func:`check_pair` refuses these columns,
-    :func:`mibound.inputs.read_pair` drops them.
+    :func:`mibound.inputs.pair.read_pair` drops them.
     """
     if a.shape[0] < 2:
         return np.zeros(0, dtype=np.intp)
@@ -261,7 +261,7 @@ def check_pair(x, y, *, dtype=np.float64, allow_constant: bool = False) -> tuple
     ``x``'s order, different labels are refused. A named column that is in both views (same name,
     same values) is refused: a view that holds part of the other has infinite MI. Constant
     columns are refused unless ``allow_constant`` (the estimator classes drop them instead,
-    through :func:`mibound.inputs.read_pair`, and say so in a diagnostic).
+    through :func:`mibound.inputs.pair.read_pair`, and say so in a diagnostic).
     """
     raw = (x, _aligned(x, y))
     x = as_2d_array(raw[0], "x", dtype)

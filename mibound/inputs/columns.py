@@ -5,7 +5,7 @@ biased neighbour counts (``ksg`` returned about -3 nats on boolean columns befor
 ties). Copula and Gaussian estimators do not fail numerically on ties, but their value is then
 not the MI of the discrete variables. :func:`column_report` measures what every estimator needs
 to know, once, in ``O(d n log n)``; :meth:`ColumnReport.diagnostics` turns it into
-:func:`mibound.diagnostics.diagnostic` entries naming the columns.
+:func:`mibound.results.diagnostic` entries naming the columns.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def column_report(x, y, names=None, *, checked: bool = False) -> ColumnReport:
         allowed here (``n_distinct == 1``).
     names : (sequence of str, sequence of str), optional
         The columns' names in ``x`` and in ``y`` (default ``"x[j]"``, ``"y[j]"``), as the
-        diagnostics name them (:class:`mibound.inputs.Pair` passes the input's own names).
+        diagnostics name them (:class:`mibound.inputs.pair.Pair` passes the input's own names).
     checked : bool, default False
         ``x`` and ``y`` are 2-D float arrays already checked (a :class:`~mibound.inputs.pair.Pair`'s):
         not checked again.

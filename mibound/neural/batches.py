@@ -1,4 +1,4 @@
-"""Batches of a :class:`~mibound.plan.FitPlan` read from arrays or memory maps, and fresh batches from samplers.
+"""Batches of a :class:`~mibound.neural.plan.FitPlan` read from arrays or memory maps, and fresh batches from samplers.
 
 :class:`ShardedBatchStream` reads one process's batches of one part of the plan from arrays in
 memory or from memory-mapped files larger than memory: a batch costs ``batch_size`` indices and
@@ -56,7 +56,7 @@ def check_array_like(a, name: str) -> tuple[int, int]:
 
 
 class ShardedBatchStream(Sequence):
-    """Batches of ``(x, y)`` rows from one process's shard of one part of a :class:`~mibound.plan.FitPlan`.
+    """Batches of ``(x, y)`` rows from one process's shard of one part of a :class:`~mibound.neural.plan.FitPlan`.
 
     As a sequence it holds the batches of one epoch (``len(stream)`` of them); :meth:`batch` takes
     any step and, for the training part, moves on through the epochs.
@@ -83,7 +83,7 @@ class ShardedBatchStream(Sequence):
         ``world_size`` and ``seed`` must agree with it, or are taken from it when omitted).
     transform : pair of callables, optional
         ``(fx, fy)`` applied to the rows of every batch after they are read and checked (e.g. the
-        :class:`~mibound.preprocess.ColumnMap` s fitted on training rows).
+        :class:`~mibound.inputs.maps.ColumnMap` s fitted on training rows).
 
     Attributes
     ----------

@@ -2,11 +2,11 @@
 
 ``critic(x, y)`` with ``x`` of shape ``(K, dx)`` and ``y`` of shape ``(K, dy)`` returns ``S`` with
 ``S[i, j] = f(x_i, y_j)``; the diagonal holds the positive pairs. Bounds in
-:mod:`mibound.bounds` are functions of ``S``.
+:mod:`mibound.functional.bounds` are functions of ``S``.
 
 The trainable critics' ``forward`` code acts on the last two dimensions only, so the same code
 serves an ensemble whose linear layers hold one weight matrix per run
-(:mod:`mibound.ensemble`): ``x (R, K, dx), y (R, K, dy) -> S (R, K, K)``.
+(:mod:`mibound.neural.stacking`): ``x (R, K, dx), y (R, K, dy) -> S (R, K, K)``.
 
 Defaults follow Poole et al. (2019): MLPs with 2 hidden layers of 256 ReLU units and, for
 separable critics, a 32-dimensional embedding. :class:`ConvCritic` (``"conv"``) is the critic of
@@ -62,7 +62,7 @@ def _autocast_on(t: torch.Tensor) -> bool:
 def _full_precision(fn, *tensors: torch.Tensor) -> torch.Tensor:
     """``fn(*tensors)`` in float32 even inside a bfloat16 autocast region.
 
-    Mixed precision (:func:`mibound.ensemble.train_ensemble` with ``compute_dtype=torch.bfloat16``)
+    Mixed precision (:func:`mibound.neural.stacking.train_ensemble` with ``compute_dtype=torch.bfloat16``)
     runs the hidden layers in bfloat16; the scores themselves, which every bound exponentiates,
     stay float32. Outside autocast this is just ``fn(*tensors)``.
     """
@@ -290,7 +290,7 @@ def image_patches(x: torch.Tensor, shape: tuple[int, int, int], kernel_size: int
     """The zero-padded ``k x k`` patches of flat images: ``(..., C*H*W) -> (..., H'*W', C*k*k)``.
 
     A convolution (padding ``k // 2``) is then a linear map of the last dimension
-    (``nn.Linear(C*k*k, C_out)``), which is what lets :func:`mibound.ensemble.stack_modules` stack
+    (``nn.Linear(C*k*k, C_out)``), which is what lets :func:`mibound.neural.stacking.stack_modules` stack
     convolutional critics like MLPs. The patches are one ``index_select`` of the padded pixels
     (its backward is one ``index_add``: on CPU about twice as fast as ``unfold`` and its
     ``fold``); the feature order ``(C, k_row, k_col)`` is that of
@@ -370,7 +370,7 @@ class ConvCritic(nn.Module):
     ``g(x)^T W h(y)`` instead.
 
     A convolution is written as a linear map of the ``k x k`` patches (:func:`image_patches`), so
-    every trainable layer is an ``nn.Linear`` and the ensemble (:mod:`mibound.ensemble`) stacks
+    every trainable layer is an ``nn.Linear`` and the ensemble (:mod:`mibound.neural.stacking`) stacks
     ``R`` conv critics exactly as it stacks MLP critics. The forward acts on the last dimension
     of flat images, so batches stay ``(K, C*H*W)`` (or ``(R, K, C*H*W)`` stacks) everywhere in the
     library; images ``(K, C, H, W)`` are accepted too and flattened.

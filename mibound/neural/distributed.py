@@ -10,7 +10,7 @@ Layout of the loss
 The ``(K, K)`` score matrix ``S[i, j] = f(x_i, y_j)`` of the global batch is split by rows:
 process ``r`` holds rows ``r k .. (r + 1) k - 1`` (its own positives, at column offset ``r k``)
 against all gathered candidates, and computes the InfoNCE terms of those rows with
-:func:`mibound.bounds.infonce_rows`. Its local loss ``L_r`` is minus the mean of its terms minus
+:func:`mibound.functional.bounds.infonce_rows`. Its local loss ``L_r`` is minus the mean of its terms minus
 ``log K``, so the global bound is the mean of the ``L_r`` over processes. The other bounds
 (NWJ, DV, MINE, TUBA, JS, SMILE) do not split by rows; for them every process forms the whole
 ``(K, K)`` matrix from the gathered embeddings and applies the single-process
@@ -29,7 +29,7 @@ process, then a broadcast from rank 0) and stay equal (same averaged gradient, s
 
 Critics
 -------
-:class:`~mibound.critics.SeparableCritic` and :class:`~mibound.critics.BilinearCritic` gather
+:class:`~mibound.neural.critics.SeparableCritic` and :class:`~mibound.neural.critics.BilinearCritic` gather
 embeddings ``u_i, v_j`` with ``S = u v^T``. Any other critic (the concat critic, a user module)
 gathers the raw inputs instead (no gradient needs to cross processes then) and evaluates
 ``critic(x_local, y_all)``: correct, but every process evaluates its ``k x K`` block itself.
@@ -259,7 +259,7 @@ def critic_embeddings(critic: nn.Module, x: torch.Tensor,
     """Embeddings ``(u, v)`` with ``critic(x, y) == u @ v.T``, or ``None`` for a non-separable critic.
 
     Separable: ``u = g(x) / T`` and ``v = h(y)`` (normalised when ``cosine``). Bilinear:
-    ``u = g(x) W`` and ``v = h(y)``. Conv (:class:`~mibound.critics.ConvCritic`): its
+    ``u = g(x) W`` and ``v = h(y)``. Conv (:class:`~mibound.neural.critics.ConvCritic`): its
     embeddings, with ``W`` and the temperature on ``u``.
 
     Returns
@@ -341,7 +341,7 @@ def global_loss(critic: nn.Module, loss_fn: Loss, x: torch.Tensor, y: torch.Tens
 # the strategy of the one training loop
 # ---------------------------------------------------------------------------------------------
 class DistributedRun(engine.SingleRun):
-    """One critic whose batch is spread over the processes: the distributed strategy of :func:`mibound.engine.train`.
+    """One critic whose batch is spread over the processes: the distributed strategy of :func:`mibound.neural.engine.train`.
 
     The loss is this process's share of the global loss (:func:`global_loss`), gradients are
     averaged over processes before each step (:func:`sync_gradients`) and logged or held-out

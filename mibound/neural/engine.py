@@ -1,8 +1,8 @@
 """The one training loop of every neural fit, and the one held-out evaluation.
 
 Every fit — a single run (:class:`~mibound.estimators.NeuralEstimator`), an ensemble of stacked
-runs (:mod:`mibound.ensemble`), a memory-mapped stream, one rank of a distributed job
-(:mod:`mibound.distributed`), the experiments — goes through :func:`train` and :func:`evaluate`.
+runs (:mod:`mibound.neural.stacking`), a memory-mapped stream, one rank of a distributed job
+(:mod:`mibound.neural.distributed`), the experiments — goes through :func:`train` and :func:`evaluate`.
 What differs between the paths is a small strategy, a :class:`Runs` object:
 
 * how a batch becomes per-run losses and reported values (one critic; ``R`` stacked critics; a
@@ -144,9 +144,9 @@ class Runs:
 
 
 class SingleRun(Runs):
-    """One critic and its :class:`~mibound.objectives.Loss`: ``critic(x (K, dx), y (K, dy)) -> S (K, K)``.
+    """One critic and its :class:`~mibound.neural.objectives.Loss`: ``critic(x (K, dx), y (K, dy)) -> S (K, K)``.
 
-    Any module works (a ready :class:`~mibound.critics.GaussianOptimalCritic` too; one without
+    Any module works (a ready :class:`~mibound.neural.critics.GaussianOptimalCritic` too; one without
     trainable parameters is only read, never stepped).
     """
 
@@ -173,7 +173,7 @@ def make_optimizer(params, learning_rate: float, weight_decay: float = 0.0) -> t
 
     The fused kernel applies the same element-wise Adam update to every parameter in one call
     instead of a dozen small operations per parameter tensor; on a small critic that is about a
-    third of a CPU step. Parameters stacked along a leading run axis (:mod:`mibound.ensemble`)
+    third of a CPU step. Parameters stacked along a leading run axis (:mod:`mibound.neural.stacking`)
     get exactly the per-run update, since Adam has no reduction across elements.
     """
     params = list(params)

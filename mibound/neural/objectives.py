@@ -125,7 +125,7 @@ class Loss(nn.Module):
     :class:`Objective`: TUBA's baseline network ``log a(y)``, MINE's moving average.
 
     ``scores`` may also be a stack ``(R, K, K)`` with ``y`` of shape ``(R, K, dy)`` (an ensemble
-    of ``R`` runs, :mod:`mibound.ensemble`); ``loss`` and ``value`` then have shape ``(R,)`` and
+    of ``R`` runs, :mod:`mibound.neural.stacking`); ``loss`` and ``value`` then have shape ``(R,)`` and
     MINE's moving average holds one entry per run.
 
     Parameters

@@ -46,7 +46,7 @@ def choose_rates(hist: dict[str, Any], rates: Sequence[float], groups: int = 1) 
 
 
 def chosen_runs(hist: dict[str, Any], runs: Sequence[int]) -> dict[str, Any]:
-    """:func:`mibound.engine.train`'s history kept to the columns of ``runs`` (in that order)."""
+    """:func:`mibound.neural.engine.train`'s history kept to the columns of ``runs`` (in that order)."""
     idx = torch.as_tensor(list(runs), dtype=torch.long)
     out = dict(hist)
     for key in ("value", "loss", "validation_value"):

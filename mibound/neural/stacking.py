@@ -6,7 +6,7 @@ differ in everything else: estimator (loss), initial weights, seed, data stream,
 so a step is a handful of batched matrix products (``torch.baddbmm``) instead of ``R`` Python
 loops of small ones; the critics' own ``forward`` code runs unchanged on ``(R, K, d)`` inputs
 (it acts on the last dimensions only), so there is one implementation of each critic and each
-bound (:mod:`mibound.bounds` accepts ``(R, K, K)`` stacks).
+bound (:mod:`mibound.functional.bounds` accepts ``(R, K, K)`` stacks).
 
 Independence of the runs
 ------------------------
@@ -114,8 +114,8 @@ def stack_modules(modules: Sequence[nn.Module]) -> nn.Module:
     A deep copy of ``modules[0]`` in which every ``nn.Linear`` is replaced by a
     :class:`StackedLinear` built from the ``R`` corresponding layers, and every other parameter or
     buffer by the stack of the ``R`` values along a new leading axis. The copy's ``forward`` must
-    act on the last dimensions only (true of the critics in :data:`mibound.critics.CRITICS` and
-    of :func:`mibound.critics.mlp`).
+    act on the last dimensions only (true of the critics in :data:`mibound.neural.critics.CRITICS` and
+    of :func:`mibound.neural.critics.mlp`).
 
     Parameters
     ----------
@@ -215,7 +215,7 @@ def _check_batch(x: torch.Tensor, y: torch.Tensor, runs: int) -> None:
 
 
 class StackedRuns(engine.Runs):
-    """Runs ``lo .. hi - 1`` of an ensemble as one stacked critic: the ensemble's strategy for :func:`mibound.engine.train`.
+    """Runs ``lo .. hi - 1`` of an ensemble as one stacked critic: the ensemble's strategy for :func:`mibound.neural.engine.train`.
 
     Runs are grouped by estimator (and its options) so that each group's loss is evaluated once
     on its ``(R_g, K, K)`` slice of scores; group members are made contiguous internally (slices
@@ -365,7 +365,7 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
     Parameters
     ----------
     critics : sequence of R critics
-        Instances of the same class from :data:`mibound.critics.CRITICS`, with the same shapes.
+        Instances of the same class from :data:`mibound.neural.critics.CRITICS`, with the same shapes.
     losses : sequence of R :class:`~mibound.neural.objectives.Loss`
         Any mix of estimators; each run keeps its own state (TUBA baseline, MINE moving average).
     batches : callable or sequence of R callables
@@ -377,7 +377,7 @@ def train_ensemble(critics: Sequence[nn.Module], losses: Sequence[Loss], batches
         Shared by all runs (one Adam; its state is per element, hence per run); the default as
         :func:`mibound.neural.engine.train`.
     log_every, progress, desc, record_every_step, lr_schedule
-        As :func:`mibound.engine.train`.
+        As :func:`mibound.neural.engine.train`.
     num_threads : int, optional
         torch intra-op threads for the call (restored after); ``None`` leaves torch's setting.
         With ``workers > 1`` it defaults to 1 (each worker thread computes on its own core).

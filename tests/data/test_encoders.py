@@ -65,7 +65,7 @@ def test_linear_encoder_exact_mi_against_plugin():
     m = s.dim_x
     joint = np.block([[a1 @ cov[:m, :m] @ a1.T + 0.2**2 * np.eye(5), a1 @ cov[:m, m:] @ a2.T],
                       [a2 @ cov[m:, :m] @ a1.T, a2 @ cov[m:, m:] @ a2.T + 0.1**2 * np.eye(4)]])
-    # and its MI from scipy's entropies (not mibound.analytic)
+    # and its MI from scipy's entropies (not mibound.functional.analytic)
     assert enc.mutual_information() == pytest.approx(entropy_mi(joint, 5), rel=1e-9)
     assert_plugin_matches(z1, z2, enc.mutual_information(), joint, 5)
 

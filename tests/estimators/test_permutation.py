@@ -1,4 +1,4 @@
-"""mibound.permutation: the permutation test of independence."""
+"""mibound.estimators.permutation: the permutation test of independence."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Cross-fitting (``NeuralEstimator(folds=F)``) and the stacked fits of reordered rows (``mibound.stacked``)."""
+"""Cross-fitting (``NeuralEstimator(folds=F)``) and the stacked fits of reordered rows (``mibound.estimators.stacked``)."""
 
 import numpy as np
 import pytest

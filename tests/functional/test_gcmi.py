@@ -1,4 +1,4 @@
-"""Gaussian-copula MI (gcmi) and the per-column tie report (mibound.columns)."""
+"""Gaussian-copula MI (gcmi) and the per-column tie report (mibound.inputs.columns)."""
 
 import json
 import math

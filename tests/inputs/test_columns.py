@@ -1,4 +1,4 @@
-"""mibound.columns: the one collinearity measure and limit that auto and the flows share."""
+"""mibound.inputs.columns: the one collinearity measure and limit that auto and the flows share."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""mibound.streaming: keyed permutations, shard-aware batch streams over memory-mapped files."""
+"""mibound.neural.batches: keyed permutations, shard-aware batch streams over memory-mapped files."""
 
 from __future__ import annotations
 

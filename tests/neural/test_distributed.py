@@ -1,4 +1,4 @@
-"""mibound.distributed: global negatives across processes (gloo on 127.0.0.1, spawned here).
+"""mibound.neural.distributed: global negatives across processes (gloo on 127.0.0.1, spawned here).
 
 The two-process checks share one spawn (module fixture ``two_processes``): starting processes
 that import torch costs seconds on a 2-core machine. Every spawn is bounded in time and its

@@ -1,4 +1,4 @@
-"""mibound.engine and the registry: one loop for every path, behaviour from the registry, scikit-learn conformance."""
+"""mibound.neural.engine and the registry: one loop for every path, behaviour from the registry, scikit-learn conformance."""
 
 from __future__ import annotations
 

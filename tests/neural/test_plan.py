@@ -1,4 +1,4 @@
-"""mibound.plan: one seeded split and batch order, whatever the data source or the number of processes."""
+"""mibound.neural.plan: one seeded split and batch order, whatever the data source or the number of processes."""
 
 from __future__ import annotations
 
