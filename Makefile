@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-kernels venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,14 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The numerically sensitive tests (marker "numerics") again under other floating-point kernels: ATen's
+# non-vectorised kernels, MKL's SSE2 code path (conditional numerical reproducibility), OpenBLAS's Haswell
+# (AVX2) kernels. Each variable changes result bits on an AVX-512 machine (torch GEMMs and reductions,
+# numpy/scipy BLAS and LAPACK); the tolerances of these tests are measured across such kernels.
+KERNELS_ENV ?= ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE OPENBLAS_CORETYPE=Haswell
+test-kernels: venv
+	$(KERNELS_ENV) $(BIN)/python -m pytest -q -m numerics
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

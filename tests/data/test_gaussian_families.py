@@ -18,6 +18,9 @@ from mibound.functional.analytic import canonical_correlations, mi_from_canonica
 
 from tests._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
 
+# numerics: results depend on floating-point kernels; make test-kernels reruns these under other kernels
+pytestmark = pytest.mark.numerics
+
 
 def test_joint_gaussian_sampling_factor_is_the_covariance():
     rng = np.random.default_rng(0)

@@ -137,13 +137,19 @@ def test_registry_and_kind():
         make_estimator("flow", critic="separable")
 
 
+@pytest.mark.numerics
 def test_view_flows_start_at_the_identity_and_the_bases_at_the_moments():
     x, c = torch.randn(64, 3), torch.randn(64, 2)
     for d, ctx in ((3, None), (3, c), (1, None), (1, c)):
         flow = make_view_flow(d, 0 if ctx is None else 2, transforms=2)
         z, ladj = flow(x[:, :d], ctx)
         torch.testing.assert_close(z, x[:, :d])
-        torch.testing.assert_close(ladj, torch.zeros(64), atol=1e-6, rtol=0)
+        # exactly 0 up to float32 rounding of the spline derivatives (3 transforms x d features). Measured max |ladj|:
+        # 7.2e-7 (6 ulps of 1.0) over 20 seeds of x and the flows under ATEN_CPU_CAPABILITY unset/default/avx2,
+        # MKL_CBWR=COMPATIBLE (alone and with default), MKL_ENABLE_INSTRUCTIONS=AVX2, and over 200 seeds unset and
+        # default+COMPATIBLE (the suite's own unseeded x: 3.6e-7, 5.4e-7 with ATEN_CPU_CAPABILITY=default).
+        # Allowed 5e-6, ~7x; parameters 1e-3 away from the identity already give |ladj| = 1.5e-2.
+        torch.testing.assert_close(ladj, torch.zeros(64), atol=5e-6, rtol=0)
     x, y = (torch.from_numpy(a).double() for a in TRUTH.sample(20000, seed=1))
     joint = GaussianBase(4).fit_moments(torch.cat([x, y], dim=1))
     assert abs(float(joint.mutual_information(2)) - 1.0) < 0.03

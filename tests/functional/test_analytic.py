@@ -10,6 +10,9 @@ from mibound.functional.analytic import mi_from_canonical
 
 from tests.conftest import random_spd
 
+# numerics: results depend on floating-point kernels; make test-kernels reruns these under other kernels
+pytestmark = pytest.mark.numerics
+
 
 def _block(rhos):
     d = len(rhos)

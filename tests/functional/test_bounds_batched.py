@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 from mibound.functional import bounds
 from mibound.neural.objectives import NEURAL_ESTIMATORS, Loss
 
+# numerics: results depend on floating-point kernels; make test-kernels reruns these under other kernels
+pytestmark = pytest.mark.numerics
+
 FUNCS = {
     "infonce": bounds.infonce,
     "nwj": bounds.nwj,
@@ -78,5 +81,10 @@ def test_loss_on_a_stack_equals_per_run(name):
         loss, value = stacked(scores, y)
         want = [p(scores[i], y[i]) for i, p in enumerate(singles)]
         assert loss.shape == value.shape == (r,)
-        torch.testing.assert_close(loss, torch.stack([w[0] for w in want]), atol=1e-6, rtol=1e-6)
-        torch.testing.assert_close(value, torch.stack([w[1] for w in want]), atol=1e-6, rtol=1e-6)
+        # float32; TUBA's and alpha_infonce's baseline network runs as one bmm (stacked) or one addmm per run,
+        # and exp(S_ij - a_j) reaches ~30 here. Measured max |stacked - per run|: 9.5e-7 (TUBA; one float32 ulp
+        # in [8, 16)) over seeds 0-9 under unset (AVX-512), ATEN_CPU_CAPABILITY=default and that with
+        # MKL_CBWR=COMPATIBLE. Allowed 5e-6, ~5x. Reading another run's scores would move TUBA's values by
+        # 0.06 or more (the three runs differ by that much).
+        torch.testing.assert_close(loss, torch.stack([w[0] for w in want]), atol=5e-6, rtol=5e-6)
+        torch.testing.assert_close(value, torch.stack([w[1] for w in want]), atol=5e-6, rtol=5e-6)

@@ -80,6 +80,7 @@ def two_processes(tmp_path_factory) -> Path:
 # ---------------------------------------------------------------------------------------------
 # two processes
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.numerics
 def test_one_step_equals_single_process_on_the_global_batch(two_processes):
     """Loss, value, averaged gradients (and MINE's moving average) of every estimator and critic,
     in both loss layouts, equal one process's on the same global batch of K = 2 x 5 pairs."""
@@ -91,9 +92,12 @@ def test_one_step_equals_single_process_on_the_global_batch(two_processes):
         np.testing.assert_array_equal(r0[key], r1[key], err_msg=f"ranks disagree on {key}")
         want = ref[f"{critic}|{est}|{what}"]
         assert np.all(np.isfinite(want)) and np.abs(want).max() > 0, key
+        # float64: measured max |diff| 1e-15 (< 1e-3 of the tolerance) under unset (AVX-512), ATEN_CPU_CAPABILITY=
+        # default (alone and with MKL_CBWR=COMPATIBLE), MKL_ENABLE_INSTRUCTIONS=AVX2, OPENBLAS_CORETYPE=Haswell/Prescott
         np.testing.assert_allclose(r0[key], want, rtol=1e-9, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.numerics
 def test_short_training_matches_one_process_with_the_same_global_k(two_processes):
     """2 processes x 32 pairs reach the single-process NeuralEstimator's estimate at K = 64.
 
@@ -156,6 +160,7 @@ def test_torchrun_cli_on_memory_mapped_files(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # one process (no group): the same code with world_size 1
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.numerics
 def test_infonce_rows_blocks_average_to_infonce():
     gen = torch.Generator().manual_seed(0)
     s = torch.randn(12, 12, generator=gen, dtype=torch.float64) * 3
@@ -178,6 +183,7 @@ def test_infonce_rows_rejects_bad_shape():
         bounds.infonce_rows(np.zeros((2, 3)))
 
 
+@pytest.mark.numerics
 def test_single_process_layouts_agree_with_the_plain_loss():
     torch.manual_seed(0)
     critic = SeparableCritic(3, 3, hidden_dim=8, layers=1, embed_dim=4, temperature=0.5).double()

@@ -72,6 +72,7 @@ def test_record_policy_keeps_the_other_runs_training():
     assert torch.isfinite(hist[0]["value"]).all() and not torch.isfinite(hist[1]["value"]).any()
 
 
+@pytest.mark.numerics
 def test_single_fit_and_ensemble_of_one_agree():
     """The strategies differ only in how scores are computed: one run trains the same either way."""
     def build():
@@ -84,6 +85,8 @@ def test_single_fit_and_ensemble_of_one_agree():
     stacked = StackedRuns([c2], [l2])
     h2 = engine.train(stacked, lambda s, b=_stream(3): tuple(t[None] for t in b(s)), 30, log_every=10,
                       progress=False)
+    # SMILE, 30 steps: measured max |diff| 4.8e-7 over unset (AVX-512) and ATEN_CPU_CAPABILITY=default (alone and
+    # with MKL_CBWR=COMPATIBLE) with seeds shifted by 0-9, and MKL_ENABLE_INSTRUCTIONS=AVX2: >20x inside
     torch.testing.assert_close(h1["value"], h2["value"], rtol=1e-4, atol=1e-5)
 
 
