@@ -4,6 +4,8 @@ All values are in nats. See :func:`estimate_mi` for the one-line API. The names 
 (``import mibound`` imports no torch); the modules are the layers of ``pyproject.toml``.
 """
 
+__version__ = "0.1.0"  # the one source: every result and metadata file is stamped with it
+
 _ESTIMATORS = ("AutoEstimator", "NeuralEstimator", "DistributedNeuralEstimator", "GaussianEstimator",
                "GaussianCopulaEstimator", "TCopulaEstimator", "DiscreteEstimator", "KSGEstimator", "FlowEstimator",
                "DoEEstimator")
@@ -11,8 +13,8 @@ _ESTIMATORS = ("AutoEstimator", "NeuralEstimator", "DistributedNeuralEstimator",
 _EXPORTS = {
     **dict.fromkeys(("estimate_mi", "estimate_mi_distributed", "permutation_test"), "mibound.api"),
     **dict.fromkeys(_ESTIMATORS, "mibound.estimators"),
-    **dict.fromkeys(("__version__", "EstimateResult", "PermutationResult", "NotFittedError", "TrainingDiverged"),
-                    "mibound.results"),  # results: the one source of the version every result is stamped with
+    **dict.fromkeys(("EstimateResult", "PermutationResult", "NotFittedError", "TrainingDiverged"),
+                    "mibound.results"),
     **dict.fromkeys(("ESTIMATORS", "make_estimator"), "mibound.registry"),
     **dict.fromkeys(("gaussian_mi", "canonical_correlations", "mi_from_rho", "rho_from_mi"), "mibound.functional.analytic"),
     **dict.fromkeys(("CorrelatedGaussian", "Sampler"), "mibound.data"),
@@ -21,7 +23,7 @@ _EXPORTS = {
 _KEPT = dict.fromkeys(("SeparableCritic", "BilinearCritic", "ConcatCritic", "ConvCritic", "GaussianOptimalCritic",
                        "make_critic"), "mibound.neural.critics")
 
-__all__ = list(_EXPORTS)
+__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str):

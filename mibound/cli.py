@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mibound", description="Mutual-information estimation (nats) with "
                                      "variational bounds, checked against exact ground truth.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    from mibound.results import __version__
+    from mibound import __version__
 
     parser.add_argument("--version", action="version", version=f"mibound {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -195,12 +195,14 @@ class EstimateResult:
 
 
 # -- versions ---------------------------------------------------------------------------------
-__version__ = "0.1.0"
 
 
 def _versions() -> dict[str, str]:
+    """The versions of mibound and the libraries a result depends on (its ``settings["versions"]``)."""
     import scipy
     import torch
+
+    from mibound import __version__
 
     return {"mibound": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 

@@ -180,3 +180,13 @@ def test_module_entry_point_and_debug(data, tmp_path):
     r = subprocess.run([sys.executable, "-m", "mibound", "--debug", "estimate", str(bad)], capture_output=True,
                        text=True)
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["estimate", "--help"], ["experiment", "--help"], ["bench", "--help"],
+                                  ["--version"], ["estimate"], ["estimate", "d.npz", "--steps", "x"]])
+def test_help_and_argument_errors_import_no_heavy_library(argv):
+    """``mibound --help`` and the parser's errors answer before torch, scikit-learn, SciPy or pandas load."""
+    code = ("import sys\nfrom mibound.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'pandas') if m in sys.modules), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr[-2000:]

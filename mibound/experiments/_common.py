@@ -65,7 +65,7 @@ def write_metadata(out: Path, name: str, settings: dict[str, Any], started: floa
     import scipy
     import seaborn
 
-    from mibound.results import __version__
+    from mibound import __version__
 
     atomic_write_json(out / "metadata.json", {
         "experiment": name,
