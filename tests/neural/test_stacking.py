@@ -110,9 +110,10 @@ def _check_equal_runs(critic_name, dtype, tol):
 # constant added to all scores, e.g. the concat critic's last bias), or by accident, when a ReLU input lies
 # within rounding of 0 and its kink falls differently. There rounding decides the sign of that coordinate's
 # gradient (float32 noise ~1e-8 is as large as Adam's eps; float64 ~3e-17 is not), Adam's step, normalised by
-# the coordinate's own scale, is up to ~lr either way, and the runs part by up to ~lr per such step. Typical differences are 1e-7 (rounding only); the accidental case makes any estimator jump (SMILE
-# to 1.9e-4 once in 540 runs of critic x seed x kernels), so one tolerance serves all but MINE. The float64
-# test below checks the same equality with this amplification removed, at 1e-10.
+# the coordinate's own scale, is up to ~lr either way, and the runs part by up to ~lr per such step. Typical
+# differences are 1e-7 (rounding only); the accidental case makes any estimator jump (SMILE to 1.9e-4 once in
+# 540 runs of critic x seed x kernels), so one tolerance serves all but MINE. The float64 test below checks
+# the same equality with this amplification removed, at 1e-10.
 _TOL32 = {  # (history: value and loss per step; outputs: the trained critic on a fixed batch)
     "mine": {"history": 1e-3, "outputs": 5e-3, "log_ema": 1e-3},  # [1.1e-4, 7.4e-4, 1.8e-4]
     "other": {"history": 2e-4, "outputs": 2e-3,  # [3.2e-5 SMILE, 2.1e-4 InfoNCE]
@@ -134,13 +135,14 @@ def test_ensemble_equals_sequential_all_estimators(critic_name):
 def test_ensemble_equals_sequential_in_float64(critic_name):
     """The same comparison in float64: equal to rounding, for every estimator, at a tight tolerance.
 
-    Measured as above, with float64 critics, losses and data: at most 1.6e-11 (MINE, concat critic, seed 5,
-    ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE; InfoNCE 4.5e-13; the others 5e-14), where float32 gave
-    up to 7.3e-4: the float32 differences are rounding, amplified, not a difference in what is computed.
-    Allowed: 1e-10 (~6x). The engine keeps the history in float32 (the default dtype), where two float64
-    values that agree to 1e-10 can still round one float32 ulp apart: rtol 2**-22 there. A deliberate bug,
-    one run trained at a 1% different learning rate, moves that run's value by 1e-4 or more and its outputs
-    by 3e-4 or more (seed 0, each critic, InfoNCE and MINE runs).
+    Measured as above (20 seeds; 10 for avx2, avx512, MKL_ENABLE_INSTRUCTIONS=AVX2 and one thread), with float64
+    critics, losses and data: at most 1.6e-11 (MINE, concat critic, ATEN_CPU_CAPABILITY=default
+    MKL_CBWR=COMPATIBLE; InfoNCE 4.5e-13; the others 5e-14), where float32 gave up to 7.4e-4: the float32
+    differences are rounding, amplified, not a difference in what is computed. Allowed: 1e-10 (~6x). The
+    engine keeps the history in float32 (the default dtype), where two float64 values that agree to 1e-10 can
+    still round one float32 ulp apart: rtol 2**-22 there. A deliberate bug, one run trained at a 0.1%
+    different learning rate (InfoNCE), fails this test for every critic; the float32 test above fails at 10%
+    (checked for InfoNCE, MINE and JS runs).
     """
     def tol(est, what):
         return (1e-10, 2.0 ** -22) if what == "history" else (1e-10, 1e-10)
