@@ -352,6 +352,7 @@ class ContrastiveMonitor:
         self._active: set[str] = set()  # diagnostics now on (a log line when one turns on)
         self._last_temperature: float | None = None
         self.seconds = 0.0  # time spent in checkpoints
+        self._checkpointed: int | None = None  # the step of the last checkpoint
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "monitor.csv").write_text(",".join(_COLUMNS) + "\n")
@@ -401,9 +402,19 @@ class ContrastiveMonitor:
         self._steps.append(self.step)
         self._bounds.append(bound)
         self._ks.append(k)
-        if self.step % self.every == 0:
+        if self.step % self.every == 0 and self._checkpointed != self.step:  # once per step (gradient accumulation)
             return self.checkpoint(encoder=encoder)
         return None
+
+    @property
+    def last_train_bound(self) -> float:
+        """``log K - L`` of the last recorded step (``nan`` before any)."""
+        return self._bounds[-1] if self._bounds else math.nan
+
+    @property
+    def last_k(self) -> int | None:
+        """``K`` of the last recorded step."""
+        return self._ks[-1] if self._ks else None
 
     @property
     def due(self) -> bool:
@@ -453,7 +464,7 @@ class ContrastiveMonitor:
             ``mi_codes_ci_low``, ...), plus ``mi_codes_kind`` and ``mi_codes_estimator``.
         """
         t0 = time.perf_counter()
-        step = self.step
+        step = self._checkpointed = self.step
         if embeddings is not None:
             if not isinstance(embeddings, (tuple, list)) or len(embeddings) != 2:
                 raise TypeError("embeddings must be a pair (z1, z2)")
@@ -672,7 +683,7 @@ class ContrastiveMonitor:
 
     def close(self, *, figure: bool = True) -> None:
         """A last checkpoint if the last step was not one (and an encoder is known); write the files."""
-        if self._steps and not self.due and (self.encoder is not None and self.probe is not None):
+        if self._steps and self._checkpointed != self.step and (self.encoder is not None and self.probe is not None):
             self.checkpoint()
         if self.out is None:
             return
