@@ -61,7 +61,7 @@ from mibound.registry import ESTIMATORS, make_estimator, takes
 from mibound.results import diagnostic
 
 __all__ = ["ContrastiveMonitor", "training_bound", "effective_rank", "default_estimator", "QUANTITIES",
-           "WIDE_ESTIMATOR"]
+           "WIDE_ESTIMATOR", "PROBE_HALVES"]
 
 log = logging.getLogger("mibound.monitor")
 
@@ -79,6 +79,11 @@ QUANTITIES: dict[str, str] = {
 
 #: The estimator :func:`default_estimator` picks for embeddings too wide for ``gcmi``, once it is registered.
 WIDE_ESTIMATOR = "latent"
+
+#: Half-samples of the ``gcmi``/``gaussian`` interval at a checkpoint: 10 keep a checkpoint near 0.2 s on 2048
+#: rows of 32 + 32 columns (30 took 0.33 s; benchmarks/bench_monitor.py); the interval's width is then itself
+#: known to about +-25% (the spread of 10 values).
+PROBE_HALVES = 10
 
 #: Rows per embedding column below which ``gcmi`` is not the default (its ``few_samples`` rule is ``n < 10 d``).
 ROWS_PER_COLUMN = 10
@@ -246,8 +251,8 @@ class ContrastiveMonitor:
     estimator : str, optional
         Registry name of the ``I(z1; z2)`` estimator; default :func:`default_estimator`.
     estimator_options : dict, optional
-        Passed to it. ``gcmi``/``gaussian`` default to ``n_subsamples=30`` half-samples for the
-        interval (the time of a checkpoint is mostly these).
+        Passed to it. ``gcmi``/``gaussian`` default to ``n_subsamples=`` :data:`PROBE_HALVES`
+        half-samples for the interval (most of a checkpoint's time is spent on them).
     mi_views : float, Sampler or "estimate" or None, default "estimate"
         ``I(v1; v2)``: a number (exact), a mibound sampler (its exact ``mutual_information()``), an
         estimate on the probe views with ``views_estimator`` at the first checkpoint
@@ -255,10 +260,12 @@ class ContrastiveMonitor:
     views_estimator : str, default "gcmi"
     saturation : float, default 0.9
         ``saturated`` fires when the mean ``log K - L`` over the last ``window`` steps reaches
-        ``saturation * log K`` (the project's rule for a saturated bound: within 10% of ``log K``),
-        or ``(2 * saturation - 1) * log K`` (within 20%) while the low end of the interval of
-        ``I(z1; z2)`` or of the held-out bound is above ``log K`` (the probe shows more than the
-        training bound can: near its best, InfoNCE at ``K = 8`` reads about 1.9 of ``log 8 = 2.08``).
+        ``saturation * log K`` (the project's rule for a saturated bound: within 10% of ``log K``);
+        when the held-out bound at ``K_probe`` (a lower bound on ``I(z1; z2)``) is above ``log K``
+        beyond its interval (the embeddings provably share more than the training bound can
+        show); or when the mean reaches ``(2 * saturation - 1) * log K`` (within 20%) while the
+        interval of the ``I(z1; z2)`` estimate is above ``log K``. (Near its best, InfoNCE at
+        ``K = 8`` reads about 1.9 of ``log 8 = 2.08`` on 4 shared nats.)
     window : int, optional
         Default ``min(every, 50)``.
     collapse_rank : float, default 1.5
@@ -359,16 +366,16 @@ class ContrastiveMonitor:
 
     # -- construction from a sampler ------------------------------------------------------------
     @classmethod
-    def from_sampler(cls, sampler: Sampler, n_probe: int = 4096, seed: int = 12345, flat: bool = False,
+    def from_sampler(cls, sampler: Sampler, n_probe: int = 4096, probe_seed: int = 12345, flat: bool = False,
                      **options) -> "ContrastiveMonitor":
         """A monitor whose probe is ``n_probe`` fresh pairs of a mibound sampler and whose ``I(v1; v2)`` is exact.
 
-        Use a ``seed`` that the training batches never use (the default is far from the usual 0, 1, ...).
-        ``flat=False`` keeps image views as ``(n, C, H, W)``.
+        Use a ``probe_seed`` that the training batches never use (the default is far from the usual
+        0, 1, ...). ``flat=False`` keeps image views as ``(n, C, H, W)``.
         """
         if not isinstance(sampler, Sampler):
             raise TypeError(f"sampler must be a mibound Sampler, got {type(sampler).__name__}")
-        v1, v2 = sampler.sample(check_int(n_probe, "n_probe", minimum=4), seed=seed, flat=flat)
+        v1, v2 = sampler.sample(check_int(n_probe, "n_probe", minimum=4), seed=probe_seed, flat=flat)
         options.setdefault("mi_views", sampler)
         return cls((v1, v2), **options)
 
@@ -525,7 +532,7 @@ class ContrastiveMonitor:
     def _estimate(self, name: str, x, y) -> tuple[float, float, float, str, list]:
         options = dict(self.estimator_options) if name == (self.estimator or name) else {}
         if name in ("gcmi", "gaussian"):
-            options.setdefault("n_subsamples", 30)
+            options.setdefault("n_subsamples", PROBE_HALVES)
         if takes(name, "seed"):
             options.setdefault("seed", self.seed)
         if takes(name, "progress"):
@@ -597,19 +604,25 @@ class ContrastiveMonitor:
             mean = float(recent.mean())
             rec["train_bound_window"] = mean
             log_k = math.log(k)
-            # beyond log K: the low end of an interval of I(z1;z2) or of the held-out bound (at K_probe > K)
-            beyond = max(rec.get("mi_codes_ci_low", math.nan), rec.get("heldout_bound_ci_low", math.nan))
-            near = mean >= self.saturation * log_k
-            if near or (mean >= (2 * self.saturation - 1) * log_k and beyond > log_k):
+            held_lo = rec.get("heldout_bound_ci_low", math.nan)
+            codes_lo = rec.get("mi_codes_ci_low", math.nan)
+            if mean >= self.saturation * log_k:
+                why = f"log K - L = {mean:.3f} is within {100 * (1 - self.saturation):.0f}% of log K"
+            elif held_lo > log_k:
+                why = f"the held-out bound (a lower bound on I(z1;z2); interval low end {held_lo:.3f}) is above log K"
+            elif mean >= (2 * self.saturation - 1) * log_k and codes_lo > log_k:
+                why = (f"log K - L = {mean:.3f} is within {200 * (1 - self.saturation):.0f}% of log K while "
+                       f"I(z1;z2)'s interval (low end {codes_lo:.3f}) is above log K")
+            else:
+                why = ""
+            if why:
                 more = "" if math.isnan(rec.get("mi_codes", math.nan)) else \
                     f"; on held-out pairs I(z1;z2) reads {rec['mi_codes']:.3f} ({rec.get('mi_codes_estimator')})"
                 if math.isfinite(rec.get("heldout_bound", math.nan)):
                     more += f" and the held-out bound at K={min(self.probe_k, self._n_probe(rec))} " \
                             f"{rec['heldout_bound']:.3f}"
-                pct = 100 * (1 - self.saturation) * (1 if near else 2)
-                self._note("saturated", f"step {step}: log K - L = {mean:.3f} is within {pct:.0f}% of log K = "
-                           f"{log_k:.3f} (K={k}){'' if near else ' while the probe shows more than log K'}: the "
-                           f"training bound cannot show more than log K; raise K (batch size / negatives){more}")
+                self._note("saturated", f"step {step}: {why} (log K = {log_k:.3f}, K={k}): the training bound cannot show "
+                           f"more than log K; raise K (batch size / negatives){more}")
             else:
                 self._off("saturated")
         broken = []
@@ -628,8 +641,11 @@ class ContrastiveMonitor:
                               "the estimate undershoots")
         views_hi = rec.get("mi_views_ci_high", math.nan)
         if codes_lo > views_hi:
-            broken.append(f"I(z1;z2)'s interval (low end {codes_lo:.3f}) is above I(v1;v2) ({views_hi:.3f}, "
-                          f"{rec.get('mi_views_kind', '')}): an estimate overshoots")
+            exact = rec.get("mi_views_kind") == "exact"
+            broken.append(f"I(z1;z2)'s interval (low end {codes_lo:.3f}) is above "
+                          + (f"the exact I(v1;v2) = {views_hi:.3f}: the estimate of I(z1;z2) overshoots" if exact else
+                             f"the estimate of I(v1;v2) (interval high end {views_hi:.3f}): one of the two estimates "
+                             "is off (on wide raw views, usually the I(v1;v2) estimate undershoots)"))
         if broken:
             self._note("chain_violated", f"step {step}: " + "; ".join(broken))
         else:

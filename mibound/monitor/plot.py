@@ -57,11 +57,11 @@ def plot_chain(frame, ax=None, title: str | None = None):
         extra = f" ({kind}{', ' + est if est and est != 'nan' else ''})" if kind else ""
         if name == "heldout_bound":
             extra = f" (K={int(float(g['K'].iloc[-1]))})"
-        if name == "mi_views" and len(g) == 1:
-            ax.axhline(float(g["value"].iloc[0]), color=color, lw=1.6, label=label + extra)
-            lo, hi = float(g["ci_low"].iloc[0]), float(g["ci_high"].iloc[0])
+        if name == "mi_views":  # one value, read once
+            ax.axhline(float(g["value"].iloc[-1]), color=color, lw=1.6, label=label + extra)
+            lo, hi = float(g["ci_low"].iloc[-1]), float(g["ci_high"].iloc[-1])
             if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
-                ax.axhspan(lo, hi, color=color, alpha=0.08)
+                ax.axhspan(lo, hi, color=color, alpha=0.06, lw=0)
             continue
         ax.plot(g["step"], g["value"], "o-", ms=3, color=color, lw=1.5, label=label + extra)
         ax.fill_between(g["step"], g["ci_low"], g["ci_high"], color=color, alpha=0.15, lw=0)
