@@ -7,7 +7,10 @@ from the sampler every step. The same run (same seed, same batches) is timed wit
 and with it at the default cadence (``total_steps // 20``: 20 checkpoints, a probe of 2048 held-out
 pairs, ``gcmi`` on the 32 + 32 embedding columns with 10 half-samples, the held-out bound at
 K_probe = 1024, effective ranks, I(v1;v2) exact). The two alternate ``--repeats`` times; the
-ratio of the minimum wall times is printed (one torch thread).
+ratios of the minimum wall times and of the minimum process CPU times are printed (one torch thread;
+on a shared machine the CPU-time ratio is the steadier). The ratio is ``1 + 20 c / T`` for a
+checkpoint of ``c`` seconds and a run of ``T``: the monitor stays under 10% once a run takes
+``200 c`` (about 40 s here), and any shorter run pays proportionally more.
 
     PYTHONPATH=. python benchmarks/bench_monitor.py                 # 2000 steps, 20 checkpoints
     PYTHONPATH=. python benchmarks/bench_monitor.py --steps 1000    # shorter: the ratio grows as 1 + 20 c / T
@@ -35,7 +38,7 @@ def encoder(seed: int) -> torch.nn.Module:
                                torch.nn.Linear(256, 32))
 
 
-def train(steps: int, k: int, monitor: bool, seed: int = 0) -> tuple[float, ContrastiveMonitor | None]:
+def train(steps: int, k: int, monitor: bool, seed: int = 0) -> tuple[float, float, ContrastiveMonitor | None]:
     sampler = views()
     f = encoder(seed)
     opt = torch.optim.Adam(f.parameters(), lr=1e-3)
@@ -44,7 +47,7 @@ def train(steps: int, k: int, monitor: bool, seed: int = 0) -> tuple[float, Cont
         if monitor else None
     gen = torch.Generator().manual_seed(seed + 1)
     labels = torch.arange(k)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         x, y = sampler.sample_torch(k, gen)
         z1 = torch.nn.functional.normalize(f(x), dim=1)
@@ -55,7 +58,7 @@ def train(steps: int, k: int, monitor: bool, seed: int = 0) -> tuple[float, Cont
         opt.step()
         if mon is not None:
             mon.update(loss, k=k)
-    return time.perf_counter() - t0, mon
+    return time.perf_counter() - t0, time.process_time() - c0, mon
 
 
 def main(argv=None) -> dict:
@@ -67,12 +70,14 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     plain, watched, mon = [], [], None
     for _ in range(a.repeats):
-        plain.append(train(a.steps, a.k, False)[0])
-        t, mon = train(a.steps, a.k, True)
+        plain.append(train(a.steps, a.k, False)[:2])
+        *t, mon = train(a.steps, a.k, True)
         watched.append(t)
+    wall0, cpu0 = min(p[0] for p in plain), min(p[1] for p in plain)
+    wall1, cpu1 = min(w[0] for w in watched), min(w[1] for w in watched)
     out = {"steps": a.steps, "K": a.k, "checkpoints": len(mon.checkpoints), "every": mon.every,
-           "seconds_without": round(min(plain), 3), "seconds_with": round(min(watched), 3),
-           "ratio": round(min(watched) / min(plain), 4),
+           "seconds_without": round(wall0, 3), "seconds_with": round(wall1, 3), "ratio": round(wall1 / wall0, 4),
+           "cpu_seconds_without": round(cpu0, 3), "cpu_seconds_with": round(cpu1, 3), "cpu_ratio": round(cpu1 / cpu0, 4),
            "ms_per_checkpoint": round(1e3 * mon.seconds / max(1, len(mon.checkpoints)), 1),
            "last": {q: round(float(mon.checkpoints[-1][q]), 3) for q in ("mi_views", "mi_codes", "heldout_bound",
                                                                          "train_bound_window", "effective_rank_z1")},
