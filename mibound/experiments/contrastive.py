@@ -11,7 +11,8 @@ probe set 20 times a run:
   ``K_probe`` keep rising: the ``saturated`` diagnostic says "raise K".
 - ``digits``: scikit-learn's 8x8 digits, two SimCLR augmentations of each image
   (:class:`mibound.views.Augment`: resized crop, brightness/contrast jitter, pixel noise). No
-  ground truth: ``I(v1; v2)`` is a ``gcmi`` estimate on the probe's pixels, and a linear probe's
+  ground truth: ``I(v1; v2)`` is a ``gcmi`` estimate on the pixels of every augmented pair (the
+  training pool and the probe), and a linear probe's
   accuracy (logistic regression on ``z1`` of half the probe images, scored on the other half) is
   recorded beside the information, the InfoMin reading (Tian et al. 2020). The training pairs are
   ``augment_rounds`` augmentations of each training image drawn once (the augmentations run in
@@ -124,10 +125,17 @@ def _digits_run(cfg: dict, seed: int, progress) -> ContrastiveMonitor:
         clf = LogisticRegression(max_iter=500).fit(z[:half], probe_labels[:half])
         return float(clf.score(z[half:], probe_labels[half:]))
 
+    # I(v1;v2) has no ground truth here: gcmi on the pixels of every augmented pair (the training pool and the
+    # probe; no model is involved), far more rows than the probe's alone for its 64 + 64 columns
+    from mibound.registry import make_estimator
+
+    pool_x = np.concatenate([tx.reshape(len(tx), -1).numpy(), probe[0].reshape(n_probe, -1)])
+    pool_y = np.concatenate([ty.reshape(len(ty), -1).numpy(), probe[1].reshape(n_probe, -1)])
+    mi_views = make_estimator("gcmi", n_subsamples=20, seed=seed).fit(pool_x, pool_y).result_
     k = cfg["digits_k"]
     f = _encoder(64, cfg["hidden"], cfg["out_dim"], seed)
     mon = ContrastiveMonitor(probe, encoder=f, temperature=cfg["temperature"], total_steps=cfg["digits_steps"],
-                             probe_k=n_probe, metrics={"probe_accuracy": linear_probe}, seed=seed)
+                             probe_k=n_probe, metrics={"probe_accuracy": linear_probe}, mi_views=mi_views, seed=seed)
     gen = torch.Generator().manual_seed(seed)
 
     def batches():

@@ -58,7 +58,7 @@ from mibound.data.base import Sampler
 from mibound.functional.bounds import infonce_rows
 from mibound.inputs.checks import check_float, check_int
 from mibound.registry import ESTIMATORS, make_estimator, takes
-from mibound.results import diagnostic
+from mibound.results import EstimateResult, diagnostic
 
 __all__ = ["ContrastiveMonitor", "training_bound", "effective_rank", "default_estimator", "QUANTITIES",
            "WIDE_ESTIMATOR", "PROBE_HALVES"]
@@ -253,8 +253,9 @@ class ContrastiveMonitor:
     estimator_options : dict, optional
         Passed to it. ``gcmi``/``gaussian`` default to ``n_subsamples=`` :data:`PROBE_HALVES`
         half-samples for the interval (most of a checkpoint's time is spent on them).
-    mi_views : float, Sampler or "estimate" or None, default "estimate"
-        ``I(v1; v2)``: a number (exact), a mibound sampler (its exact ``mutual_information()``), an
+    mi_views : float, Sampler, EstimateResult, "estimate" or None, default "estimate"
+        ``I(v1; v2)``: a number (exact), a mibound sampler (its exact ``mutual_information()``), a
+        mibound result (an estimate made elsewhere, e.g. on more pairs than the probe holds), an
         estimate on the probe views with ``views_estimator`` at the first checkpoint
         (``"estimate"``), or ``None`` (not recorded).
     views_estimator : str, default "gcmi"
@@ -329,11 +330,17 @@ class ContrastiveMonitor:
             make_estimator(estimator)  # raises with the valid names
         self.estimator_options = dict(estimator_options or {})
         self.views_estimator = views_estimator
-        if isinstance(mi_views, str) and mi_views != "estimate":
-            raise ValueError(f"mi_views must be a number, a mibound Sampler, 'estimate' or None, got {mi_views!r}")
         if isinstance(mi_views, Sampler):
             mi_views = float(mi_views.mutual_information())
-        elif mi_views is not None and not isinstance(mi_views, str):
+        elif isinstance(mi_views, EstimateResult):  # estimated by the user (e.g. on more pairs than the probe)
+            r = mi_views
+            mi_views = (r.estimate, r.ci[0], r.ci[1], "lower bound" if r.is_bound else "estimate (can overshoot)",
+                        r.estimator)
+        elif isinstance(mi_views, str):
+            if mi_views != "estimate":
+                raise ValueError(f"mi_views must be a number, a mibound Sampler or result, 'estimate' or None, "
+                                 f"got {mi_views!r}")
+        elif mi_views is not None:
             mi_views = check_float(mi_views, "mi_views", minimum=0.0)
         if mi_views == "estimate" and self.probe is None:
             mi_views = None  # nothing to estimate it on
@@ -410,6 +417,8 @@ class ContrastiveMonitor:
         self._bounds.append(bound)
         self._ks.append(k)
         if self.step % self.every == 0 and self._checkpointed != self.step:  # once per step (gradient accumulation)
+            if encoder is None and self.encoder is None and self.probe is None:
+                return None  # no probe and no encoder: the caller passes checkpoint(embeddings=...) itself
             return self.checkpoint(encoder=encoder)
         return None
 

@@ -77,6 +77,11 @@ def plot_chain(frame, ax=None, title: str | None = None):
     hc = q.get("heldout_ceiling")
     if hc is not None and len(hc):
         ax.plot(hc["step"], hc["value"], ":", color="tab:green", lw=1.1, label="log K_probe")
+    values = frame.loc[frame["quantity"].isin(["mi_views", "mi_codes", "heldout_bound", "train_bound", "log_k"]),
+                       "value"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size:  # room above the highest line (I(v1;v2) can sit far above the rest)
+        ax.set_ylim(top=1.2 * float(values.max()) + 0.1)
     ax.set_xlabel("training step")
     ax.set_ylabel("nats")
     ax.set_title(title or "I(v1;v2) >= I(z1;z2) >= held-out InfoNCE, log K - L <= log K")

@@ -125,10 +125,18 @@ def test_bad_set_up_raises_clearly():
         ContrastiveMonitor((x, x), every=5).checkpoint(embeddings=(np.zeros((50, 2)), np.zeros((50, 2))))
     with pytest.raises(ValueError, match="same number of rows"):
         ContrastiveMonitor(every=5).checkpoint(embeddings=(np.zeros((50, 2)), np.zeros((40, 2))))
+    with pytest.raises(ValueError, match="needs the encoder"):  # a probe without an encoder: at the first checkpoint
+        probe_only = ContrastiveMonitor((x, x), every=1)
+        probe_only.update(1.0, k=4)
+    assert ContrastiveMonitor(every=1).update(1.0, k=4) is None  # neither: checkpoints are the caller's
     with pytest.raises(ValueError, match="unknown estimator"):
         ContrastiveMonitor((x, x), estimator="gcmii")
     with pytest.raises(ValueError, match="similarity"):
         ContrastiveMonitor((x, x), similarity="euclid")
+    with pytest.raises(ValueError, match="mi_views must be"):
+        ContrastiveMonitor((x, x), mi_views="exact")
+    with pytest.raises(TypeError, match="mi_views must be a real number"):
+        ContrastiveMonitor((x, x), mi_views=(1.0, 2.0))
 
 
 def test_trouble_during_training_becomes_a_diagnostic_and_a_log_line(caplog):
