@@ -649,8 +649,14 @@ class ContrastiveMonitor:
                               f"interval (high end {codes_hi:.3f}): the critic memorised its training batches, or "
                               "the estimate undershoots")
         views_hi = rec.get("mi_views_ci_high", math.nan)
+        exact = rec.get("mi_views_kind") == "exact"
+        if held_lo > views_hi:
+            broken.append(f"the held-out bound (interval low end {held_lo:.3f}) is above "
+                          + (f"the exact I(v1;v2) = {views_hi:.3f}: the probe pairs are not independent draws, or "
+                             "the probe is not the views' distribution" if exact else
+                             f"the estimate of I(v1;v2) (interval high end {views_hi:.3f}): that estimate undershoots "
+                             f"(I(v1;v2) >= I(z1;z2) >= {held_lo:.3f})"))
         if codes_lo > views_hi:
-            exact = rec.get("mi_views_kind") == "exact"
             broken.append(f"I(z1;z2)'s interval (low end {codes_lo:.3f}) is above "
                           + (f"the exact I(v1;v2) = {views_hi:.3f}: the estimate of I(z1;z2) overshoots" if exact else
                              f"the estimate of I(v1;v2) (interval high end {views_hi:.3f}): one of the two estimates "

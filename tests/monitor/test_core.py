@@ -176,3 +176,14 @@ def test_collapse_and_files(tmp_path):
     assert (table.query("quantity == 'train_bound'")["step"] == np.arange(1, 8)).all()
     assert table.query("quantity == 'mi_codes'")["step"].tolist() == [3, 6, 7]  # close() reads the last step
     assert (tmp_path / "monitor.png").stat().st_size > 0 and (tmp_path / "monitor_diagnostics.csv").exists()
+
+
+def test_a_held_out_bound_above_i_v1_v2_breaks_the_chain():
+    rng = np.random.default_rng(2)
+    v = rng.standard_normal((1024, 2)).astype(np.float32)
+    w = (v + 0.1 * rng.standard_normal((1024, 2))).astype(np.float32)  # about 4.6 nats shared
+    mon = ContrastiveMonitor((v, w), encoder=lambda t: t, similarity=neg_sq_distance, every=1, mi_views=0.5)
+    rec = mon.update(1.0, k=16)
+    assert rec["heldout_bound_ci_low"] > 0.5
+    assert codes_of(mon.diagnostics) == ["chain_violated"]
+    assert "above the exact I(v1;v2) = 0.500" in mon.diagnostics[0]["message"]
