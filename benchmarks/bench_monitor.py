@@ -10,7 +10,7 @@ K_probe = 1024, effective ranks, I(v1;v2) exact). The two alternate ``--repeats`
 ratios of the minimum wall times and of the minimum process CPU times are printed (one torch thread;
 on a shared machine the CPU-time ratio is the steadier). The ratio is ``1 + 20 c / T`` for a
 checkpoint of ``c`` seconds and a run of ``T``: the monitor stays under 10% once a run takes
-``200 c`` (about 40 s here), and any shorter run pays proportionally more.
+``200 c`` (a checkpoint took 50-60 ms of CPU on our machine), and a shorter run pays proportionally more.
 
     PYTHONPATH=. python benchmarks/bench_monitor.py                 # 2000 steps, 20 checkpoints
     PYTHONPATH=. python benchmarks/bench_monitor.py --steps 1000    # shorter: the ratio grows as 1 + 20 c / T

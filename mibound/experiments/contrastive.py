@@ -154,6 +154,7 @@ def _plot(frame: pd.DataFrame):
     runs = [r for r in runs if r[0][2] == runs[0][0][2]]  # the first seed of each setting
     fig, axes = plt.subplots(1, len(runs), figsize=(5.6 * len(runs), 4.4), squeeze=False)
     for ax, ((views, k, _), sub) in zip(axes[0], runs):
+        ax.set_yscale("symlog", linthresh=2.0)  # before plot_chain, which sets the upper limit
         plot_chain(sub, ax=ax, title=f"{views}, K = {k}")
         acc = sub[sub["quantity"] == "probe_accuracy"]
         if len(acc):
@@ -163,7 +164,6 @@ def _plot(frame: pd.DataFrame):
             twin.set_ylabel("linear probe accuracy", color="tab:purple")
             twin.grid(False)
             twin.legend(fontsize=7, loc="lower right")
-        ax.set_yscale("symlog", linthresh=2.0)
     fig.suptitle("A contrastive learner watched live: I(v1;v2) >= I(z1;z2) >= held-out InfoNCE; log K - L <= log K")
     fig.tight_layout()
     return fig

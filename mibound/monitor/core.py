@@ -359,6 +359,7 @@ class ContrastiveMonitor:
         self.checkpoints: list[dict[str, Any]] = []
         self._steps: list[int] = []
         self._bounds: list[float] = []
+        self._pending: list[tuple[int, torch.Tensor]] = []  # (index, loss tensor) not read yet
         self._ks: list[int] = []
         self._rows: list[tuple] = []  # checkpoint rows of the tidy table
         self._written_steps = 0
@@ -405,12 +406,17 @@ class ContrastiveMonitor:
         dict or None
             The checkpoint's record when one ran.
         """
-        bound, k, value = training_bound(loss, k, logits=logits, labels=labels, scores=scores,
-                                         temperature=temperature)
+        deferred = isinstance(loss, torch.Tensor)
+        # a loss tensor is read at the next checkpoint (one device synchronisation per checkpoint, not per step)
+        bound, k, value = training_bound(0.0 if deferred else loss, k, logits=logits, labels=labels,
+                                         scores=scores, temperature=temperature)
         if logits is not None:
             self._last_temperature = temperature
         self.step = self.step + 1 if step is None else check_int(step, "step", minimum=0)
-        if not math.isfinite(value):
+        if deferred:
+            self._pending.append((len(self._bounds), loss.detach().reshape(-1)[:1]))
+            bound = math.nan
+        elif not math.isfinite(value):
             self._note("non_finite_loss", f"step {self.step}: the loss is {value}; recorded without a bound",
                        always=True)
         self._steps.append(self.step)
@@ -422,9 +428,23 @@ class ContrastiveMonitor:
             return self.checkpoint(encoder=encoder)
         return None
 
+    def _flush(self) -> None:
+        """Read the loss tensors recorded since the last flush (one transfer) into the bounds."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        values = torch.cat([t.float() for _, t in pending]).cpu()
+        for (i, _), value in zip(pending, values.tolist()):
+            if math.isfinite(value):
+                self._bounds[i] = math.log(self._ks[i]) - value
+            else:
+                self._note("non_finite_loss", f"step {self._steps[i]}: the loss is {value}; recorded without a "
+                           "bound", always=True, step=self._steps[i])
+
     @property
     def last_train_bound(self) -> float:
-        """``log K - L`` of the last recorded step (``nan`` before any)."""
+        """``log K - L`` of the last recorded step (``nan`` before any); reads pending loss tensors."""
+        self._flush()
         return self._bounds[-1] if self._bounds else math.nan
 
     @property
@@ -480,6 +500,7 @@ class ContrastiveMonitor:
             ``mi_codes_ci_low``, ...), plus ``mi_codes_kind`` and ``mi_codes_estimator``.
         """
         t0 = time.perf_counter()
+        self._flush()
         step = self._checkpointed = self.step
         if embeddings is not None:
             if not isinstance(embeddings, (tuple, list)) or len(embeddings) != 2:
@@ -593,10 +614,10 @@ class ContrastiveMonitor:
         put("mi_views", value, lo, hi, kind, est=est)
 
     # -- diagnostics ----------------------------------------------------------------------------
-    def _note(self, code: str, message: str, always: bool = False) -> None:
+    def _note(self, code: str, message: str, always: bool = False, step: int | None = None) -> None:
         """Record a diagnostic at this step; log it when it turns on (or every time with ``always``)."""
         d = diagnostic(code, message)
-        self.diagnostics.append({"step": self.step, **d})
+        self.diagnostics.append({"step": self.step if step is None else step, **d})
         if always or code not in self._active:
             log.warning("mibound monitor: %s: %s", code, d["message"])
         self._active.add(code)
@@ -677,6 +698,7 @@ class ContrastiveMonitor:
 
     # -- output ---------------------------------------------------------------------------------
     def _step_rows(self, start: int) -> list[tuple]:
+        self._flush()
         rows = []
         for s, b, k in zip(self._steps[start:], self._bounds[start:], self._ks[start:]):
             rows.append((s, "train_bound", b, math.nan, math.nan, "lower bound (training batches)", k, ""))

@@ -102,9 +102,12 @@ class MIBoundCallback(Callback):
         else:
             rec = None
         k_last = self.monitor.last_k
-        values = {"train_bound": self.monitor.last_train_bound, "log_k": math.log(k_last) if k_last else math.nan}
-        for name, value in values.items():
-            pl_module.log(self.prefix + name, float(value), on_step=True, on_epoch=False, rank_zero_only=True,
+        log_k = math.log(k_last) if k_last else math.nan
+        loss = out["loss"]
+        # a tensor stays on its device (Lightning reads it when it logs), so no step waits for a synchronisation
+        bound = log_k - loss.detach().float() if isinstance(loss, torch.Tensor) else self.monitor.last_train_bound
+        for name, value in {"train_bound": bound, "log_k": log_k}.items():
+            pl_module.log(self.prefix + name, value, on_step=True, on_epoch=False, rank_zero_only=True,
                           batch_size=1)
         if rec is not None:
             # checkpoint values go to the loggers at this step only (pl_module.log would repeat them every

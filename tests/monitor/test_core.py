@@ -187,3 +187,15 @@ def test_a_held_out_bound_above_i_v1_v2_breaks_the_chain():
     assert rec["heldout_bound_ci_low"] > 0.5
     assert codes_of(mon.diagnostics) == ["chain_violated"]
     assert "above the exact I(v1;v2) = 0.500" in mon.diagnostics[0]["message"]
+
+
+def test_loss_tensors_are_read_at_the_checkpoint():
+    mon = ContrastiveMonitor(every=3)
+    for value in (2.0, float("nan"), 1.0):
+        mon.update(torch.tensor(value), k=8)
+    assert mon.diagnostics == []  # nothing read yet: one read per checkpoint, not one device sync per step
+    mon.checkpoint(embeddings=(np.eye(8), np.eye(8)))
+    assert codes_of(mon.diagnostics)[0] == "non_finite_loss" and mon.diagnostics[0]["step"] == 2
+    bounds = mon.frame().query("quantity == 'train_bound'")["value"].to_numpy()
+    assert bounds[0] == pytest.approx(math.log(8) - 2.0, rel=1e-12) and np.isnan(bounds[1])
+    assert mon.last_train_bound == pytest.approx(math.log(8) - 1.0, rel=1e-12)
