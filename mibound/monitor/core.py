@@ -80,8 +80,9 @@ QUANTITIES: dict[str, str] = {
 #: The estimator :func:`default_estimator` picks for embeddings too wide for ``gcmi``, once it is registered.
 WIDE_ESTIMATOR = "latent"
 
-#: Half-samples of the ``gcmi``/``gaussian`` interval at a checkpoint: 10 keep a checkpoint near 0.2 s on 2048
-#: rows of 32 + 32 columns (30 took 0.33 s; benchmarks/bench_monitor.py); the interval's width is then itself
+#: Half-samples of the ``gcmi``/``gaussian`` interval at a checkpoint. They are most of a checkpoint's time: on
+#: 2048 rows of 32 + 32 columns a profile put 30 half-samples at 0.26 s of a 0.33 s ``gcmi`` fit; with 10 a
+#: whole checkpoint took 40-50 ms of CPU (benchmarks/bench_monitor.py). The interval's width is then itself
 #: known to about +-25% (the spread of 10 values).
 PROBE_HALVES = 10
 
