@@ -18,6 +18,7 @@ _EXPORTS = {
     **dict.fromkeys(("ESTIMATORS", "make_estimator"), "mibound.registry"),
     **dict.fromkeys(("gaussian_mi", "canonical_correlations", "mi_from_rho", "rho_from_mi"), "mibound.functional.analytic"),
     **dict.fromkeys(("CorrelatedGaussian", "Sampler"), "mibound.data"),
+    "ContrastiveMonitor": "mibound.monitor",
 }
 #: Attributes kept for one release but not exported: the critics are :mod:`mibound.neural.critics`.
 _KEPT = dict.fromkeys(("SeparableCritic", "BilinearCritic", "ConcatCritic", "ConvCritic", "GaussianOptimalCritic",

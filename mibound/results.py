@@ -292,6 +292,11 @@ CODES: dict[str, str] = {
     "few_samples": "fewer samples than the dimensions need for this estimator",
     "negative_estimate": "the estimate is below zero: no dependence detected, or an estimator failure",
     "not_selected": "this value was not chosen on validation data",
+    "chain_violated": "the chain I(v1;v2) >= I(z1;z2) >= InfoNCE does not hold beyond its intervals: one of its "
+                      "numbers is off (an estimate that undershoots or overshoots, or a critic that memorised its batches)",
+    "collapse": "the embeddings span (almost) a single direction or none: the encoder collapsed",
+    "non_finite_loss": "a training loss was NaN or infinite (the step is recorded without a bound)",
+    "estimate_failed": "an estimate could not be computed (the error is in the message); its value is missing",
     "flattened_images": "image views were flattened to vectors of C*H*W pixels (this estimator does not use the pixel grid)",
     "high_dimension": "the views have many columns for this estimator: expect a large bias (usually an underestimate)",
 }

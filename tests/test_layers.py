@@ -99,12 +99,13 @@ def test_the_layer_contract_holds():
     assert r.returncode == 0 and "0 broken" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
 
 
-def test_the_top_level_has_at_most_twelve_entries_besides_aliases():
+def test_the_top_level_has_at_most_thirteen_entries_besides_aliases():
     entries = {p.name for p in PACKAGE.iterdir() if p.name not in ("__pycache__",) and not p.name.startswith(".")}
     entries -= {"__init__.py", "__main__.py", "py.typed"}
     for alias in ALIASES & entries:  # an alias module is a few lines standing for the module it names
         assert len((PACKAGE / alias).read_text().splitlines()) <= 15, alias
-    assert len(entries - ALIASES) <= 12, sorted(entries - ALIASES)
+    # 13: monitor/ (issue 22) is the contrastive-training monitor, a user-facing room of its own
+    assert len(entries - ALIASES) <= 13, sorted(entries - ALIASES)
 
 
 def test_no_module_calls_a_private_method_of_a_class_from_another_module():

@@ -3,7 +3,7 @@
 ``EXPERIMENTS[name](out=..., quick=..., seed=..., progress=..., resume=...)``.
 """
 
-from mibound.experiments import (color_split, dpi, infomin, infomin_learn, patch_distance, real_pairs,
+from mibound.experiments import (color_split, contrastive, dpi, infomin, infomin_learn, patch_distance, real_pairs,
                                  self_consistency, staircase, vary_k)
 
 EXPERIMENTS = {
@@ -16,6 +16,7 @@ EXPERIMENTS = {
     "patch-distance": patch_distance.run,
     "color-split": color_split.run,
     "real-pairs": real_pairs.run,
+    "contrastive": contrastive.run,
 }
 
 __all__ = ["EXPERIMENTS"]

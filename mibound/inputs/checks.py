@@ -305,7 +305,8 @@ def _aligned(x, y):
 
 
 #: ``pip install 'mibound[EXTRA]'`` -> (the module it installs, what it is)
-EXTRAS = {"flow": ("zuko", "the normalizing-flow library zuko"), "images": ("skimage.data", "scikit-image")}
+EXTRAS = {"flow": ("zuko", "the normalizing-flow library zuko"), "images": ("skimage.data", "scikit-image"),
+          "lightning": ("lightning.pytorch", "PyTorch Lightning (the lightning package)")}
 
 
 class MissingDependency(ImportError):
