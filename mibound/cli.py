@@ -29,7 +29,9 @@ def _neural_options(args) -> dict:
         rates = options["learning_rate"]
         options["learning_rate"] = rates[0] if len(rates) == 1 else tuple(rates)
     if args.threads is not None:
-        options["num_threads"] = args.threads
+        from mibound.inputs.checks import check_int
+
+        options["num_threads"] = check_int(args.threads, "--threads", minimum=1)
     return options
 
 
@@ -55,9 +57,10 @@ def _cmd_estimate(args) -> int:
              "validation_fraction": "--validation-fraction", "eval_batch_size": "--eval-batch-size",
              "preprocess": "--preprocess", "num_threads": "--threads", "image_layout": "--image-layout",
              "folds": "--folds"}
-    refused = [flags[k] for k in options if not takes(args.estimator, k) and k != "num_threads"]
+    refused = [flags[k] for k in options if not takes(args.estimator, k)]
     if refused:
-        raise _UsageError(f"{', '.join(refused)} apply to neural estimators, not {args.estimator!r}")
+        raise _UsageError(f"{', '.join(refused)} do not apply to {args.estimator!r} (options of the estimators that "
+                          "train with torch: the neural ones, flow, doe and auto)")
     options = {k: v for k, v in options.items() if takes(args.estimator, k)}
     extra = getattr(estimator_class(args.estimator), "requires_extra", None)
     if extra:  # a missing optional package fails before the data are read

@@ -14,12 +14,14 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from mibound.inputs.checks import check_choice
 
 __all__ = ["ESTIMATORS", "NEURAL_ESTIMATORS", "DEFAULT_ESTIMATOR", "NEURAL_DEFAULTS", "DISTRIBUTED_DEFAULTS",
-           "FLOW_DEFAULTS", "estimator_class", "make_estimator", "is_neural", "takes"]
+           "FLOW_DEFAULTS", "Domain", "DOMAINS", "OutOfDomain", "check_domain", "domain_table", "estimator_class", "make_estimator",
+           "is_neural", "takes"]
 
 #: The estimator of :func:`mibound.estimate_mi`, ``mibound estimate`` and ``mibound bench`` when none is named.
 DEFAULT_ESTIMATOR = "auto"
@@ -59,6 +61,101 @@ _CLASSES: dict[str, str] = {
     "flow": "mibound.estimators.flow:FlowEstimator",
     "doe": "mibound.estimators.flow:DoEEstimator",
 }
+
+
+class OutOfDomain(ValueError):
+    """The data lie outside the estimator's domain (:data:`DOMAINS`): the message says why and what to use instead."""
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where an estimator's number means what it says (one row of :data:`DOMAINS`).
+
+    Attributes
+    ----------
+    reads : {"lower bound", "estimate"}
+        What the number is: a lower bound on the MI in expectation (the variational bounds whose
+        objective has ``is_bound``; safe to compare by "largest"), or an estimate that can overshoot
+        the MI (plug-ins, KSG, flows, SMILE, ``auto``).
+    min_rows : int
+        Below this many rows the estimator refuses (:class:`OutOfDomain`).
+    rows_per_dim : float
+        The estimator refuses when ``n < rows_per_dim * (dim_x + dim_y)`` (0: no such rule).
+    data : str
+        The data kinds it is made for.
+    ties : str
+        What ties and duplicated rows do to it.
+    instead : str
+        What to use outside the domain.
+    """
+
+    reads: str
+    min_rows: int
+    rows_per_dim: float
+    data: str
+    ties: str
+    instead: str
+
+
+_BOUND = Domain("lower bound", 40, 0.0, "continuous, discrete, mixed, images (conv critic)",
+                "copies of a continuous row are kept in one part of the split (a copy in training would "
+                "inflate the held-out bound); diagnostic duplicates", "auto")
+_PLUGIN_TIES = "ties share one rank (diagnostic ties); the value is not the MI of discrete columns"
+_AS_THEY_ARE = "ties are used as they are (diagnostic ties); the value is not the MI of discrete columns"
+
+#: Every estimator's domain, checked in one place (:func:`check_domain`, called by every estimator class on
+#: the pair it reads) and tabulated in the docs (``docs/estimators.md``). The row limits: the Gaussian
+#: plug-ins' bias correction assumes ``n`` well above ``d`` (independent 1024+1024 embeddings at n = 5000
+#: read 48.9 nats); tcmi's Kendall matrix likewise, without a bias correction (its upward bias at
+#: independence, about ``0.55 dx dy / n`` nats, is reported in ``settings["bias_at_independence"]``); KSG needs
+#: distinct neighbours; a critic needs training, validation and test rows. Where a bias grows with the
+#: dimension, :data:`mibound.results.HIGH_DIMENSION` sets the ``high_dimension`` diagnostic.
+DOMAINS: Mapping[str, Domain] = MappingProxyType({
+    **{name: _BOUND for name in NEURAL_ESTIMATORS},
+    "smile": Domain("estimate", 40, 0.0, _BOUND.data, _BOUND.ties, "infonce (a lower bound)"),
+    "auto": Domain("estimate", 40, 0.0, "continuous, discrete, mixed, images", "handled per member", "-"),
+    "gaussian": Domain("estimate", 20, 3.0, "continuous (the MI of a Gaussian with their covariance)",
+                       _AS_THEY_ARE, "latent or infonce for wide views; auto"),
+    "gcmi": Domain("estimate", 20, 3.0, "continuous; any monotone margins", _PLUGIN_TIES,
+                   "latent or infonce for wide views; auto"),
+    "tcmi": Domain("estimate", 20, 3.0, "continuous, heavy-tailed elliptical dependence", _PLUGIN_TIES,
+                   "gcmi (the same copula idea, bias-corrected; fast at any width)"),
+    "ksg": Domain("estimate", 20, 0.0, "continuous, low dimension",
+                  "ties: jittered or ranked (transform); more duplicated rows than distinct: refused",
+                  "gcmi or infonce above ~20 dimensions; discrete for repeated values"),
+    "discrete": Domain("estimate", 20, 0.0, "discrete: at most one joint cell per 5 rows",
+                       "made for repeated values", "gcmi or ksg for continuous columns"),
+    "flow": Domain("estimate", 100, 2.0, "continuous", _AS_THEY_ARE, "gcmi or infonce"),
+    "doe": Domain("estimate", 100, 2.0, "continuous", _AS_THEY_ARE, "gcmi or infonce"),
+})
+
+
+def domain_table() -> str:
+    """:data:`DOMAINS` as a Markdown table (the one in ``docs/estimators.md``; a test keeps the two equal)."""
+    rows = ["| estimator | reads | refuses below | data | ties and copies | outside, use |", "|---|---|---|---|---|---|"]
+    for name, d in DOMAINS.items():
+        rule = f"{d.min_rows} rows" + (f", {d.rows_per_dim:g} rows per dimension" if d.rows_per_dim else "")
+        rows.append(f"| `{name}` | {d.reads} | {rule} | {d.data} | {d.ties} | {d.instead} |")
+    return "\n".join(rows)
+
+
+def check_domain(name: str, n: int, dim_x: int, dim_y: int) -> None:
+    """Refuse (:class:`OutOfDomain`) when ``n`` rows of ``dim_x + dim_y`` columns lie outside ``name``'s domain.
+
+    Data-dependent limits (ties, duplicated rows, joint table cells) are checked by the estimators
+    that they concern, on the :class:`~mibound.inputs.pair.Pair` they read.
+    """
+    dom = DOMAINS.get(name)
+    if dom is None:
+        return
+    d = dim_x + dim_y
+    if n < dom.min_rows:
+        raise OutOfDomain(f"{name} needs at least {dom.min_rows} rows, got {n}: with so few rows its value says "
+                          f"nothing about the MI (it would come with a zero-width interval). Collect more rows")
+    if dom.rows_per_dim and n < dom.rows_per_dim * d:
+        raise OutOfDomain(f"{name} needs n >= {dom.rows_per_dim:g} (dim_x + dim_y) = {int(dom.rows_per_dim * d)} "
+                          f"rows for {dim_x}+{dim_y} columns, got {n}: the fitted {d}x{d} correlation matrix is "
+                          f"mostly noise and the value grows with the dimension, not the MI. Use {dom.instead}")
 
 
 def estimator_class(name: str) -> type:

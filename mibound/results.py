@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EstimateResult", "PermutationResult", "TrainingDiverged", "NotFittedError", "CODES", "HIGH_DIMENSION",
-           "diagnostic", "codes_of", "image_diagnostics"]
+__all__ = ["EstimateResult", "PermutationResult", "TrainingDiverged", "InfiniteMI", "NotFittedError", "CODES", "HIGH_DIMENSION",
+           "diagnostic", "codes_of", "image_diagnostics", "dimension_diagnostics"]
 
 
 try:
@@ -26,6 +26,10 @@ class NotFittedError(_SklearnNotFitted, RuntimeError):
     Also scikit-learn's ``NotFittedError`` (hence a ``ValueError`` and an ``AttributeError``:
     ``hasattr(est, "estimate_")`` is ``False`` before ``fit``) and a ``RuntimeError``.
     """
+
+
+class InfiniteMI(ValueError):
+    """The pair has infinite mutual information (a continuous column shared by both views); no estimator runs."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -182,6 +186,9 @@ class EstimateResult:
             if rates:
                 said += f" (the best on validation of {', '.join(f'{r:g}' for r in rates)})"
             lines.append(f"checkpoint     {where} of {sel['steps_run']}, chosen on validation rows{said}")
+        covers = self.settings.get("interval") or (self.settings.get("chosen_settings") or {}).get("interval")
+        if covers:
+            lines.append(f"interval       {covers}")
         for d in self.diagnostics:
             lines.append(f"diagnostic     [{d['code']}] {d['message']}")
         folds = (self.settings.get("cross_fit") or {}).get("folds")
@@ -299,6 +306,12 @@ CODES: dict[str, str] = {
     "estimate_failed": "an estimate could not be computed (the error is in the message); its value is missing",
     "flattened_images": "image views were flattened to vectors of C*H*W pixels (this estimator does not use the pixel grid)",
     "high_dimension": "the views have many columns for this estimator: expect a large bias (usually an underestimate)",
+    "duplicates": "many rows are exact copies of others: held-out rows are not independent of training rows, and "
+                  "nearest-neighbour and plug-in estimators read the copies as dependence",
+    "deterministic": "one view is a function of the other on these rows: the MI is the entropy of that view "
+                     "(infinite for a continuous one)",
+    "small_sample_bias": "the estimator's known bias at this sample size is a large part of the estimate",
+    "no_training": "the critic was not trained (steps=0): the value is that of an untrained critic",
 }
 
 #: Dimension ``dim_x + dim_y`` above which each non-neural estimator gets ``high_dimension``:
@@ -341,13 +354,22 @@ def image_diagnostics(shapes, n: int, dim_x: int, dim_y: int, estimator: str) ->
                      if s is not None)
     out = [diagnostic("flattened_images", f"{estimator} flattened the image views ({what}): it treats pixels as "
                       "unordered columns; a neural estimator with the conv critic uses the pixel grid")]
+    return out + dimension_diagnostics(n, dim_x, dim_y, estimator)
+
+
+def dimension_diagnostics(n: int, dim_x: int, dim_y: int, estimator: str) -> list[dict[str, str]]:
+    """``high_dimension`` when ``dim_x + dim_y`` is above the estimator's :data:`HIGH_DIMENSION` (any data).
+
+    The Gaussian plug-ins (not in :data:`HIGH_DIMENSION`) get it below 10 rows per dimension.
+    """
     d = dim_x + dim_y
     limit = HIGH_DIMENSION.get(estimator)
+    out = []
     if limit is not None and d > limit:
         out.append(diagnostic("high_dimension", f"{estimator} on {d} columns (above {limit}): its bias grows with "
-                              "dimension and this estimate is likely far below the true MI; prefer a neural "
-                              "estimator (conv critic) or gcmi"))
-    elif limit is None and n < 10 * d:
+                              "dimension and is not in the interval; this estimate is likely far below the true MI. "
+                              "Prefer a neural estimator, latent or gcmi"))
+    elif limit is None and estimator in ("gaussian", "gcmi", "tcmi") and n < 10 * d:
         out.append(diagnostic("high_dimension", f"{estimator} estimates a {d}-dimensional covariance from n = {n} "
                               f"rows (fewer than 10 per dimension): the plug-in's variance and bias are large"))
     return out

@@ -50,7 +50,7 @@ NEURAL_SETTINGS = {"estimator", "critic", "batch_size", "steps", "learning_rate"
                    "ema_rate", "eval_batches", "log_every", "lr_schedule", "critic_options", "num_threads",
                    "validation_fraction", "patience", "min_steps", "eval_batch_size", "preprocess", "weight_decay",
                    "alpha", "selection", "versions", "column_names", "dropped_columns", "image_layout", "view_shapes",
-                   "folds"}
+                   "folds", "interval"}
 VERSIONS = {"mibound", "torch", "numpy", "scipy"}
 
 
@@ -76,8 +76,8 @@ COLUMN_SETTINGS = {"column_names", "dropped_columns"}
 
 
 @pytest.mark.parametrize("estimator,settings", [
-    ("gaussian", {"bias_correction", "n_subsamples", "seed", "versions"} | COLUMN_SETTINGS),
-    ("ksg", {"k", "standardize", "workers", "ties", "transform", "seed", "versions"} | COLUMN_SETTINGS)])
+    ("gaussian", {"bias_correction", "n_subsamples", "seed", "versions", "interval"} | COLUMN_SETTINGS),
+    ("ksg", {"k", "standardize", "workers", "ties", "transform", "seed", "versions", "interval"} | COLUMN_SETTINGS)])
 def test_json_key_set_of_a_non_neural_estimator(data, capsys, estimator, settings):
     out = run_json(capsys, "estimate", str(data / "pair.npz"), "--estimator", estimator, "--json")
     assert set(out) == JSON_KEYS
@@ -153,7 +153,9 @@ def test_readable_summary(data, capsys):
     (["estimate", "{d}/pair.csv"], "needs --x-cols and --y-cols"),
     (["estimate", "{d}/pair.csv", "--x-cols", "a", "--y-cols", "zz"], "column 'zz' not found"),
     (["estimate", "{d}/x.npy"], "pass the y file"),
-    (["estimate", "{d}/pair.npz", "--estimator", "ksg", "--steps", "5"], "apply to neural"),
+    (["estimate", "{d}/pair.npz", "--estimator", "ksg", "--steps", "5"], "--steps do not apply to 'ksg'"),
+    (["estimate", "{d}/pair.npz", "--estimator", "gcmi", "--threads", "2"], "--threads do not apply to 'gcmi'"),
+    (["estimate", "{d}/pair.npz", "--estimator", "gcmi", "--threads", "0"], "--threads must be >= 1"),
     (["estimate", "{d}/pair.npz", "--batch-size", "1"], "batch_size must be >= 2"),
     (["estimate", "{d}/pair.npz", "--estimator", "infonce", "--batch-size", "1024"], "too few samples"),
     (["experiment", "stairs"], "did you mean 'staircase'"),

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator
 
+from mibound.registry import check_domain
 from mibound.results import NotFittedError
 
 __all__ = ["_Base", "_mean_ci", "half_sample_interval"]
@@ -54,11 +55,17 @@ class _Base(BaseEstimator):
         from mibound.inputs.pair import read_flat_pair
 
         pair, shapes = read_flat_pair(x, y)
+        self._check_domain(pair)
         if pair.degenerate:
             self.result_ = pair.zero_result(self.name, seed=seed, true_mi=true_mi, t0=t0,
                                             settings=self.get_params() if settings is None else settings)
             return None, shapes
         return pair, shapes
+
+    def _check_domain(self, pair) -> None:
+        """Refuse a pair outside this estimator's domain (:func:`mibound.registry.check_domain`; one place for all)."""
+        if not pair.degenerate:
+            check_domain(getattr(self, "estimator", None) or self.name, pair.n, pair.x.shape[1], pair.y.shape[1])
 
     @property
     def estimate_(self) -> float:

@@ -581,7 +581,8 @@ class FlowEstimator(_DensityEstimator):
         zx, zy = zx.double().numpy(), zy.double().numpy()
         ci, sd = half_sample_interval(estimate, lambda idx: gaussian_plugin_mi(zx[idx], zy[idx]), zx.shape[0],
                                       p["n_subsamples"], p["seed"], zx.shape[1] + zy.shape[1] + 1)
-        return ci, sd, {"interval": "half-sampling of test latents" if sd else "none"}
+        return ci, sd, {"interval": "half-sampling of test latents: sampling spread, not the flow's bias"
+                             if sd else "none"}
 
 
 class DoEEstimator(_DensityEstimator):
@@ -632,4 +633,4 @@ class DoEEstimator(_DensityEstimator):
         with torch.no_grad():
             terms = runs.terms(x, y).double().numpy()
         _, ci, sd = _mean_ci(terms)
-        return ci, sd, {"interval": "t-interval over test rows"}
+        return ci, sd, {"interval": "t-interval over test rows: sampling noise, not the density models' bias"}

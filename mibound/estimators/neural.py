@@ -51,7 +51,7 @@ from mibound.neural.batches import SamplerStream, ShardedBatchStream
 from mibound.neural.critics import CRITICS, IMAGE_CRITICS, make_critic
 from mibound.neural.engine import LR_SCHEDULES, DistContext
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
-from mibound.neural.plan import FitPlan
+from mibound.neural.plan import FitPlan, grouped_order
 from mibound.neural.selection import choose_rates, chosen_runs, selection_record, trained_rates
 from mibound.neural.stacking import StackedRuns, shards, stack_batches
 from mibound.registry import NEURAL_DEFAULTS as _N  # the signature's defaults (one source)
@@ -315,10 +315,19 @@ class NeuralEstimator(_Base):
         if data == "mmap":
             return self.fit_arrays(x, y, true_mi, data, shapes=shapes)
         pair = read_pair(x, y, dtype=np.float32, keep=(shapes[0] is not None, shapes[1] is not None))
+        self._check_domain(pair)
+        if p["preprocess"] == "none" and not pair.degenerate:
+            _check_raw_scale(pair)
         if pair.degenerate:  # constant columns dropped, and said so
             self.result_ = pair.zero_result(p["estimator"], seed=p["seed"], true_mi=true_mi, settings=p)
             return self
-        self.fit_arrays(pair.x, pair.y, true_mi, data, shapes=shapes)
+        if pair.continuous_copies and p["folds"] == 1:  # copies of a row stay in one part: held out means held out
+            order, straddling = grouped_order(self.plans(p, pair.n)[0], pair.row_groups, p["seed"])
+            self.fit_arrays(pair.x[order], pair.y[order], true_mi, data, shapes=shapes)
+            self.result_.settings["grouped_copies"] = {"distinct_pairs": pair.distinct_rows[2],
+                                                       "straddling_groups": straddling}
+        else:
+            self.fit_arrays(pair.x, pair.y, true_mi, data, shapes=shapes)
         return self.annotate(pair)
 
     def annotate(self, pair) -> "NeuralEstimator":
@@ -484,7 +493,9 @@ class NeuralEstimator(_Base):
             n_train=n_train, n_test=n_test, batch_size=batch_size, seed=p["seed"],
             seconds=time.perf_counter() - t0, history=self.history_,
             settings={**p, "critic_options": dict(self.critic_options or {}), "num_threads": fit.threads,
-                      "eval_batches": values.size, "eval_batch_size": eval_batch_size, **settings,
+                      "eval_batches": values.size, "eval_batch_size": eval_batch_size,
+                      "interval": f"t-interval over {values.size} held-out batches of {eval_batch_size} test pairs: "
+                                  "the readout's sampling noise, not the bound's gap to the MI", **settings,
                       "versions": _versions()},
         )
         self.result_.diagnostics = neural_diagnostics(self.result_, values)
@@ -602,6 +613,23 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
                      [rates[i // len(built[0])] for i in chosen], candidates, threads)
 
 
+#: Column scales (standard deviations) a critic reads as they are (``preprocess="none"``): outside, float32
+#: scores underflow to a constant (1e-20 read exactly 0 with a zero-width interval) or overflow (1e14 read -1.9e27).
+RAW_SCALE = (1e-6, 1e6)
+
+
+def _check_raw_scale(pair) -> None:
+    """Refuse views whose columns a critic cannot read without standardising (``preprocess="none"``)."""
+    for name, a in (("x", pair.x), ("y", pair.y)):
+        sd = a.std(axis=0, dtype=np.float64)
+        sd = sd[sd > 0]  # constant pixels of an image view are kept, and harmless
+        if sd.size and (sd.min() < RAW_SCALE[0] or sd.max() > RAW_SCALE[1]):
+            raise ValueError(f"{name} has columns with standard deviations from {sd.min():.3g} to {sd.max():.3g}; "
+                             f"with preprocess='none' a critic reads only scales between {RAW_SCALE[0]:g} and "
+                             f"{RAW_SCALE[1]:g}: use preprocess='robust' (the default; MI is unchanged by rescaling "
+                             "a column) or rescale the data")
+
+
 def neural_diagnostics(result: EstimateResult, values: np.ndarray) -> list[dict[str, str]]:
     """Diagnostics of a neural estimate from its held-out per-batch ``values`` and its selection record.
 
@@ -627,11 +655,15 @@ def neural_diagnostics(result: EstimateResult, values: np.ndarray) -> list[dict[
     if values.size >= 2:
         sd, med = float(np.std(values, ddof=1)), float(np.median(values))
         if sd > 0.5 + 0.25 * abs(est) or abs(est - med) > 0.5 + 0.25 * abs(med):
+            advice = ("check heavy tails and the data's scale (preprocess='robust' standardises each column)"
+                      if result.ceiling is not None else "prefer a bounded estimator (infonce) or check heavy tails")
             out.append(diagnostic("unstable_readout", f"per-batch held-out values scatter (sd {sd:.3f}, median "
-                                  f"{med:.3f}, mean {est:.3f}): do not trust this number; prefer a bounded "
-                                  "estimator (infonce) or check heavy tails"))
+                                  f"{med:.3f}, mean {est:.3f}): do not trust this number; {advice}"))
     if est < -0.05:
         out.append(diagnostic("negative_estimate", f"the held-out estimate is {est:.3f} nats"))
+    if result.settings.get("steps") == 0:
+        out.append(diagnostic("no_training", f"steps=0: the critic was never trained, so {est:.4f} nats is the bound "
+                              "of a random critic, not an estimate of the MI; train it (steps > 0)"))
     return out
 
 

@@ -30,6 +30,7 @@ excess, p_value, n_permutations``), ``metadata.json`` and ``real_pairs.png`` / `
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -45,7 +46,7 @@ __all__ = ["run", "QUICK", "FULL", "PAIRS", "load_pair_named", "photo_crops"]
 PAIRS = ("digits-left-right", "digits-top-bottom", "breast-cancer-mean-worst", "wine-phenolics-rest",
          "photo-crops-near", "photo-crops-far")
 
-QUICK = dict(pairs=PAIRS, max_rows=500, photo_rows=500, patch=3, offsets=(3, 24), neural=False, steps=300,
+QUICK = dict(pairs=PAIRS, max_rows=1400, photo_rows=500, patch=3, offsets=(3, 24), neural=False, steps=300,
              n_permutations=19, permutation_estimator="gcmi")
 FULL = dict(pairs=PAIRS, max_rows=None, photo_rows=3000, patch=3, offsets=(3, 24), neural=True, steps=2000,
             n_permutations=200, permutation_estimator="gcmi")
@@ -121,9 +122,20 @@ def _one(name: str, cfg: dict, seed: int, progress: bool) -> tuple[dict, dict]:
 
     x, y = load_pair_named(name, cfg, seed)
     auto = make_estimator("auto", neural=cfg["neural"], steps=cfg["steps"], seed=seed, progress=progress)
-    res = auto.fit(x, y).result_
+    try:
+        res = auto.fit(x, y).result_
+    except RuntimeError as exc:  # no member's domain holds these rows (e.g. gcmi: fewer than 5 per dimension)
+        res = None
+        refusal = str(exc)  # with each member's reason
     test = permutation_test(x, y, estimator=cfg["permutation_estimator"], n_permutations=cfg["n_permutations"],
                             seed=seed, progress=progress)
+    if res is None:
+        return {"pair": name, "n": len(x), "dim_x": x.shape[1], "dim_y": y.shape[1], "dropped": 0,
+                "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "is_bound": False, "chosen": "refused",
+                "panel": refusal, "diagnostics": "refused", "perm_estimator": test.estimator,
+                "perm_estimate": test.estimate, "null_mean": test.null_mean, "null_std": test.null_std,
+                "excess": test.excess, "p_value": test.p_value, "n_permutations": test.n_permutations,
+                "seed": seed}, {}
     dropped = res.settings["dropped_columns"]
     return {"pair": name, "n": len(x), "dim_x": x.shape[1], "dim_y": y.shape[1],
             "dropped": len(dropped["x"]) + len(dropped["y"]), "estimate": res.estimate, "ci_low": res.ci[0],
@@ -158,7 +170,7 @@ def _plot(frame: pd.DataFrame, panels: dict[str, dict]):
         ax.plot(row.estimate, i, marker="*", ms=12, color="black", ls="none",
                 label="auto's estimate" if i == 0 else None)
         ax.annotate(f"p = {row.p_value:.3g} ({row.n_permutations} shuffles)",
-                    (max(row.ci_high, row.estimate, row.perm_estimate), i), xytext=(8, -3),
+                    (np.nanmax([row.ci_high, row.estimate, row.perm_estimate]), i), xytext=(8, -3),
                     textcoords="offset points", fontsize=7)
     ax.set_yticks(range(len(frame)))
     ax.set_yticklabels(frame["pair"])

@@ -42,7 +42,7 @@ from scipy import optimize, special, stats
 
 from mibound.functional.analytic import gaussian_mi, student_t_correction
 
-__all__ = ["pseudo_observations", "kendall_correlation", "t_copula_loglik", "gaussian_copula_loglik",
+__all__ = ["pseudo_observations", "kendall_tau_matrix", "kendall_seconds", "kendall_correlation", "t_copula_loglik", "gaussian_copula_loglik",
            "fit_t_copula", "tcmi_mi", "t_copula_gain", "scale_dependence", "DF_RANGE"]
 
 #: The degrees of freedom searched by :func:`fit_t_copula` (beyond the upper end the t copula is the
@@ -59,20 +59,80 @@ def pseudo_observations(a: np.ndarray) -> np.ndarray:
     return stats.rankdata(a, axis=0) / (a.shape[0] + 1.0)
 
 
+def kendall_tau_matrix(a: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of every pair of columns of ``a``, ``(d, d)``, all pairs at once.
+
+    With ``S`` the matrix whose row ``(r, s)`` holds ``sign(a[r] - a[s])`` for every ordered pair of
+    rows, ``S^T S`` counts concordant minus discordant pairs off the diagonal and untied pairs on it,
+    so ``tau_b = (S^T S)_ij / sqrt((S^T S)_ii (S^T S)_jj)`` (ties handled as in
+    :func:`scipy.stats.kendalltau`). The row pairs are formed in blocks of about 2**22 signs (float32
+    sums of +-1 are exact below 2**24; blocks are added in float64). The cost is ``n^2 d`` sign
+    evaluations and ``n^2 d^2`` products, which beats :func:`scipy.stats.kendalltau` pair by pair
+    (about ``0.2 ms + 0.2 us n`` a pair) where ``n`` is small against ``d``; :func:`kendall_seconds`
+    chooses. A column without two distinct values has tau 0 with every other column.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, d)
+
+    Returns
+    -------
+    ndarray, shape (d, d)
+        Symmetric, unit diagonal.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    n, d = a.shape
+    if _pairwise_cost(n, d) < _matrix_cost(n, d):
+        tau = np.eye(d)
+        for i in range(d):
+            for j in range(i + 1, d):
+                t = stats.kendalltau(a[:, i], a[:, j]).statistic
+                tau[i, j] = tau[j, i] = 0.0 if np.isnan(t) else t
+        return tau
+    counts = np.zeros((d, d))
+    step = max(1, _BLOCK // max(1, n * d))
+    for start in range(0, n, step):
+        signs = np.sign(a[start:start + step, None, :] - a[None, :, :]).astype(np.float32).reshape(-1, d)
+        counts += (signs.T @ signs).astype(np.float64)
+    untied = np.sqrt(np.diag(counts))
+    scale = np.outer(untied, untied)
+    tau = np.divide(counts, scale, out=np.zeros((d, d)), where=scale > 0)
+    np.fill_diagonal(tau, 1.0)
+    return tau
+
+
+#: Signs formed at once by :func:`kendall_tau_matrix` (32 MiB of float64 differences).
+_BLOCK = 2 ** 22
+#: Seconds per Kendall's tau pair by :func:`scipy.stats.kendalltau`, ``fixed + per_row * n`` (measured on
+#: this project's 2-core machines: 0.23 ms at n = 200, 1.1 ms at n = 5000), and of the matrix form per sign
+#: evaluation and per product (8 ns and 0.01 ns). Only the choice between the two and the time a refusal
+#: quotes rest on them.
+_PAIR_SECONDS = (2e-4, 1.8e-7)
+_SIGN_SECONDS, _PRODUCT_SECONDS = 8e-9, 1e-11
+
+
+def _pairwise_cost(n: int, d: int) -> float:
+    return d * (d - 1) / 2.0 * (_PAIR_SECONDS[0] + _PAIR_SECONDS[1] * n)
+
+
+def _matrix_cost(n: int, d: int) -> float:
+    return n * n * d * _SIGN_SECONDS + n * n * d * d * _PRODUCT_SECONDS
+
+
+def kendall_seconds(n: int, d: int) -> float:
+    """About how long :func:`kendall_tau_matrix` takes on ``n`` rows of ``d`` columns (seconds, the faster method)."""
+    return min(_pairwise_cost(n, d), _matrix_cost(n, d))
+
+
 def kendall_correlation(u: np.ndarray) -> np.ndarray:
-    """``R_ij = sin(pi tau_ij / 2)`` from Kendall's tau-b of every pair of columns, ``(d, d)``.
+    """``R_ij = sin(pi tau_ij / 2)`` from Kendall's tau-b of every pair of columns (:func:`kendall_tau_matrix`), ``(d, d)``.
 
     The relation holds for every elliptical copula (Lindskog, McNeil & Schmock 2003). A matrix that
     is not positive definite is projected: eigenvalues below ``1e-6`` are raised to it and the
     diagonal is rescaled to 1.
     """
-    u = np.asarray(u, dtype=np.float64)
-    d = u.shape[1]
-    r = np.eye(d)
-    for i in range(d):
-        for j in range(i + 1, d):
-            tau = stats.kendalltau(u[:, i], u[:, j]).statistic
-            r[i, j] = r[j, i] = math.sin(math.pi * (0.0 if np.isnan(tau) else tau) / 2.0)
+    r = np.sin(np.pi * kendall_tau_matrix(u) / 2.0)
+    np.fill_diagonal(r, 1.0)
     w, v = np.linalg.eigh(r)
     if w[0] < _MIN_EIGENVALUE:
         r = (v * np.maximum(w, _MIN_EIGENVALUE)) @ v.T

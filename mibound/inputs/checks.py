@@ -116,6 +116,10 @@ def _pandas_to_numpy(data, name: str, original_type: str) -> np.ndarray:
         first = int(np.flatnonzero(isna.any(axis=1))[0])
         raise ValueError(f"{name} has missing values (NaN or pd.NA) in column(s) {', '.join(map(repr, cols[:6]))}"
                          f"{' and more' if len(cols) > 6 else ''} (first in row {first}); remove or impute them")
+    dates = [label for label, (_, column) in zip(names, frame.items()) if column.dtype.kind in "Mm"]
+    if dates:  # pandas would convert them to nanoseconds since 1970, numbers of 1e18 that mean nothing here
+        raise TypeError(f"{name} ({original_type}) has date or time column(s) {', '.join(map(repr, dates[:6]))}; "
+                        "convert them to numbers in a unit you choose, e.g. (t - t.min()) / pd.Timedelta('1h')")
     try:
         return frame.to_numpy(dtype=np.float64)
     except (TypeError, ValueError):  # name the columns that do not convert (strings, categories, dates, ...)

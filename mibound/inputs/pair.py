@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from mibound.inputs.checks import check_pair, column_names, constant_columns
-from mibound.inputs.columns import ColumnReport, column_report
-from mibound.results import EstimateResult, diagnostic
+from mibound.inputs.columns import DISCRETE_MAX_VALUES, ColumnReport, column_report
+from mibound.results import EstimateResult, InfiniteMI, diagnostic
 
 __all__ = ["Pair", "read_pair", "read_flat_pair"]
 
 _SHOWN = 8
+#: The diagnostics a :class:`Pair` sets (:meth:`Pair.annotate` replaces them rather than repeating them).
+_PAIR_CODES = ("constant_columns", "constant_view", "duplicates", "deterministic")
 
 
 def _listed(names: tuple[str, ...]) -> str:
@@ -72,8 +75,94 @@ class Pair:
         views = [_drop(a[idx], names, dropped) for a, names, dropped in zip((self.x, self.y), self.names, self.dropped)]
         return Pair(views[0][0], views[1][0], (views[0][1], views[1][1]), (views[0][2], views[1][2]))
 
+    @cached_property
+    def shared_columns(self) -> list[tuple[str, str, int, int]]:
+        """Columns of ``x`` equal to, or the negative of, a column of ``y``: ``(x name, y name, sign, distinct values)``.
+
+        Candidates are the column pairs whose sums and sums of squares agree (one pass over the data);
+        each candidate is then compared value by value, so the answer is exact.
+        """
+        if self.degenerate:
+            return []
+        out = []
+        fx, fy = [(np.abs(a.sum(axis=0, dtype=np.float64)), np.square(a, dtype=np.float64).sum(axis=0))
+                  for a in (self.x, self.y)]
+        for i, j in zip(*np.nonzero(np.isclose(fx[0][:, None], fy[0][None, :], rtol=1e-9, atol=1e-9)
+                                    & np.isclose(fx[1][:, None], fy[1][None, :], rtol=1e-9, atol=0.0))):
+            for sign in (1, -1):
+                if np.array_equal(self.x[:, i], sign * self.y[:, j]):
+                    out.append((self.names[0][i], self.names[1][j], sign, int(np.unique(self.x[:, i]).size)))
+                    break
+        return out
+
+    def check_shared_columns(self) -> None:
+        """Refuse (:class:`~mibound.results.InfiniteMI`) a continuous column that both views share (up to sign).
+
+        ``I(x; y) >= I(c; c) = H(c)``, infinite for a continuous ``c``; a shared column with at most
+        ``DISCRETE_MAX_VALUES`` values has finite entropy, and estimator ``discrete`` measures it.
+        """
+        shared = [s for s in self.shared_columns if s[3] > DISCRETE_MAX_VALUES]
+        if shared:
+            what = ", ".join(f"{a} = {'' if sign > 0 else '-'}{b}" for a, b, sign, _ in shared[:_SHOWN])
+            raise InfiniteMI(f"I(x; y) is infinite: the views share continuous column(s) ({what}; "
+                             f"{len(shared)} in all), and a continuous variable has infinite information about "
+                             "itself. Drop the shared columns from one view, or, if their values are categories, "
+                             "use estimator='discrete'")
+
+    @cached_property
+    def row_groups(self) -> np.ndarray:
+        """``(n,)`` int: the index of each row's distinct ``(x, y)`` pair (copies share one)."""
+        return _groups(np.c_[self.x, self.y])
+
+    @cached_property
+    def distinct_rows(self) -> tuple[int, int, int]:
+        """Distinct rows of ``x``, of ``y`` and of the joint ``(x, y)``."""
+        return tuple(int(g.max()) + 1 if g.size else 0 for g in (_groups(self.x), _groups(self.y), self.row_groups))
+
+    @cached_property
+    def continuous_copies(self) -> bool:
+        """Whether some ``(x, y)`` rows are exact copies while some column is continuous (more than
+        ``DISCRETE_MAX_VALUES`` values): a copy of a continuous row is not a new sample (in discrete data
+        repeated rows are the data). A neural fit keeps the copies of a row in one part of its split."""
+        if self.degenerate or self.distinct_rows[2] == self.n:
+            return False
+        return any(np.unique(a[:, j]).size > DISCRETE_MAX_VALUES for a in (self.x, self.y) for j in range(a.shape[1]))
+
+    @property
+    def copies(self) -> bool:
+        """:attr:`continuous_copies`, with fewer than half the rows distinct pairs."""
+        return self.continuous_copies and 2 * self.distinct_rows[2] < self.n
+
+    def row_diagnostics(self) -> list[dict[str, str]]:
+        """``duplicates`` for :attr:`copies`, or when one view repeats with different partners; ``deterministic``
+        when a view with repeated rows (most of them distinct pairs) determines the other."""
+        if self.degenerate:
+            return []
+        mx, my, mxy = self.distinct_rows
+        out = []
+        if self.copies:
+            out.append(diagnostic("duplicates", f"only {mxy} of the {self.n} rows are distinct (x, y) pairs: copies "
+                                  "of a pair are not independent samples, so a held-out copy of a training row is "
+                                  "not held out and neighbour and plug-in estimators read copies as dependence. "
+                                  "Drop the copies (np.unique(np.c_[x, y], axis=0)) if they are an artefact, or "
+                                  "use estimator='discrete' if the values are categories"))
+        for v, m, w in (("x", mx, "y"), ("y", my, "x")):
+            if 2 * mxy >= self.n and m < self.n and mxy == m and (my if v == "x" else mx) > 1:
+                out.append(diagnostic("deterministic", f"{w} is a function of {v} on these rows ({m} distinct {v} "
+                                      f"rows, each with one {w}): I(x; y) = H({w}), the entropy of {w}, which is "
+                                      f"infinite if {w} is continuous; use estimator='discrete' if {w} takes few "
+                                      "values"))
+        if 2 * mxy >= self.n and (2 * mx < self.n or 2 * my < self.n):
+            v, m = ("x", mx) if mx <= my else ("y", my)
+            out.append(diagnostic("duplicates", f"{v} repeats: {m} distinct rows of {v} among {self.n} with different "
+                                  "partners (e.g. the same image paired with several others); the split cannot keep "
+                                  f"the copies of a {v} row on one side, so held-out rows share {v} values with "
+                                  "training rows"))
+        return out
+
     def diagnostics(self) -> list[dict[str, str]]:
-        """``constant_columns`` naming the dropped columns, and ``constant_view`` for a view left empty."""
+        """``constant_columns`` naming the dropped columns, ``constant_view`` for a view left empty, and
+        :meth:`row_diagnostics`."""
         out = []
         if any(self.dropped):
             parts = [f"{len(d)} of {name} ({_listed(d)})" for name, d in zip("xy", self.dropped) if d]
@@ -83,7 +172,7 @@ class Pair:
             if not kept:
                 out.append(diagnostic("constant_view", f"{name} has no varying column: I(x; y) = 0 exactly, "
                                       "whatever the estimator"))
-        return out
+        return out + self.row_diagnostics()
 
     def settings(self) -> dict[str, Any]:
         """``column_names`` (kept) and ``dropped_columns`` of ``x`` and ``y``, for a result's ``settings``."""
@@ -93,7 +182,7 @@ class Pair:
     def annotate(self, result: EstimateResult) -> EstimateResult:
         """Put :meth:`diagnostics` first in ``result.diagnostics`` and :meth:`settings` into its settings."""
         result.diagnostics = self.diagnostics() + [d for d in result.diagnostics
-                                                   if d["code"] not in ("constant_columns", "constant_view")]
+                                                   if d["code"] not in _PAIR_CODES]
         result.settings = {**result.settings, **self.settings()}
         return result
 
@@ -106,7 +195,17 @@ class Pair:
             estimator=estimator, estimate=0.0, ci=(0.0, 0.0), std=0.0,
             true_mi=None if true_mi is None else float(true_mi), is_bound=False, n_train=0, n_test=self.n,
             seed=int(seed), seconds=0.0 if t0 is None else time.perf_counter() - t0,
-            settings={**(settings or {}), "versions": _versions()}))
+            settings={**(settings or {}), "versions": _versions(),
+                      "interval": "exact: a view has no varying column, so I(x; y) = 0"}))
+
+
+def _groups(a: np.ndarray) -> np.ndarray:
+    """The index of each row of ``a`` among its distinct rows (byte-wise equal rows share one)."""
+    a = np.ascontiguousarray(a)
+    if a.shape[1] == 0:
+        return np.zeros(a.shape[0], dtype=np.int64)
+    rows = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    return np.unique(rows, return_inverse=True)[1].ravel().astype(np.int64)
 
 
 def _drop(a: np.ndarray, labels: tuple[str, ...], dropped: tuple[str, ...] = (), whole: bool = False):
@@ -139,6 +238,11 @@ def read_pair(x, y, dtype=np.float64, keep: tuple[bool, bool] = (False, False)) 
     -------
     Pair
 
+    Raises
+    ------
+    mibound.results.InfiniteMI
+        When the views share a continuous column (:meth:`Pair.check_shared_columns`).
+
     Examples
     --------
     >>> import numpy as np
@@ -162,7 +266,9 @@ def read_pair(x, y, dtype=np.float64, keep: tuple[bool, bool] = (False, False)) 
         if len(labels) != a.shape[1]:  # e.g. a multi-dimensional tensor flattened by as_2d_array
             labels = column_names(None, name, a.shape[1])
         views.append(_drop(a, labels, whole=whole))
-    return Pair(views[0][0], views[1][0], (views[0][1], views[1][1]), (views[0][2], views[1][2]))
+    pair = Pair(views[0][0], views[1][0], (views[0][1], views[1][1]), (views[0][2], views[1][2]))
+    pair.check_shared_columns()  # infinite MI: refused the same way for every estimator
+    return pair
 
 
 def read_flat_pair(x, y, dtype=np.float64) -> tuple[Pair, tuple]:

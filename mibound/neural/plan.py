@@ -31,7 +31,7 @@ import numpy as np
 
 from mibound.inputs.checks import check_choice, check_float, check_int, check_seed
 
-__all__ = ["KeyedPermutation", "FitPlan", "SPLITS", "split_sizes", "shard_range"]
+__all__ = ["KeyedPermutation", "FitPlan", "SPLITS", "split_sizes", "shard_range", "grouped_order"]
 
 #: The parts of a plan, in the order of their positions in the split permutation.
 SPLITS = ("train", "validation", "test")
@@ -275,3 +275,54 @@ class FitPlan:
         m = self.shard_rows(part)
         pos = np.concatenate([self._first(part, r) + np.arange(m) for r in range(self.world_size)])
         return np.sort(self.split_perm()(pos.astype(np.int64))) if pos.size else np.empty(0, np.int64)
+
+
+def grouped_order(plan: FitPlan, groups: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+    """An order of the rows that puts every group (copies of one row) in one part of ``plan``.
+
+    ``x[order]`` read through ``plan`` has the rows of each group in the same part: whole groups, in a
+    seeded random order, fill the test part, then the validation part, each exactly (a group that does
+    not fit is passed over for a smaller one); the rest train. Where no set of whole groups fills a part
+    exactly, the last rows come from one group whose other copies train: the count of such straddling
+    groups is returned (0 in the usual case of many single rows).
+
+    Parameters
+    ----------
+    plan : FitPlan
+        The plan of ``n = len(groups)`` rows, one process.
+    groups : ndarray of int, shape (n,)
+        The group of each row, ``0 .. m - 1``.
+    seed : int
+
+    Returns
+    -------
+    order : ndarray of int, shape (n,)
+        A permutation of ``range(n)``: position ``r`` of the reordered data holds row ``order[r]``.
+    straddling : int
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    counts = np.bincount(groups)
+    members = np.split(np.argsort(groups, kind="stable"), np.cumsum(counts)[:-1])
+    free = list(np.random.default_rng(seed).permutation(counts.size))
+    order = np.empty(plan.n, dtype=np.int64)
+    straddling = 0
+    for part in ("test", "validation"):
+        slots = plan.part_rows(part)
+        need, taken, rest = slots.size, [], []
+        for g in free:
+            if 0 < counts[g] <= need:
+                taken.append(members[g])
+                need -= counts[g]
+            else:
+                rest.append(g)
+        if need:  # no whole group fits what is left: part of one group, the rest of it trains
+            g = rest.pop(0)
+            taken.append(members[g][:need])
+            members[g], counts[g] = members[g][need:], counts[g] - need
+            rest.insert(0, g)
+            straddling += 1
+        order[slots] = np.concatenate(taken) if taken else np.empty(0, np.int64)
+        free = rest
+    train = plan.part_rows("train")
+    order[train] = np.concatenate([members[g] for g in free]) if free else np.empty(0, np.int64)
+    return order, straddling

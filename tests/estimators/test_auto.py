@@ -138,14 +138,14 @@ def test_nearly_collinear_views_leave_the_copula_out():
 
 def test_discrete_is_not_chosen_on_a_table_with_a_cell_per_row():
     """Integer columns (all 'discrete') whose joint table has as many cells as rows: the plug-in measures
-    log n there (6.8 nats on 600 test rows), so the choice falls to the other members."""
+    log n there (6.8 nats on 600 test rows), so discrete refuses (its domain) and the choice falls to the others."""
     rng = np.random.default_rng(0)
     z = rng.integers(0, 10, (1500, 4))
     x, y = z + rng.integers(0, 3, (1500, 4)), z + rng.integers(0, 3, (1500, 4))
     res = AutoEstimator(neural=False).fit(x, y).result_
     panel = res.settings["panel"]
     assert res.settings["choice"]["estimator"] != "discrete"
-    assert "not chosen" in panel["discrete"]["note"] and panel["discrete"]["estimate"] > res.estimate + 1
+    assert "rows per cell of the joint table" in panel["discrete"]["error"] and panel["discrete"]["estimate"] is None
     assert "few_samples" not in [d["code"] for d in res.diagnostics]
 
 

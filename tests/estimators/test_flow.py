@@ -48,7 +48,7 @@ def test_flow_matches_the_closed_form_on_a_correlated_gaussian(flow_fit):
     assert (res.n_train, res.settings["n_validation"], res.n_test) == (2800, 400, 800)
     assert res.settings["selected"]["joint"] in ("trained", "initial")
     assert res.history["step"] == [99] and len(res.history["train_estimate"]) == 1
-    assert res.settings["interval"] == "half-sampling of test latents" and "zuko" in res.settings["versions"]
+    assert res.settings["interval"].startswith("half-sampling of test latents") and "zuko" in res.settings["versions"]
 
 
 def test_doe_matches_the_closed_form_on_a_correlated_gaussian(doe_fit):
@@ -124,7 +124,7 @@ def test_degenerate_views_are_refused(gaussian):
     with pytest.raises(ValueError, match=r"x is nearly degenerate: .* condition number .* \(limit 1e\+04\)"):
         FlowEstimator(steps=5).fit(flat, y)
     with pytest.raises(ValueError, match="y is nearly degenerate"):
-        DoEEstimator(steps=5).fit(x, flat)
+        DoEEstimator(steps=5).fit(y, flat)  # (not x: sharing x's columns, the MI would be infinite)
     DoEEstimator(steps=5).fit(flat, y)  # x is only DoE's context
 
 

@@ -38,13 +38,13 @@ def test_p_values_are_uniform_on_independent_data():
 @pytest.mark.parametrize("name", ["gaussian", "gcmi", "ksg", "discrete"])
 def test_strong_dependence_gives_the_smallest_p_value(name):
     x, y = _dependent(800, mi=1.5)
-    if name == "discrete":
-        x, y = np.round(x), np.round(y)
+    if name == "discrete":  # one column of three values a view: 9 cells, well in the plug-in's domain
+        x, y = np.clip(np.round(x[:, :1]), -1, 1), np.clip(np.round(y[:, :1]), -1, 1)
     t = permutation_test(x, y, estimator=name, n_permutations=19, progress=False)
     assert t.p_value == pytest.approx(1 / 20)
     assert t.estimate == pytest.approx(make_estimator(name).fit(x, y).result_.estimate, rel=1e-9)
     assert t.excess == pytest.approx(t.estimate - t.null.mean()) and t.null.shape == (19,)
-    assert abs(t.null_mean) < 0.5 * t.estimate  # discrete: a plug-in bias of 0.26 nats on 2+2 rounded columns
+    assert abs(t.null_mean) < 0.5 * t.estimate  # discrete: the plug-in's bias on 3x3 cells
 
 
 def test_neural_runs_train_as_one_ensemble_and_match_single_fits():

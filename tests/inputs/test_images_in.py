@@ -149,6 +149,8 @@ def test_memory_mapped_images_give_the_in_memory_fit(split, tmp_path):
 @pytest.mark.parametrize("name", ["gaussian", "gcmi", "ksg", "discrete"])
 def test_non_neural_estimators_flatten_images_and_say_so(split, name):
     x, y, _ = split
+    if name == "discrete":  # its domain: a joint table of few cells (rows of pixels thresholded at 3 sd)
+        x, y = np.where(np.abs(x) > 3 * x.std(), 1.0, 0.0), np.where(np.abs(y) > 3 * y.std(), 1.0, 0.0)
     res = make_estimator(name).fit(x, y).result_
     codes = [d["code"] for d in res.diagnostics]
     assert "flattened_images" in codes
@@ -167,8 +169,11 @@ def test_gaussian_plug_in_on_images_is_near_the_exact_mi(split):
 
 def test_gaussian_high_dimension_diagnostic_with_few_rows(split):
     x, y, _ = split
-    codes = [d["code"] for d in mibound.estimate_mi(x[:300], y[:300], estimator="gaussian").diagnostics]
-    assert "high_dimension" in codes  # 108 columns from 300 rows
+    codes = [d["code"] for d in mibound.estimate_mi(x[:800], y[:800], estimator="gaussian").diagnostics]
+    assert "high_dimension" in codes  # 108 columns from 800 rows: fewer than 10 per dimension
+    with pytest.raises(ValueError, match=r"gaussian needs n >= 3 \(dim_x \+ dim_y\) = 324 rows for 36\+72 columns, "
+                                         r"got 300.*Use latent or infonce"):
+        mibound.estimate_mi(x[:300], y[:300], estimator="gaussian")  # fewer than 3 per dimension: refused
 
 
 def test_auto_on_images_gives_its_neural_member_the_conv_critic(split):
