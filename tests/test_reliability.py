@@ -266,7 +266,7 @@ def test_structured_bad_npz(tmp_path, capsys, case, estimator):
     (["--seed", "-1"], "seed must be in"),
     (["--critic", "dense"], "unknown critic"),
     (["--estimator", "mien"], "did you mean 'mine'"),
-    (["--threads", "0"], "num_threads must be >= 1"),
+    (["--threads", "0"], "--threads must be >= 1"),
 ])
 def test_bad_cli_option_values(tmp_path, capsys, argv, match):
     x, y = mibound.CorrelatedGaussian.from_mi(1.0, 2).sample(2000, seed=0)

@@ -115,7 +115,7 @@ def test_cli_folds(tmp_path, capsys):
                  "--quiet"]) == 0
     assert "per critic, 2 folds cross-fitted" in capsys.readouterr().out
     assert main(["estimate", str(tmp_path / "d.npz"), "--estimator", "gcmi", "--folds", "2"]) == 2
-    assert "--folds apply to neural estimators" in capsys.readouterr().err
+    assert "--folds do not apply to 'gcmi'" in capsys.readouterr().err
 
 
 @settings(max_examples=30, deadline=None)
