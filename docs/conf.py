@@ -107,6 +107,7 @@ html_theme_options = {
     "footer_end": [],
     "use_edit_page_button": False,
 }
+html_context = {"default_mode": "light"}  # an explicit mode: the theme logs an error for an unset one
 html_sidebars = {"index": [], "**": ["sidebar-nav-bs"]}
 html_show_sourcelink = False
 

@@ -1,15 +1,19 @@
-"""
+r"""
 Lesson: the data-processing inequality, every gap measured
 ==========================================================
 
 Two views ``v1, v2`` (two crops of one random texture), an encoder ``z = f(v)`` applied to each, and a
 critic trained with a contrastive loss (InfoNCE) on the codes. Four numbers, each exact or computed,
-always in this order::
+always in this order:
 
-    I(v1; v2)  >=  I(z1; z2)  >=  InfoNCE, optimal critic  >=  InfoNCE, trained critic
-     (views)        (codes)        (the bound at this K)        (what training reaches)
+.. math::
 
-Each ``>=`` has its own cause:
+    I(v_1; v_2) \;\ge\; I(z_1; z_2) \;\ge\; \underbrace{\log K - \mathcal{L}_{\text{InfoNCE}}(f^*)}_{\text{optimal critic}}
+    \;\ge\; \underbrace{\log K - \mathcal{L}_{\text{InfoNCE}}(f_\theta)}_{\text{trained critic}}
+
+(the views, the codes, the bound at this :math:`K`, what training reaches).
+
+Each inequality has its own cause:
 
 1. **the encoder throws information away** (the data-processing inequality: no function of a view
    can know more about the other view than the view itself);
