@@ -4,7 +4,7 @@
 
 1. Links: every ``href`` and ``src`` of every page that points inside the site names a file that
    exists and, with a ``#fragment``, an ``id`` on that page. External links are only counted (the
-   check is offline).
+   check is offline); a page that *loads* anything from the network (script, style, image) fails.
 2. Browser (headless Chromium from the system's packages, driven by Playwright): opens the landing
    page, the API index and one gallery page from a server on 127.0.0.1; every image has loaded, every
    math element was rendered by MathJax, no console error, no request left the machine. A screenshot
@@ -35,9 +35,15 @@ class _Refs(HTMLParser):
         super().__init__()
         self.refs: list[str] = []
         self.ids: set[str] = set()
+        self.fetched: list[str] = []  # what the page loads by itself (scripts, styles, images, frames)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        loads = {"script": "src", "img": "src", "iframe": "src", "source": "src"}.get(tag)
+        if tag == "link" and set((a.get("rel") or "").split()) & {"stylesheet", "preload", "icon", "modulepreload"}:
+            loads = "href"
+        if loads and a.get(loads):
+            self.fetched.append(a[loads])
         for key in ("href", "src"):
             if a.get(key) and not (tag == "link" and key == "href" and a.get("rel") == "preconnect"):
                 self.refs.append(a[key])
@@ -59,6 +65,8 @@ def check_links(root: Path) -> list[str]:
     for page in sorted(root.rglob("*.html")):
         if page.relative_to(root).parts[0] == "_static":  # the theme's template fragments, not pages
             continue
+        problems += [f"{page.relative_to(root)}: loads {ref} from the network (the site must work offline)"
+                     for ref in _parse(page).fetched if urlsplit(ref).scheme in ("http", "https") or ref.startswith("//")]
         for ref in _parse(page).refs:
             parts = urlsplit(ref)
             if parts.scheme in ("http", "https", "mailto", "data", "javascript") or ref.startswith("//"):

@@ -12,6 +12,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -90,7 +91,9 @@ sphinx_gallery_conf = {
     "plot_gallery": "True",
     "matplotlib_animations": False,
     "min_reported_time": 0,
-    "write_computation_times": True,
+    # the summary page of computation times loads DataTables from a CDN: left out (offline site); each
+    # example's page still says how long it ran
+    "write_computation_times": False,
 }
 
 # -- HTML ------------------------------------------------------------------------------------------
@@ -114,6 +117,16 @@ html_show_sourcelink = False
 # -- the API pages, written from the package ------------------------------------------------------
 #: One-release alias modules: their pages are the modules they stand for.
 ALIASES = {"mibound.encoders", "mibound.views", "mibound.colorspaces", "mibound.tasks", "mibound.__main__"}
+
+
+def _layers() -> list[str]:
+    """The layers of pyproject.toml's import-linter contract, top to bottom ("mibound.bench | mibound.experiments")."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(config["tool"]["importlinter"]["contracts"][0]["layers"])
 
 
 def public_modules() -> list[str]:
@@ -177,11 +190,27 @@ def write_api_pages(app=None) -> None:
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
         pages.append(name)
+    order = ["mibound"] + [m for group in _layers() for m in group.split(" | ")]
+    pages.sort(key=lambda n: (order.index(".".join(n.split(".")[:2])) if n != "mibound" else -1, n))
     index = ["API reference", "=============", "",
              "Every public module, function and class, generated from the docstrings (numpydoc). All values "
-             "are in nats. The modules are the layers of the package (``pyproject.toml``): a module imports only "
-             "from its own layer and those below it; read :mod:`mibound.api` first.", "",
-             ".. toctree::", "   :maxdepth: 1", ""] + [f"   {n}" for n in pages]
+             "are in nats. The modules are grouped by the layers of the package, top to bottom (the import-linter "
+             "contract of ``pyproject.toml``): a module imports only from its own layer and those below it. A "
+             "newcomer reads :mod:`mibound.api` (the entry points), then :mod:`mibound.registry`, then the "
+             "estimator they use.", "", ".. toctree::", "   :hidden:", ""] + [f"   {n}" for n in pages] + [""]
+    for title, layer in [("The package", "mibound")] + [(", ".join(f"``{p}``" for p in group.split(" | ")), group)
+                                                         for group in _layers()]:
+        members = [n for n in pages if (n == "mibound" if layer == "mibound" else
+                                        n != "mibound" and ".".join(n.split(".")[:2]) in layer.split(" | "))]
+        if not members:
+            continue
+        index += [title, "-" * len(title), "", ".. list-table::", "   :widths: 35 65", ""]
+        for n in members:
+            doc = (importlib.import_module(n).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+            # references are relative to their module: here they become literals (the module page links them)
+            doc = re.sub(r":\w+:`~?(?:[^`<]*<)?([^`>]+)>?`", lambda m: f"``{m.group(1).split('.')[-1]}``", doc)
+            index += [f"   * - :doc:`{n} <{n}>`", f"     - {doc}"]
+        index.append("")
     text = "\n".join(index) + "\n"
     path = out / "index.rst"
     if not path.exists() or path.read_text() != text:
