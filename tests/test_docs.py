@@ -208,3 +208,22 @@ def test_the_gallery_has_eight_examples_that_end_in_a_figure():
     for path in examples:
         text = path.read_text()
         assert text.startswith(('"""', 'r"""')) and "plt.subplots" in text, path.name
+
+
+def test_site_check_finds_broken_links_and_network_loads(tmp_path):
+    """docs/check_site.py's link part on a three-page site: a missing page, a missing anchor, a CDN script."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_site", ROOT / "docs" / "check_site.py")
+    check_site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_site)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text('<a href="sub/page.html#here">ok</a> <a href="https://example.org">out</a>')
+    (tmp_path / "sub" / "page.html").write_text('<h1 id="here">x</h1><a href="../index.html">up</a>')
+    assert check_site.check_links(tmp_path) == []
+    (tmp_path / "bad.html").write_text('<a href="sub/page.html#gone">a</a><a href="nothing.html">b</a>'
+                                       '<script src="https://cdn.example.org/lib.js"></script>')
+    problems = check_site.check_links(tmp_path)
+    assert len(problems) == 3
+    assert any("no id 'gone'" in p for p in problems) and any("nothing.html -> missing file" in p for p in problems)
+    assert any("from the network" in p for p in problems)
