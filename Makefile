@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test test-kernels venv clean
+.PHONY: demo test test-kernels docs venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed
+
+# the docs extra on top of the same venv (Sphinx, theme, gallery, MathJax, Playwright)
+$(BIN)/.installed-docs: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e ".[test,docs]"
+	touch $@
 
 demo: venv
 	$(BIN)/mibound experiment staircase --quick --out results/staircase
@@ -30,5 +35,13 @@ KERNELS_ENV ?= ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE OPENBLAS_CORETYPE
 test-kernels: venv
 	$(KERNELS_ENV) $(BIN)/python -m pytest -q -m numerics
 
+# The site: docs/_build/html. Any Sphinx warning fails (-W, nitpicky references), and so does any gallery
+# example that raises; then docs/check_site.py checks every internal link and, where Chromium is installed,
+# renders three pages in it (images, math, console) and writes their screenshots to docs/_build/screenshots/.
+DOCS_ENV ?= OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
+docs: $(BIN)/.installed-docs
+	$(DOCS_ENV) $(BIN)/python -m sphinx -b html -W --keep-going -E docs docs/_build/html
+	$(BIN)/python docs/check_site.py docs/_build/html
+
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache docs/_build docs/api docs/gallery docs/sg_execution_times.rst

@@ -1,4 +1,4 @@
-"""Reproduce the reference values of shared/GROUND_TRUTH.md with the project's own code (nats).
+"""Reproduce the reference values of docs/ground-truth.md ("Reference values") with the project's own code (nats).
 
     PYTHONPATH=. python benchmarks/ground_truth_check.py
 
@@ -50,7 +50,7 @@ def main() -> None:
     row("random shared A, k = 32/16/8/4 (one draw)", [4.14, 1.35, 0.44, 0.14], means)
     print(f"  {'':44s} {'(mibound: mean over 20 seeds; sd ' + ' / '.join(f'{s:.2f}' for s in sds) + ')'}")
 
-    print("Student-t tail correction (not in GROUND_TRUTH.md; closed form vs scipy entropies)")
+    print("Student-t tail correction (not in the reference table; closed form vs scipy entropies)")
     s = MultivariateStudentT.correlated(0.5, 2, df=3.0)
     scale = s.scale_matrix()
     h = lambda m: stats.multivariate_t(np.zeros(m.shape[0]), m, df=3.0).entropy()  # noqa: E731

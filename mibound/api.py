@@ -32,8 +32,10 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
     estimator : str, default "auto"
         ``auto`` (:mod:`mibound.estimators.auto`: a panel chosen on validation rows, the choice reported on
         test rows, with the panel and the reason in ``settings``), ``infonce``, ``nwj``, ``dv``,
-        ``mine``, ``tuba``, ``js``, ``smile`` (neural, trained on a split and read out on held-out
-        data), ``gaussian`` (plug-in / CCA), ``gcmi`` (Gaussian copula), ``ksg`` or ``discrete``.
+        ``mine``, ``tuba``, ``js``, ``smile``, ``alpha_infonce`` (neural, trained on a split and read out on
+        held-out data), ``gaussian`` (plug-in / CCA), ``gcmi`` (Gaussian copula), ``tcmi`` (Student-t
+        copula), ``ksg``, ``discrete``, ``flow`` or ``doe`` (normalizing flows; the ``flow`` extra). Every
+        name: :data:`mibound.registry.ESTIMATORS`.
     critic : str or nn.Module, optional
         ``auto`` (the default: ``conv`` for image views, ``separable`` otherwise), ``separable``,
         ``bilinear``, ``concat``, ``conv``, or a module (neural estimators and ``auto`` only).

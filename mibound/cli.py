@@ -265,8 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="memory-map two .npy files and read batches from them (data larger than memory)")
     est.set_defaults(func=_cmd_estimate)
 
-    exp = sub.add_parser("experiment", help="run a named experiment (CSV + metadata + figure)")
-    exp.add_argument("name", help="experiment name, e.g. staircase")
+    from mibound.experiments import MODULES, describe  # the registry of experiments; imports no torch
+
+    listing = "\n".join(f"  {name:18s}{describe(name)}" for name in MODULES)
+    exp = sub.add_parser("experiment", help="run a named experiment (CSV + metadata + figure)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Run a named experiment: it writes a tidy CSV, metadata.json and a figure "
+                         "(PNG and SVG) to --out.", epilog=f"experiments:\n{listing}")
+    exp.add_argument("name", help=f"experiment name: {', '.join(MODULES)}")
     exp.add_argument("--quick", action="store_true", help="small setting that finishes in minutes")
     exp.add_argument("--out", default=None, help="output folder (default results/NAME)")
     exp.add_argument("--seed", type=int, default=0)

@@ -6,7 +6,7 @@ module imports no torch and sits below the estimators and the neural machinery i
 and every default written in more than one signature is written once, here (:data:`NEURAL_DEFAULTS`,
 :data:`DISTRIBUTED_DEFAULTS`, :data:`FLOW_DEFAULTS`; ``tests/test_registry.py`` checks every
 signature against them). Adding an estimator is one class in :mod:`mibound.estimators` and one
-entry of :data:`_CLASSES`.
+entry of ``_CLASSES``.
 """
 
 from __future__ import annotations

@@ -167,7 +167,11 @@ class EstimateResult:
             chosen = self.settings.get("chosen_settings") or {}  # auto: the chosen member's settings
             # the readout's K (the ceiling is its log), not the training K
             k_read = self.settings.get("eval_batch_size") or chosen.get("eval_batch_size") or self.batch_size
-            lines.append(f"ceiling        {f(self.ceiling)} {unit} (log K, K={k_read})"
+            # both K where they differ: the ceiling belongs to the readout, the training batch is another K
+            k_train = self.batch_size if self.batch_size and self.batch_size != k_read else None
+            lines.append(f"ceiling        {f(self.ceiling)} {unit} (log K, K={k_read}"
+                         + (f": the readout's K, pairs per held-out batch; trained at K={k_train})" if k_train
+                            else ")")
                          + ("   <- saturated: the true MI may be far higher" if self.gap_to_ceiling is not None
                             and self.gap_to_ceiling < 0.1 * self.ceiling else ""))
         if self.true_mi is not None:
@@ -195,6 +199,10 @@ class EstimateResult:
         per = f" per critic, {folds} folds cross-fitted" if folds else ""
         lines.append(f"samples        train {self.n_train}{per}, held-out {self.n_test}; seed {self.seed}; "
                      f"{self.seconds:.2f} s")
+        rows = {k: v["rows"] for k, v in (self.settings.get("panel") or {}).items() if v.get("rows")}
+        if rows:  # auto: the rows each member of the panel trained on, was chosen on and was read on
+            lines.append("panel rows     " + "; ".join(f"{k} train {r['train']}, validation {r['validation']}, "
+                                                       f"test {r['test']}" for k, r in rows.items()))
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -192,3 +192,16 @@ def test_help_and_argument_errors_import_no_heavy_library(argv):
             "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'pandas') if m in sys.modules), file=sys.stderr)")
     r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
     assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr[-2000:]
+
+
+def test_experiment_help_lists_every_experiment_from_the_registry(capsys):
+    """``mibound experiment --help`` lists each entry of the registry with its one-line description."""
+    from mibound.experiments import EXPERIMENTS, MODULES, describe
+
+    with pytest.raises(SystemExit):
+        main(["experiment", "--help"])
+    out = capsys.readouterr().out
+    assert list(EXPERIMENTS) == list(MODULES) and "staircase" in MODULES
+    for name in MODULES:
+        line = next(line for line in out.splitlines() if line.split()[:1] == [name])
+        assert describe(name) and describe(name) in line

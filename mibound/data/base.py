@@ -99,8 +99,8 @@ class Sampler:
 
         Returns
         -------
-        x : ndarray, shape (n, *shape_x) — ``(n, dim_x)`` for flat views, ``(n, C, H, W)`` for images
-        y : ndarray, shape (n, *shape_y)
+        x : ndarray, shape ``(n, *shape_x)`` — ``(n, dim_x)`` for flat views, ``(n, C, H, W)`` for images
+        y : ndarray, shape ``(n, *shape_y)``
         """
         gen = torch.Generator().manual_seed(check_seed(seed))
         x, y = self.sample_torch(n, gen, dtype=torch.float64, flat=flat)

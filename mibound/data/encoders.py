@@ -64,7 +64,7 @@ class Encoder:
 
     Subclasses implement :meth:`output_shape` and :meth:`forward` (the noise-free map on float64
     tensors). ``noise`` is the standard deviation ``tau`` of independent Gaussian noise added to
-    every output coordinate by :meth:`__call__`.
+    every output coordinate by ``__call__``.
     """
 
     #: Whether ``forward`` is linear (then :meth:`linear_form` gives the exact matrix).

@@ -2,10 +2,10 @@
 
 ``(x, y) = z / sqrt(w / nu)`` with ``z ~ N(0, Sigma)`` and ``w ~ chi^2_nu`` shared by both views.
 Marginals of a multivariate t are t with the same ``nu`` and the sub-blocks of ``Sigma``, and the
-differential entropy of a ``d``-dimensional t with scale ``Sigma`` is
+differential entropy of a ``d``-dimensional t with scale ``Sigma`` is::
 
-``h = 1/2 log det Sigma + d/2 log(nu pi) + log Gamma(nu/2) - log Gamma((nu + d)/2)
-      + (nu + d)/2 [psi((nu + d)/2) - psi(nu/2)]``.
+    h = 1/2 log det Sigma + d/2 log(nu pi) + log Gamma(nu/2) - log Gamma((nu + d)/2)
+        + (nu + d)/2 [psi((nu + d)/2) - psi(nu/2)].
 
 ``I = h(x) + h(y) - h(x, y)`` therefore splits into the Gaussian MI of the scale matrix plus a
 correction that depends only on ``nu``, ``dx`` and ``dy`` (the ``log(nu pi)`` terms cancel)::

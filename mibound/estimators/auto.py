@@ -248,7 +248,10 @@ class AutoEstimator(_Base):
             results[name] = res
             panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
                            "diagnostics": [d["code"] for d in res.diagnostics], "estimator": MEMBERS[name][0],
-                           "options": dict(MEMBERS[name][1])}
+                           "options": dict(MEMBERS[name][1]),
+                           # the rows it trained on (a non-neural member trains on none), was chosen on, was read on
+                           "rows": {"train": res.n_train if is_neural(MEMBERS[name][0]) else 0,
+                                    "validation": len(val_rows), "test": len(test_rows)}}
             if "critic" in res.settings:  # the neural member: the critic "auto" resolved to
                 panel[name]["critic"] = res.settings["critic"]
         if not results:

@@ -81,7 +81,7 @@ from mibound.neural.plan import FitPlan
 from mibound.registry import FLOW_DEFAULTS as _F  # the signatures' defaults (one source)
 from mibound.results import EstimateResult, TrainingDiverged, _versions, image_diagnostics
 
-__all__ = ["FlowEstimator", "DoEEstimator", "FlowRun", "DoERun", "GaussianBase", "ViewFlow", "make_view_flow"]
+__all__ = ["FlowEstimator", "DoEEstimator", "FlowRun", "DoERun", "GaussianBase", "ViewFlow", "make_view_flow", "MarginalMap"]
 
 
 def _zuko():

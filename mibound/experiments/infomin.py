@@ -26,7 +26,7 @@ independent:
   over the training digits' class frequencies ``pi`` (:func:`class_sharing_mi`; ``= H(C) ~ log 10``
   at ``p = 1``);
 - textures: jointly Gaussian, ``I(T1; T2)`` from the field's kernel
-  (:meth:`ChannelSplitViews.mutual_information`).
+  (:meth:`~mibound.data.images.ChannelSplitViews.mutual_information`).
 
 So ``mi`` is the exact MI of the views (``mi_kind = "exact"``) of the *training* distribution
 (training digits, fresh textures). The ``infonce`` column is the trained encoder's InfoNCE on

@@ -23,6 +23,7 @@ __all__ = [
     "mi_from_canonical",
     "mi_from_rho",
     "rho_from_mi",
+    "student_t_correction",
 ]
 
 

@@ -15,7 +15,7 @@ the resampling and blur kernels); outputs are numpy arrays in the input's float 
   :func:`augment_pairs` draws two independent augmentations of the same images.
 
 On the Gaussian-random-field samplers (:mod:`mibound.data.images`) the view makers reproduce the
-exact-MI views: crops of :meth:`GaussianRandomFieldCrops.sample_fields` at the sampler's offset,
+exact-MI views: crops of :meth:`~mibound.data.images.GaussianRandomFieldCrops.sample_fields` at the sampler's offset,
 plus :func:`gaussian_noise`, have the sampler's joint covariance (tested).
 
 References
@@ -310,7 +310,7 @@ def random_resized_crop(images, size, *, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)
 
     Returns
     -------
-    ndarray, shape (n, C, *size) (or (n, *size))
+    ndarray, shape ``(n, C, *size)`` (or ``(n, *size)``)
         Bilinear resampling (``torch.nn.functional.grid_sample``, ``align_corners=False``) of
         the box; a box that would leave the image is shrunk into it.
     """

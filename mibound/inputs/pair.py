@@ -71,7 +71,7 @@ class Pair:
         return column_report(self.x, self.y, names=self.names, checked=True)
 
     def rows(self, idx) -> "Pair":
-        """The pair of the rows ``idx``, not checked again; columns constant on these rows join :attr:`dropped`."""
+        """The pair of the rows ``idx``, not checked again; columns constant on these rows join ``dropped``."""
         views = [_drop(a[idx], names, dropped) for a, names, dropped in zip((self.x, self.y), self.names, self.dropped)]
         return Pair(views[0][0], views[1][0], (views[0][1], views[1][1]), (views[0][2], views[1][2]))
 

@@ -61,7 +61,7 @@ class Objective:
         rows (``mean over processes`` = the global bound). ``None``: every process forms the
         whole matrix.
     moving_average : bool, default False
-        Keeps a moving average of the partition function (MINE; :attr:`Loss.log_ema`).
+        Keeps a moving average of the partition function (MINE; ``Loss.log_ema``).
     """
 
     name: str

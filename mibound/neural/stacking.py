@@ -48,6 +48,7 @@ __all__ = [
     "unstack_into",
     "stack_batches",
     "train_ensemble",
+    "shards",
     "evaluate_ensemble",
 ]
 

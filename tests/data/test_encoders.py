@@ -29,7 +29,7 @@ from tests._gt_helpers import assert_plugin_matches, entropy_mi, random_spd
 
 @pytest.fixture(scope="module")
 def crops6():
-    """8x8 crops at offset 6 on a 32 torus (the GROUND_TRUTH.md encoder example, I = 26.83)."""
+    """8x8 crops at offset 6 on a 32 torus (the encoder example of docs/ground-truth.md, I = 26.83)."""
     return GaussianRandomFieldCrops(offset=6, torus_size=32)
 
 

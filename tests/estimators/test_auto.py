@@ -24,6 +24,18 @@ def test_gaussian_data_report_the_copula():
     assert "tail dependence" in res.settings["panel"]["tcmi"]["error"]
     assert abs(res.error) < 4 * res.std + 0.03
     assert res.n_test == 1600 and "chosen         gcmi" in res.summary()
+    # the copula trains on no row: its validation value and its estimate are each read on their own rows
+    assert res.settings["panel"]["gcmi"]["rows"] == {"train": 0, "validation": 800, "test": 1600}
+    assert "panel rows     gcmi train 0, validation 800, test 1600" in res.summary()
+
+
+def test_the_panel_reports_the_rows_each_member_trained_on():
+    x, y = mibound.CorrelatedGaussian.from_mi(0.5, 2).sample(2000, seed=0)
+    res = AutoEstimator(steps=5, batch_size=32, progress=False).fit(x, y).result_
+    rows = res.settings["panel"]
+    assert rows["infonce"]["rows"] == {"train": 800, "validation": 400, "test": 800}  # 40% / 20% / 40% of 2000
+    assert rows["gcmi"]["rows"]["train"] == 0
+    assert "infonce train 800, validation 400, test 800" in res.summary()
 
 
 def test_dependence_the_copula_misses_reports_ksg_in_low_dimension():

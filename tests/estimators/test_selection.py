@@ -60,7 +60,9 @@ def test_readout_k_lifts_the_ceiling_where_the_mi_is_high():
     auto = mibound.NeuralEstimator(critic=critic, batch_size=32, steps=1, progress=False,
                                    preprocess="none").fit(x, y).result_
     assert auto.settings["eval_batch_size"] == 400 and auto.ceiling == pytest.approx(math.log(400))
-    assert "(log K, K=400)" in auto.summary() and "(log K, K=32)" in small.summary()  # the readout K
+    # the readout K, and the training K beside it where the two differ
+    assert "(log K, K=400: the readout's K, pairs per held-out batch; trained at K=32)" in auto.summary()
+    assert "(log K, K=32)" in small.summary()
     assert small.ceiling == pytest.approx(math.log(32))
     assert small.estimate < math.log(32) < 4.0 < auto.estimate < 5.0
     assert "saturated" in codes_of(small.diagnostics) and "saturated" not in codes_of(auto.diagnostics)
