@@ -52,7 +52,7 @@ from mibound.neural.critics import CRITICS, IMAGE_CRITICS, make_critic
 from mibound.neural.engine import LR_SCHEDULES, DistContext
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.plan import FitPlan
-from mibound.neural.selection import choose_rates, chosen_runs, selection_record, trained_rates
+from mibound.neural.selection import RateRace, choose_rates, chosen_runs, selection_record, trained_rates
 from mibound.neural.stacking import StackedRuns, shards, stack_batches
 from mibound.registry import NEURAL_DEFAULTS as _N  # the signature's defaults (one source)
 from mibound.results import EstimateResult, TrainingDiverged, _versions, diagnostic
@@ -542,9 +542,12 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
     """The one driver of every critic fit: train ``R`` runs at every rate, choose each run's rate, read.
 
     With validation batches every rate of ``p["learning_rate"]`` trains one critic per run (same
-    initial critics, same batches) in one :func:`~mibound.neural.engine.train`; each critic keeps
-    its best validated checkpoint and each run the rate whose checkpoint reads best on the
-    validation rows (:func:`~mibound.neural.selection.choose_rates`). Only then are the chosen
+    initial critics, same batches) in one :func:`~mibound.neural.engine.train`; the rates race
+    (:class:`~mibound.neural.selection.RateRace`: after a warm-up of ``p["min_steps"]`` steps a run
+    that is behind its group's leader by more than their validation noise and not catching up
+    stops); each critic keeps its best validated checkpoint and each run the rate whose checkpoint
+    reads best on the validation rows (:func:`~mibound.neural.selection.choose_rates`; the
+    candidates' record says when each stopped and why). Only then are the chosen
     critics read on the test and training rows. Without validation only the first rate trains.
 
     Parameters
@@ -578,13 +581,14 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
         b[:] = [(copy.deepcopy(c) if c is c0 else c, l) for (c, l), (c0, _) in zip(b, built[0])]
     parts = [runs([c for c, _ in b], [l for _, l in b]) for b in built]
     flat = [q for rate_parts in parts for q in rate_parts]
-    validate = None if validation is None else (lambda: engine.evaluate(flat, validation).mean(1))
+    validate = None if validation is None else (lambda: engine.evaluate(flat, validation))  # (R, B) per batch
+    race = None if validation is None or len(rates) < 2 else RateRace(rates, len(built[0]), p["min_steps"])
     with engine.torch_threads(num_threads) as threads:
         hist = engine.train(flat, next_batch, p["steps"], learning_rate=[r for r, q in zip(rates, parts) for _ in q],
                             log_every=p["log_every"], progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
                             weight_decay=p["weight_decay"], patience=p["patience"], min_steps=p["min_steps"],
-                            validate=validate)
-        chosen, candidates = choose_rates(hist, rates, len(built[0]))
+                            validate=validate, race=race)
+        chosen, candidates = choose_rates(hist, rates, len(built[0]), race)
         for b, rate_parts in zip(built, parts):
             for q in (q for q in rate_parts if isinstance(q, StackedRuns)):
                 q.write_back([c for c, _ in b], [l for _, l in b])
