@@ -98,8 +98,10 @@ class NeuralEstimator(_Base):
         pair is a measured default: 5e-4 (Poole et al. 2019) learns high MI within ``steps``;
         1e-4 generalises better from a few thousand rows in many dimensions (SMILE on the 25+25
         sparse Gaussian of 1.02 nats: 0.76 instead of 0.69 nats). Without validation rows
-        (``validation_fraction=0``, samplers) only the first rate trains. Costs one critic per
-        rate (they step in parallel threads).
+        (``validation_fraction=0``, samplers) only the first rate trains. The rates race
+        (:class:`~mibound.neural.selection.RateRace`): after ``min_steps`` a rate whose best validation
+        value is behind the leader's by more than their validation noise, and not catching up,
+        stops training (``candidates`` record each rate's ``stopped_step`` and why it ``stopped``).
     test_fraction : float, default 0.2
         Share of the samples held out for the reported estimate (at least two batches of ``K``).
     seed : int, default 0
@@ -369,6 +371,7 @@ class NeuralEstimator(_Base):
             rows = plan.sample_rows("train", 20_000)
             maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"], shape)
                          for a, shape in zip((x, y), shapes))
+            self.maps_ = maps  # fitted on training rows only (read_test maps new rows with them)
             if data == "memory":  # map once; memory maps are mapped batch by batch
                 x, y, transform = maps[0](x), maps[1](y), None
             else:
@@ -381,6 +384,23 @@ class NeuralEstimator(_Base):
             shapes = tuple(s or (d,) for s, d in zip(shapes, (train.dim_x, train.dim_y)))
             return self._fit(p, ctx, shapes, train.batch, test, train.n_used, readout.rows_used("test"), true_mi,
                              data, k_eval * ctx.world_size, validation=val, train=train_readout)
+
+    def read_test(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The fitted critic's held-out values on the test rows of new arrays of the fitted rows' shape.
+
+        ``x (n, dx)``, ``y (n, dy)``: checked float32 rows in the order :meth:`fit_arrays` had them
+        (e.g. the same rows with the test rows of ``y`` shuffled among themselves). The same plan, the
+        same input maps (fitted on the training rows) and the same readout ``K`` as the fit's estimate:
+        returns the per-batch values ``(B,)``, nats, whose mean would be ``result_.estimate`` on the
+        fitted rows. Nothing is trained. One process, arrays in memory, ``folds=1``.
+        """
+        p = self.checked_params()
+        if not hasattr(self, "maps_") or p["folds"] > 1:
+            raise ValueError("read_test needs a fit of arrays in memory with folds=1")
+        _, readout, _ = self.plans(p, len(x))
+        x, y = self.maps_[0](x), self.maps_[1](y)
+        test = ShardedBatchStream(x, y, plan=readout, split="test")
+        return engine.evaluate(engine.SingleRun(self.critic_, self.loss_), test)[0].numpy()
 
     def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
         """:meth:`fit` with ``folds >= 2``: one critic per fold, stacked (:mod:`mibound.estimators.stacked`)."""
