@@ -601,13 +601,12 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
         b[:] = [(copy.deepcopy(c) if c is c0 else c, l) for (c, l), (c0, _) in zip(b, built[0])]
     parts = [runs([c for c, _ in b], [l for _, l in b]) for b in built]
     flat = [q for rate_parts in parts for q in rate_parts]
-    validate = None if validation is None else (lambda: engine.evaluate(flat, validation))  # (R, B) per batch
     race = None if validation is None or len(rates) < 2 else RateRace(rates, len(built[0]), p["min_steps"])
     with engine.torch_threads(num_threads) as threads:
         hist = engine.train(flat, next_batch, p["steps"], learning_rate=[r for r, q in zip(rates, parts) for _ in q],
                             log_every=p["log_every"], progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
                             weight_decay=p["weight_decay"], patience=p["patience"], min_steps=p["min_steps"],
-                            validate=validate, race=race)
+                            validation=validation, race=race)
         chosen, candidates = choose_rates(hist, rates, len(built[0]), race)
         for b, rate_parts in zip(built, parts):
             for q in (q for q in rate_parts if isinstance(q, StackedRuns)):

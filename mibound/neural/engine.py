@@ -265,7 +265,8 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
           log_every: int = NEURAL_DEFAULTS["log_every"], progress: bool = True, desc: str | None = None,
           record_every_step: bool = False, lr_schedule: str = NEURAL_DEFAULTS["lr_schedule"],
           on_diverge: str = "raise", num_threads: int | None = None,
-          validate: Callable[[], torch.Tensor] | None = None, validate_every: int | None = None,
+          validate: Callable[[], torch.Tensor] | None = None, validation: Iterable | None = None,
+          validate_every: int | None = None,
           patience: int | None = None, min_steps: int = 0, weight_decay: float = 0.0,
           race: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
           ) -> dict[str, torch.Tensor]:
@@ -313,6 +314,10 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
         Every run's value on the validation data, the same on every process (higher is better):
         one value per run, or its ``B`` per-batch values (:func:`evaluate` of the validation
         batches), whose mean is the run's validation value and whose spread a ``race`` reads.
+    validation : iterable of ``(x, y)``, optional
+        Validation batches instead of ``validate``: the loop reads them with :func:`evaluate` on the
+        elements of ``runs`` that still step only (a stopped one keeps its last per-batch values, so
+        validation costs nothing for a rate the race dropped or early stopping ended).
     validate_every : int, optional
         Steps between validations (default ``log_every``); the last step is always validated.
     patience : int, optional
@@ -366,6 +371,10 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     total = offsets[-1]
     values = losses = torch.empty(0, total)  # allocated on the device of the first step's values
     pool = ThreadPoolExecutor(len(slots)) if len(slots) > 1 and all(p.concurrent for p in parts) else None
+    if validate is not None and validation is not None:
+        raise ValueError("give validate or validation, not both")
+    if validation is not None:
+        validate = _ActiveValidation(slots, validation, total)
     sel = _Selection(parts, offsets, total) if validate is not None else None
     steps_run = steps
     bar = tqdm(total=steps, desc=desc or (labels[0] if total == 1 else f"ensemble of {total}"), disable=not progress,
@@ -432,6 +441,26 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     hist["stopped_step"] = torch.tensor([s.stopped_step or steps_run for s in slots for _ in range(s.runs.runs)])
     hist["stop_reason"] = [s.stop_reason or "steps" for s in slots for _ in range(s.runs.runs)]
     return hist
+
+
+class _ActiveValidation:
+    """``validate()`` of :func:`train`'s ``validation`` batches: the stepping slots are read, the stopped repeat."""
+
+    def __init__(self, slots: list[_Slot], batches: Iterable, total: int):
+        self.slots, self.batches, self.total = slots, batches, total
+        self.last: torch.Tensor | None = None
+
+    def __call__(self) -> torch.Tensor:
+        active = [s for s in self.slots if not s.stopped] if self.last is not None else list(self.slots)
+        values = evaluate([s.runs for s in active], self.batches)
+        if self.last is None:
+            self.last = values
+            return values.clone()
+        lo = 0
+        for s in active:
+            self.last[s.cols] = values[lo:lo + s.runs.runs]
+            lo += s.runs.runs
+        return self.last.clone()
 
 
 class _Selection:

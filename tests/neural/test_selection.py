@@ -92,3 +92,29 @@ def test_train_records_per_batch_validation_and_stops_a_raced_runs_object():
     torch.testing.assert_close(h["validation_value"], h["validation_batches"].mean(2))
     assert h["stopped_step"].tolist() == [60, 20] and h["stop_reason"] == ["steps", "race"]
     assert torch.all(h["loss"][2:, 1] == h["loss"][1, 1])  # stopped at step 20: its record repeats
+
+
+def test_validation_batches_are_read_by_the_stepping_runs_only():
+    """engine.train(validation=...): a Runs the race stopped is not read again; its values repeat."""
+    torch.manual_seed(0)
+
+    class Counted(engine.SingleRun):
+        reads = 0
+
+        def report(self, x, y):
+            self.reads += 1
+            return super().report(x, y)
+
+    from mibound.neural.critics import make_critic
+    from mibound.neural.objectives import Loss
+
+    parts = [Counted(make_critic("separable", 2, 2, hidden_dim=8, embed_dim=4), Loss("infonce", 2)) for _ in range(2)]
+    x = torch.randn(64, 2)
+    batches = [(x[:32], x[:32]), (x[32:], x[32:])]
+    drop_second = lambda step, best, values, alive: torch.tensor([False, step >= 19])  # noqa: E731
+    h = engine.train(parts, lambda s: (x[:16], x[:16]), 60, log_every=10, progress=False, validation=batches,
+                     race=drop_second)
+    assert parts[0].reads == 6 * 2 and parts[1].reads == 2 * 2  # 6 reads of 2 batches; the second stopped after 2
+    torch.testing.assert_close(h["validation_batches"][2:, 1], h["validation_batches"][1:2, 1].expand(4, -1))
+    with pytest.raises(ValueError, match="validate or validation"):
+        engine.train(parts, lambda s: (x[:16], x[:16]), 2, progress=False, validation=batches, validate=lambda: None)
