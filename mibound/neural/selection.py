@@ -85,11 +85,11 @@ class RateRace:
 
     The second condition protects the slow rate, which trails early and wins late where the fast rate
     overfits (the fast rate then stops improving, and the slow one is not dropped while it climbs).
-    Replayed on the validation trajectories of both rates trained to their own stopping points on 18
+    Replayed on the validation trajectories of both rates trained to their own stopping points on 36
     flat tasks of the 110-task suite (n = 5000; the closing note of issue 24), this rule chose the full
-    runs' rate on 16 and lost at most 0.041 nats of validation value on the other two, at 1.59 times
-    the training steps of a single-rate fit (median; 1.68 without the race); successive halving at 300
-    or 400 steps agreed on 9 and 11, at 1.15 and 1.22 (the slow rate, behind at the rung, won later on
+    runs' rate on 34 and lost at most 0.041 nats of validation value on the other two, at 1.59 times
+    the training steps of a single-rate fit (median; 2.00 without the race); successive halving at 300
+    or 400 steps agreed on 23 and 25, at 1.15 and 1.20 (the slow rate, behind at the rung, won later on
     the others). ``benchmarks/bench_race.py`` times it live. Every choice reads validation rows only.
 
     Attributes
