@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import inspect
 
-from mibound.data.base import Sampler
-from mibound.estimators.distributed import DistributedNeuralEstimator
+from typing import TYPE_CHECKING
+
 from mibound.estimators.permutation import permutation_test
 from mibound.registry import DEFAULT_ESTIMATOR, DISTRIBUTED_DEFAULTS, make_estimator, takes
 from mibound.results import EstimateResult
+
+if TYPE_CHECKING:  # torch loads with the neural paths only (issue 24)
+    from mibound.data.base import Sampler
 
 __all__ = ["estimate_mi", "estimate_mi_distributed", "permutation_test"]
 
@@ -132,6 +135,8 @@ def estimate_mi_distributed(x=None, y=None, estimator: str = DISTRIBUTED_DEFAULT
         if int(os.environ.get("RANK", "0")) == 0:  # every process holds the same result
             print(res.summary())
     """
+    from mibound.estimators.distributed import DistributedNeuralEstimator
+
     valid = [q for q in inspect.signature(DistributedNeuralEstimator).parameters
              if q not in ("estimator", "critic", "batch_size", "steps", "seed", "progress", "device", "backend")]
     unknown = sorted(set(estimator_options) - set(valid))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,19 +15,28 @@ __all__ = ["EstimateResult", "PermutationResult", "TrainingDiverged", "InfiniteM
            "diagnostic", "codes_of", "image_diagnostics", "dimension_diagnostics"]
 
 
-try:
+def _not_fitted_error() -> type:
     from sklearn.exceptions import NotFittedError as _SklearnNotFitted
-except ImportError:  # pragma: no cover  (scikit-learn is a dependency)
-    class _SklearnNotFitted(ValueError, AttributeError):
-        pass
+
+    class NotFittedError(_SklearnNotFitted, RuntimeError):
+        """An estimator's fitted state was read before ``fit``.
+
+        Also scikit-learn's ``NotFittedError`` (hence a ``ValueError`` and an ``AttributeError``:
+        ``hasattr(est, "estimate_")`` is ``False`` before ``fit``) and a ``RuntimeError``.
+        """
+
+    NotFittedError.__module__ = __name__
+    NotFittedError.__qualname__ = "NotFittedError"
+    return NotFittedError
 
 
-class NotFittedError(_SklearnNotFitted, RuntimeError):
-    """An estimator's fitted state was read before ``fit``.
-
-    Also scikit-learn's ``NotFittedError`` (hence a ``ValueError`` and an ``AttributeError``:
-    ``hasattr(est, "estimate_")`` is ``False`` before ``fit``) and a ``RuntimeError``.
-    """
+def __getattr__(name: str):
+    # ``NotFittedError`` derives from scikit-learn's, whose import costs about a second: it is made on
+    # first use (the estimators, which need scikit-learn anyway), so reading or writing a result does not
+    if name == "NotFittedError":
+        cls = globals()["NotFittedError"] = _not_fitted_error()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class InfiniteMI(ValueError):
@@ -213,13 +224,29 @@ class EstimateResult:
 
 
 def _versions() -> dict[str, str]:
-    """The versions of mibound and the libraries a result depends on (its ``settings["versions"]``)."""
-    import scipy
-    import torch
+    """The versions of mibound and the libraries a result depends on (its ``settings["versions"]``).
 
+    Read from the loaded modules, or from the installed packages' metadata: stamping a result imports
+    neither torch nor SciPy (a ``gcmi`` estimate on a table never loads torch).
+    """
     from mibound import __version__
 
-    return {"mibound": __version__, "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+    return {"mibound": __version__, **{k: _library_version(k) for k in ("torch", "numpy", "scipy")}}
+
+
+@functools.lru_cache(maxsize=None)
+def _installed_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _library_version(name: str) -> str:
+    module = sys.modules.get(name)
+    return str(module.__version__) if module is not None else _installed_version(name)
 
 
 # -- the permutation test ---------------------------------------------------------------------

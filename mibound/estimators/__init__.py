@@ -7,19 +7,28 @@ panel), ``distributed`` (the batch over ``torchrun`` processes), ``permutation``
 independence). Names and kinds are registered in :mod:`mibound.registry`.
 """
 
-from mibound.estimators.auto import AutoEstimator
-from mibound.estimators.base import half_sample_interval
-from mibound.estimators.distributed import DistributedNeuralEstimator
-from mibound.estimators.flow import DoEEstimator, FlowEstimator
-from mibound.estimators.neural import NeuralEstimator, resolve_critic
-from mibound.estimators.plugin import (
-           DiscreteEstimator,
-           GaussianCopulaEstimator,
-           GaussianEstimator,
-           KSGEstimator,
-           TCopulaEstimator,
-)
+import importlib
+
+#: Every exported name and the module that defines it: the classes load on first use, so that a
+#: non-neural estimator (``gcmi`` on a table) never imports torch (issue 24).
+_EXPORTS = {
+    "AutoEstimator": "auto", "half_sample_interval": "base", "DistributedNeuralEstimator": "distributed",
+    "DoEEstimator": "flow", "FlowEstimator": "flow", "NeuralEstimator": "neural", "resolve_critic": "neural",
+    **dict.fromkeys(("DiscreteEstimator", "GaussianCopulaEstimator", "GaussianEstimator", "KSGEstimator",
+                     "TCopulaEstimator"), "plugin"),
+}
 
 __all__ = ["AutoEstimator", "NeuralEstimator", "DistributedNeuralEstimator", "GaussianEstimator",
            "GaussianCopulaEstimator", "TCopulaEstimator", "DiscreteEstimator", "KSGEstimator", "FlowEstimator",
            "DoEEstimator", "resolve_critic", "half_sample_interval"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = globals()[name] = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

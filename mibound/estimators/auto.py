@@ -210,6 +210,7 @@ class AutoEstimator(_Base):
                 "panel": {}})
             return self
         x, y = pair.x, pair.y
+        self.pair_x_, self.pair_y_, self.images_ = x, y, any(s is not None for s in shapes)
         n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
         plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
                        self.validation_fraction)
@@ -218,6 +219,7 @@ class AutoEstimator(_Base):
             raise ValueError(f"too few samples for auto: n={n} gives {len(val_rows)} validation and {len(test_rows)} "
                              f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
                              "estimator")
+        self.plan_, self.members_ = plan, {}  # the split and every member that ran (the permutation test reuses them)
         report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
         train_rows = plan.part_rows("train")
         seen = np.concatenate([train_rows, val_rows])  # every choice looks at these rows only
@@ -233,6 +235,7 @@ class AutoEstimator(_Base):
             try:
                 if is_neural(MEMBERS[name][0]):  # trains on the training rows, chooses its checkpoint on the validation rows
                     # the same plan: train / validation / test rows as here
+                    fitted = member
                     res = member.fit(*(images if any(shapes) else (pair, None))).result_
                     val = res.settings["selection"]["validation_value"]
                 else:
@@ -241,11 +244,13 @@ class AutoEstimator(_Base):
                     # the validation value is the estimate alone: no interval (the half-samples do not change it)
                     val_opts = {**opts, "n_subsamples": 0} if takes(estimator, "n_subsamples") else opts
                     val = make_estimator(estimator, **val_opts).fit(pair.rows(val_rows), None).result_.estimate
-                    res = make_estimator(estimator, **opts).fit(pair.rows(test_rows), None).result_
+                    fitted = make_estimator(estimator, **opts)
+                    res = fitted.fit(pair.rows(test_rows), None).result_
             except (ValueError, RuntimeError) as exc:  # a member that cannot run here is left out, and said so
                 panel[name] = {"validation": None, "estimate": None, "ci": None, "error": " ".join(str(exc).split())}
                 continue
             results[name] = res
+            self.members_[name] = fitted
             panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
                            "diagnostics": [d["code"] for d in res.diagnostics], "estimator": MEMBERS[name][0],
                            "options": dict(MEMBERS[name][1]),

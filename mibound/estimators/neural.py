@@ -52,7 +52,7 @@ from mibound.neural.critics import CRITICS, IMAGE_CRITICS, make_critic
 from mibound.neural.engine import LR_SCHEDULES, DistContext
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.plan import FitPlan, grouped_order
-from mibound.neural.selection import choose_rates, chosen_runs, selection_record, trained_rates
+from mibound.neural.selection import RateRace, choose_rates, chosen_runs, selection_record, trained_rates
 from mibound.neural.stacking import StackedRuns, shards, stack_batches
 from mibound.registry import NEURAL_DEFAULTS as _N  # the signature's defaults (one source)
 from mibound.results import EstimateResult, TrainingDiverged, _versions, diagnostic
@@ -98,8 +98,10 @@ class NeuralEstimator(_Base):
         pair is a measured default: 5e-4 (Poole et al. 2019) learns high MI within ``steps``;
         1e-4 generalises better from a few thousand rows in many dimensions (SMILE on the 25+25
         sparse Gaussian of 1.02 nats: 0.76 instead of 0.69 nats). Without validation rows
-        (``validation_fraction=0``, samplers) only the first rate trains. Costs one critic per
-        rate (they step in parallel threads).
+        (``validation_fraction=0``, samplers) only the first rate trains. The rates race
+        (:class:`~mibound.neural.selection.RateRace`): after ``min_steps`` a rate whose best validation
+        value is behind the leader's by more than their validation noise, and not catching up,
+        stops training (``candidates`` record each rate's ``stopped_step`` and why it ``stopped``).
     test_fraction : float, default 0.2
         Share of the samples held out for the reported estimate (at least two batches of ``K``).
     seed : int, default 0
@@ -378,6 +380,7 @@ class NeuralEstimator(_Base):
             rows = plan.sample_rows("train", 20_000)
             maps = tuple(fit_column_map(np.asarray(a[rows]).reshape(len(rows), -1), p["preprocess"], shape)
                          for a, shape in zip((x, y), shapes))
+            self.maps_ = maps  # fitted on training rows only (read_test maps new rows with them)
             if data == "memory":  # map once; memory maps are mapped batch by batch
                 x, y, transform = maps[0](x), maps[1](y), None
             else:
@@ -390,6 +393,23 @@ class NeuralEstimator(_Base):
             shapes = tuple(s or (d,) for s, d in zip(shapes, (train.dim_x, train.dim_y)))
             return self._fit(p, ctx, shapes, train.batch, test, train.n_used, readout.rows_used("test"), true_mi,
                              data, k_eval * ctx.world_size, validation=val, train=train_readout)
+
+    def read_test(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The fitted critic's held-out values on the test rows of new arrays of the fitted rows' shape.
+
+        ``x (n, dx)``, ``y (n, dy)``: checked float32 rows in the order :meth:`fit_arrays` had them
+        (e.g. the same rows with the test rows of ``y`` shuffled among themselves). The same plan, the
+        same input maps (fitted on the training rows) and the same readout ``K`` as the fit's estimate:
+        returns the per-batch values ``(B,)``, nats, whose mean would be ``result_.estimate`` on the
+        fitted rows. Nothing is trained. One process, arrays in memory, ``folds=1``.
+        """
+        p = self.checked_params()
+        if not hasattr(self, "maps_") or p["folds"] > 1:
+            raise ValueError("read_test needs a fit of arrays in memory with folds=1")
+        _, readout, _ = self.plans(p, len(x))
+        x, y = self.maps_[0](x), self.maps_[1](y)
+        test = ShardedBatchStream(x, y, plan=readout, split="test")
+        return engine.evaluate(engine.SingleRun(self.critic_, self.loss_), test)[0].numpy()
 
     def _fit_folds(self, p, x, y, true_mi: float | None, shapes) -> "NeuralEstimator":
         """:meth:`fit` with ``folds >= 2``: one critic per fold, stacked (:mod:`mibound.estimators.stacked`)."""
@@ -553,9 +573,12 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
     """The one driver of every critic fit: train ``R`` runs at every rate, choose each run's rate, read.
 
     With validation batches every rate of ``p["learning_rate"]`` trains one critic per run (same
-    initial critics, same batches) in one :func:`~mibound.neural.engine.train`; each critic keeps
-    its best validated checkpoint and each run the rate whose checkpoint reads best on the
-    validation rows (:func:`~mibound.neural.selection.choose_rates`). Only then are the chosen
+    initial critics, same batches) in one :func:`~mibound.neural.engine.train`; the rates race
+    (:class:`~mibound.neural.selection.RateRace`: after a warm-up of ``p["min_steps"]`` steps a run
+    that is behind its group's leader by more than their validation noise and not catching up
+    stops); each critic keeps its best validated checkpoint and each run the rate whose checkpoint
+    reads best on the validation rows (:func:`~mibound.neural.selection.choose_rates`; the
+    candidates' record says when each stopped and why). Only then are the chosen
     critics read on the test and training rows. Without validation only the first rate trains.
 
     Parameters
@@ -589,13 +612,13 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
         b[:] = [(copy.deepcopy(c) if c is c0 else c, l) for (c, l), (c0, _) in zip(b, built[0])]
     parts = [runs([c for c, _ in b], [l for _, l in b]) for b in built]
     flat = [q for rate_parts in parts for q in rate_parts]
-    validate = None if validation is None else (lambda: engine.evaluate(flat, validation).mean(1))
+    race = None if validation is None or len(rates) < 2 else RateRace(rates, len(built[0]), p["min_steps"])
     with engine.torch_threads(num_threads) as threads:
         hist = engine.train(flat, next_batch, p["steps"], learning_rate=[r for r, q in zip(rates, parts) for _ in q],
                             log_every=p["log_every"], progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
                             weight_decay=p["weight_decay"], patience=p["patience"], min_steps=p["min_steps"],
-                            validate=validate)
-        chosen, candidates = choose_rates(hist, rates, len(built[0]))
+                            validation=validation, race=race)
+        chosen, candidates = choose_rates(hist, rates, len(built[0]), race)
         for b, rate_parts in zip(built, parts):
             for q in (q for q in rate_parts if isinstance(q, StackedRuns)):
                 q.write_back([c for c, _ in b], [l for _, l in b])

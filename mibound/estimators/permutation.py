@@ -70,9 +70,9 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
     y : array_like, shape (n, dy) or (n,)
         As :func:`mibound.estimate_mi` takes them.
     estimator : str, default "auto"
-        Any name of :data:`mibound.registry.ESTIMATORS`. With ``auto`` every shuffled fit runs
-        the whole panel (its neural member trains one critic per fit, one after the other): pass
-        ``neural=False`` or name an estimator for a fast test.
+        Any name of :data:`mibound.registry.ESTIMATORS`. With ``auto`` the panel runs once, on the
+        observed pairs, and only its chosen member is read on the shuffles, which permute ``y`` among
+        the test rows (:func:`_auto`; ``settings["training"]`` says so).
     n_permutations : int, default 100
         ``N``, the shuffled pairs (at least 1); the p-value's resolution is ``1 / (N + 1)``.
     seed : int, default 0
@@ -112,8 +112,11 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
     keep = (shapes[0] is not None, shapes[1] is not None) if est.kind == "neural" else (False, False)
     pair = read_pair(xf, yf, dtype=np.float32 if est.kind == "neural" else np.float64, keep=keep)
     orders = permutations(pair.n, n_permutations, seed)
+    training = "stacked ensemble" if est.kind == "neural" else "refit"
     if pair.degenerate:  # I(x; y) = 0 exactly, and so on every shuffle
         observed, null = est.fit(x, y).result_, np.zeros(n_permutations)
+    elif name == "auto":
+        observed, null, training = _auto(est, x, y, pair, n_permutations, seed, progress)
     elif est.kind == "neural":
         observed, null = _stacked(est, pair, orders, progress, t0, shapes)
     else:
@@ -132,7 +135,7 @@ def permutation_test(x, y, estimator: str = DEFAULT_ESTIMATOR, n_permutations: i
                              n_permutations=n_permutations, seed=seed, observed=observed,
                              seconds=time.perf_counter() - t0,
                              settings={"permutation_seed": [seed, _PERMUTATION_SALT],
-                                       "training": "stacked ensemble" if est.kind == "neural" else "refit"})
+                                       "training": training})
 
 
 def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: float,
@@ -156,3 +159,54 @@ def _stacked(est, pair: Pair, orders: list[np.ndarray], progress: bool, t0: floa
                settings={"selection": fit.selection(), "ensemble_runs": len(pairs)})
     est.annotate(pair)
     return est.result_, fit.values[1:].mean(axis=1)
+
+
+def _auto(est, x, y, pair: Pair, n_permutations: int, seed: int, progress: bool):
+    """``auto``: choose the member once on the observed pairs, then read only it on shuffled test rows.
+
+    The panel runs once (:class:`~mibound.estimators.AutoEstimator`); its estimate is the chosen
+    member's value on the test rows. Every choice (the member; the neural member's input maps, critic,
+    rate and checkpoint) is made on the training and validation rows, so the statistic is a fixed
+    function of the test rows given them. The shuffles permute ``y`` among the test rows only, and the
+    chosen member reads them as it read the observed ones: a plug-in member is fitted on the test rows
+    alone, the critic is read on them (:meth:`~mibound.estimators.NeuralEstimator.read_test`, nothing
+    retrained). Under independence the test rows are exchangeable in ``y`` given the other rows, so
+    the test's size is exact (``P(p <= a) <= a``), conditionally on the choice. Returns
+    ``(observed, null, training)``.
+    """
+    from tqdm.auto import tqdm
+
+    auto = est.fit(x, y)
+    observed = auto.result_
+    chosen = observed.settings["choice"]["estimator"]
+    if chosen is None:  # a view without a varying column: 0 on every shuffle
+        return observed, np.zeros(n_permutations), "auto: no member (a constant view)"
+    member = auto.members_[chosen]
+    test_rows = auto.plan_.part_rows("test")
+    orders = permutations(len(test_rows), n_permutations, seed)
+    # read_pair dropped the constant columns; auto ran on the rest (pair.x, pair.y), in float64
+    xs, ys = auto.pair_x_, auto.pair_y_
+    bar = tqdm(orders, desc=f"auto ({chosen}) on shuffled test rows", disable=not progress, leave=False, unit="fit")
+    if member.kind == "neural" and auto.images_:  # image views: the member saw every pixel; refit the panel
+        bar.close()
+        null = np.array([type(est)(**est.get_params()).fit(x, _shuffled(y, o)).result_.estimate
+                         for o in permutations(pair.n, n_permutations, seed)])
+        return observed, null, "refit (auto chose the critic on image views)"
+    if member.kind == "neural":
+        xs32, null = xs.astype(np.float32), []
+        for order in bar:
+            yy = ys.copy()
+            yy[test_rows] = ys[test_rows][order]
+            null.append(float(np.mean(member.read_test(xs32, yy.astype(np.float32)))))
+        null = np.array(null)
+    else:
+        params = {**member.get_params(), **({"n_subsamples": 0} if "n_subsamples" in member.get_params() else {})}
+        xt, yt = xs[test_rows], ys[test_rows]
+        null = np.array([type(member)(**params).fit(xt, yt[order]).result_.estimate for order in bar])
+    return observed, null, (f"auto: {chosen} chosen once on the observed pairs (training and validation rows); "
+                            f"{n_permutations} shuffles of y among the {len(test_rows)} test rows read by it alone")
+
+
+def _shuffled(y, order: np.ndarray):
+    """``y`` with its rows in ``order`` (arrays and images alike)."""
+    return np.asarray(y)[order]

@@ -236,6 +236,8 @@ class _Slot:
         self.opt = make_optimizer(self.params, learning_rate, weight_decay) if self.params else None
         self.sched = make_scheduler(self.opt, lr_schedule, steps) if self.opt is not None else None
         self.stopped = False  # early stopping ended this slot's training; it repeats its last record
+        self.stopped_step: int | None = None  # steps this slot took before it stopped
+        self.stop_reason: str | None = None  # "patience" or "race"
         self.last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -263,8 +265,11 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
           log_every: int = NEURAL_DEFAULTS["log_every"], progress: bool = True, desc: str | None = None,
           record_every_step: bool = False, lr_schedule: str = NEURAL_DEFAULTS["lr_schedule"],
           on_diverge: str = "raise", num_threads: int | None = None,
-          validate: Callable[[], torch.Tensor] | None = None, validate_every: int | None = None,
-          patience: int | None = None, min_steps: int = 0, weight_decay: float = 0.0) -> dict[str, torch.Tensor]:
+          validate: Callable[[], torch.Tensor] | None = None, validation: Iterable | None = None,
+          validate_every: int | None = None,
+          patience: int | None = None, min_steps: int = 0, weight_decay: float = 0.0,
+          race: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+          ) -> dict[str, torch.Tensor]:
     """Train every run of ``runs`` with Adam for ``steps`` steps (fewer when early stopping ends it).
 
     With ``validate``, the loop reads every run's validation value every ``validate_every`` steps,
@@ -305,9 +310,14 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
         the other runs are unaffected.
     num_threads : int, optional
         torch intra-op threads during the call (``None``: leave torch's setting).
-    validate : callable ``() -> Tensor (R,)``, optional
-        Every run's value on the validation data (e.g. the mean of :func:`evaluate` over
-        validation batches), the same on every process. Higher is better.
+    validate : callable ``() -> Tensor (R,) or (R, B)``, optional
+        Every run's value on the validation data, the same on every process (higher is better):
+        one value per run, or its ``B`` per-batch values (:func:`evaluate` of the validation
+        batches), whose mean is the run's validation value and whose spread a ``race`` reads.
+    validation : iterable of ``(x, y)``, optional
+        Validation batches instead of ``validate``: the loop reads them with :func:`evaluate` on the
+        elements of ``runs`` that still step only (a stopped one keeps its last per-batch values, so
+        validation costs nothing for a rate the race dropped or early stopping ended).
     validate_every : int, optional
         Steps between validations (default ``log_every``); the last step is always validated.
     patience : int, optional
@@ -317,6 +327,12 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
         Never stop before this many steps.
     weight_decay : float, default 0.0
         Decoupled weight decay (AdamW) of every parameter.
+    race : callable ``(step, best (R,), values (R, B), alive (R,)) -> Tensor (R,) of bool``, optional
+        Called after every validation with each run's best validation value so far, the per-batch
+        values of this validation and which runs still step; the runs it returns true for are
+        dropped: an element of ``runs`` whose runs are all dropped stops stepping (reason
+        ``"race"``), like one that early stopping ends (reason ``"patience"``). The rule lives
+        with the caller (the learning-rate race: :class:`mibound.neural.selection.RateRace`).
 
     Returns
     -------
@@ -326,7 +342,9 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
         over processes by :meth:`Runs.all_mean`); ``steps_run`` (int): steps actually taken. With
         ``validate`` also ``validation_step`` (``(V,)``), ``validation_value`` (``(V, R)``),
         ``selected_step`` (``(R,)``, the step whose state each run ends with) and
-        ``selected_value`` (``(R,)``, its validation value).
+        ``selected_value`` (``(R,)``, its validation value), ``validation_batches``
+        (``(V, R, B)``, when ``validate`` gives per-batch values), ``stopped_step`` (``(R,)``, the
+        steps each run took) and ``stop_reason`` (R strings: ``"patience"``, ``"race"``, ``"steps"``).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -353,6 +371,10 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     total = offsets[-1]
     values = losses = torch.empty(0, total)  # allocated on the device of the first step's values
     pool = ThreadPoolExecutor(len(slots)) if len(slots) > 1 and all(p.concurrent for p in parts) else None
+    if validate is not None and validation is not None:
+        raise ValueError("give validate or validation, not both")
+    if validation is not None:
+        validate = _ActiveValidation(slots, validation, total)
     sel = _Selection(parts, offsets, total) if validate is not None else None
     steps_run = steps
     bar = tqdm(total=steps, desc=desc or (labels[0] if total == 1 else f"ensemble of {total}"), disable=not progress,
@@ -383,13 +405,23 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
                     start = step + 1
                 if sel is not None and ((step + 1) % validate_every == 0 or step + 1 == steps):
                     sel.update(step, validate())
+                    if race is not None:
+                        alive = torch.zeros(total, dtype=torch.bool)
+                        for slot in slots:
+                            alive[slot.cols] = not slot.stopped
+                        dropped = torch.as_tensor(race(step, sel.best.clone(), sel.batches, alive.clone()),
+                                                  dtype=torch.bool)
+                        for slot in slots:
+                            if not slot.stopped and bool(dropped[slot.cols].all()):
+                                slot.stopped, slot.stopped_step, slot.stop_reason = True, step + 1, "race"
                     if patience is not None and step + 1 >= min_steps:
                         done = sel.exhausted(step, patience)
-                        if bool(done.all()):
-                            steps_run = step + 1
-                            break
                         for slot in slots:  # a Runs whose runs are all done stops stepping
-                            slot.stopped = slot.stopped or bool(done[slot.cols].all())
+                            if not slot.stopped and bool(done[slot.cols].all()):
+                                slot.stopped, slot.stopped_step, slot.stop_reason = True, step + 1, "patience"
+                    if all(slot.stopped for slot in slots):
+                        steps_run = step + 1
+                        break
     finally:
         bar.close()
         if pool is not None:
@@ -406,7 +438,29 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     hist = {"step": idx.cpu(), "value": values[idx].cpu(), "loss": losses[idx].cpu(), "steps_run": steps_run}
     if sel is not None:
         hist.update(sel.finish())
+    hist["stopped_step"] = torch.tensor([s.stopped_step or steps_run for s in slots for _ in range(s.runs.runs)])
+    hist["stop_reason"] = [s.stop_reason or "steps" for s in slots for _ in range(s.runs.runs)]
     return hist
+
+
+class _ActiveValidation:
+    """``validate()`` of :func:`train`'s ``validation`` batches: the stepping slots are read, the stopped repeat."""
+
+    def __init__(self, slots: list[_Slot], batches: Iterable, total: int):
+        self.slots, self.batches, self.total = slots, batches, total
+        self.last: torch.Tensor | None = None
+
+    def __call__(self) -> torch.Tensor:
+        active = [s for s in self.slots if not s.stopped] if self.last is not None else list(self.slots)
+        values = evaluate([s.runs for s in active], self.batches)
+        if self.last is None:
+            self.last = values
+            return values.clone()
+        lo = 0
+        for s in active:
+            self.last[s.cols] = values[lo:lo + s.runs.runs]
+            lo += s.runs.runs
+        return self.last.clone()
 
 
 class _Selection:
@@ -418,9 +472,17 @@ class _Selection:
         self.best_step = torch.full((total,), -1, dtype=torch.long)
         self.steps: list[int] = []
         self.values: list[torch.Tensor] = []
+        self.per_batch: list[torch.Tensor] = []
+        self.batches = torch.empty(total, 0, dtype=torch.float64)  # the last validation's per-batch values
 
     def update(self, step: int, value: torch.Tensor) -> None:
-        value = value.detach().double().cpu().reshape(-1)
+        value = value.detach().double().cpu()
+        if value.ndim == 2 and value.shape[0] == self.best.numel():  # per-batch values: the mean is the run's
+            self.per_batch.append(value)
+            self.batches, value = value, value.mean(1)
+        else:
+            value = value.reshape(-1)
+            self.batches = value[:, None]
         if value.numel() != self.best.numel():
             raise ValueError(f"validate() must return one value per run ({self.best.numel()}), got {value.numel()}")
         self.steps.append(step)
@@ -440,7 +502,8 @@ class _Selection:
             part.restore()
         return {"validation_step": torch.tensor(self.steps, dtype=torch.long),
                 "validation_value": torch.stack(self.values) if self.values else torch.empty(0, self.best.numel()),
-                "selected_step": self.best_step.clone(), "selected_value": self.best.clone()}
+                "selected_step": self.best_step.clone(), "selected_value": self.best.clone(),
+                **({"validation_batches": torch.stack(self.per_batch)} if self.per_batch else {})}
 
 
 def _check_finite(labels: list[str], values: torch.Tensor, losses: torch.Tensor, start: int, stop: int) -> None:

@@ -109,3 +109,34 @@ def test_image_views_are_tested_with_the_conv_critic_and_flattened_for_the_plug_
     plug_in = permutation_test(x, y, estimator="gcmi", n_permutations=3, progress=False)
     assert plug_in.p_value == pytest.approx(1 / 4) and plug_in.estimate > 1.0
     assert "flattened_images" in {d["code"] for d in plug_in.observed.diagnostics}
+
+
+def test_auto_p_values_are_uniform_on_independent_data_with_one_choice():
+    """auto chooses its member once on the observed pairs and reads only it on shuffled test rows:
+    over 100 seeds of independent pairs the p-values of N = 19 shuffles stay uniform."""
+    n_seeds, n_perm = 100, 19
+    p, training = [], set()
+    for seed in range(n_seeds):
+        x, y = _dependent(200, mi=0.5, dim=1, seed=seed)
+        y = y[np.random.default_rng(10_000 + seed).permutation(len(y))]  # independent
+        t = permutation_test(x, y, estimator="auto", n_permutations=n_perm, seed=seed, progress=False, neural=False,
+                             ksg_max_dim=0)
+        p.append(t.p_value)
+        training.add(t.settings["training"].split(" chosen")[0])
+    p = np.array(p)
+    assert training <= {"auto: gcmi", "auto: tcmi"}, training
+    # four bins of 5 values each, 25 expected per bin: the chi-square test (3 dof) passes at 1e-4
+    counts = np.histogram(p, bins=[0, 0.26, 0.51, 0.76, 1.01])[0]
+    assert stats.chisquare(counts).pvalue > 1e-4, counts
+    assert (p <= 0.05).sum() <= 15  # 5 expected; 3x is far in the tail of Binomial(100, 0.05)
+
+
+def test_auto_reads_its_chosen_critic_on_shuffled_test_rows():
+    """A dependent pair where auto may choose the critic: the observed estimate is auto's, the null
+    its chosen member's values on shuffled test rows (near 0), and the record says so."""
+    x, y = _dependent(1200, mi=1.0, dim=2)
+    t = permutation_test(x, y, estimator="auto", n_permutations=4, progress=False, steps=200)
+    chosen = t.observed.settings["choice"]["estimator"]
+    assert t.settings["training"].startswith(f"auto: {chosen} chosen once")
+    assert t.p_value == pytest.approx(1 / 5)
+    assert np.all(np.abs(t.null) < 0.1)  # shuffled test rows: no dependence left for the fixed member to read

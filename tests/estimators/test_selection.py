@@ -162,3 +162,14 @@ def test_bad_learning_rates(data, rate, err, match):
     x, y = data
     with pytest.raises(err, match=match):
         mibound.NeuralEstimator(learning_rate=rate, progress=False).fit(x, y)
+
+
+def test_read_test_of_the_fitted_rows_gives_the_estimate():
+    """NeuralEstimator.read_test re-reads the fitted critic on the test rows: on the fitted rows it
+    gives the estimate (same plan, maps and K; float32 readouts summed in float64, so 1e-6)."""
+    x, y = mibound.CorrelatedGaussian.from_mi(1.0, dim=2).sample(1500, seed=1)
+    est = mibound.NeuralEstimator(steps=150, progress=False, learning_rate=5e-4).fit(x, y)
+    values = est.read_test(np.asarray(x, np.float32), np.asarray(y, np.float32))
+    assert float(np.mean(values)) == pytest.approx(est.result_.estimate, abs=1e-6)
+    with pytest.raises(ValueError, match="read_test needs a fit"):
+        mibound.NeuralEstimator().read_test(np.asarray(x, np.float32), np.asarray(y, np.float32))

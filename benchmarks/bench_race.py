@@ -1,0 +1,138 @@
+"""The learning-rate race (issue 24), in one run: default neural fit against single-rate fits, and torch-mist.
+
+A script of the source checkout::
+
+    mibound tasks export /tmp/tasks --n 5000
+    python benchmarks/bench_race.py --tasks /tmp/tasks --names gaussian-pairs-d20-mi2,shells-10x5-mi1
+    python benchmarks/bench_race.py --tasks /tmp/tasks --limit 18 --mist-steps 2000
+
+Part 1, per task (flat views; one thread): the default ``infonce`` fit (its two rates race,
+:class:`mibound.neural.selection.RateRace`), the same fit with both rates trained to their own
+stopping points (the race switched off: how every fit ran before issue 24) and a fit at the single
+rate the default chose. Printed: seconds of each, the time ratio default / single rate, the chosen
+rates of the default and of the full runs, and when each candidate stopped and why. The ratio of
+the summed times is the headline; agreement counts tasks where the race chose the full runs' rate.
+
+Part 2: mibound's default InfoNCE (``estimate_mi(..., estimator="infonce")``, Poole et al.'s
+correlated Gaussians, d = 20, 2 nats, K = 64) against torch-mist 0.2.17's ``train_mi_estimator`` for
+the same number of steps on the same training rows, read on the same held-out rows
+(``benchmarks/bench_speed.heldout_infonce``), when torch-mist is installed (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def _fit(x, y, **opts):
+    import mibound
+
+    t0 = time.perf_counter()
+    est = mibound.NeuralEstimator(progress=False, num_threads=1, **opts).fit(x, y)
+    return est.result_, time.perf_counter() - t0
+
+
+def race_table(task_dir: str, names: list[str] | None, limit: int | None) -> int:
+    import mibound.estimators.neural as en
+
+    files = sorted(glob.glob(os.path.join(task_dir, "*.npz")))
+    if names:
+        files = [f for f in files if os.path.basename(f)[:-4] in names]
+    rows, agree, t_default, t_single = [], 0, 0.0, 0.0
+    for f in files:
+        z = np.load(f, allow_pickle=True)
+        if len(z["shape_x"]) != 1 or len(z["shape_y"]) != 1:  # flat views only (images: the conv critic)
+            continue
+        if limit is not None and len(rows) >= limit:
+            break
+        x, y = z["x"].reshape(len(z["x"]), -1), z["y"].reshape(len(z["y"]), -1)
+        if not rows:  # warm-up: the first fit of a process pays for imports and torch's first calls
+            _fit(x[:1000], y[:1000], steps=20)
+        res, sec = _fit(x, y)
+        race_cls, en.RateRace = en.RateRace, lambda *a, **k: None  # the full runs: no race
+        try:
+            full, sec_full = _fit(x, y)
+        finally:
+            en.RateRace = race_cls
+        rate = res.settings["selection"]["learning_rate"]
+        _, sec_one = _fit(x, y, learning_rate=rate)
+        same = rate == full.settings["selection"]["learning_rate"]
+        agree += same
+        t_default, t_single = t_default + sec, t_single + sec_one
+        stops = "; ".join(f"{c['learning_rate']:g}: {c['stopped_step']} ({c['stopped'].split(' by')[0]})"
+                          for c in res.settings["selection"]["candidates"])
+        rows.append(sec / sec_one)
+        print(f"{os.path.basename(f)[:-4]:42s} default {sec:6.2f} s  full {sec_full:6.2f} s  single {sec_one:6.2f} s  "
+              f"ratio {sec / sec_one:5.2f}  rate {rate:g} (full runs {full.settings['selection']['learning_rate']:g}"
+              f"{'' if same else ', DIFFERENT'})  est {res.estimate:.3f} (full {full.estimate:.3f}, "
+              f"true {float(z['true_mi']):.3f})  stops: {stops}", flush=True)
+    if rows:
+        print(f"\n{len(rows)} tasks: time ratio default / single rate: total {t_default / t_single:.2f}, median "
+              f"{statistics.median(rows):.2f}, max {max(rows):.2f}; same rate as the full runs on {agree}/{len(rows)}")
+    return 0
+
+
+def mist_table(steps: int, n: int, seed: int = 0) -> None:
+    import torch
+
+    import mibound
+    sys.path.insert(0, os.path.dirname(__file__))
+    from bench_speed import _seeded, _torch_mist_available, heldout_infonce
+
+    ok, why = _torch_mist_available()
+    x, y = mibound.CorrelatedGaussian.from_mi(2.0, dim=20).sample(n, seed=seed)
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    t0 = time.perf_counter()
+    res = mibound.estimate_mi(x, y, estimator="infonce", steps=steps, progress=False, num_threads=1)
+    t_mib = time.perf_counter() - t0
+    print(f"mibound default infonce: {t_mib:.1f} s, estimate {res.estimate:.3f} (true 2.0; readout K "
+          f"{res.settings['eval_batch_size']}, rate {res.settings['selection']['learning_rate']:g})")
+    if not ok:
+        print(f"torch-mist not installed ({why}); pip install --no-deps torch-mist==0.2.17 pyro-ppl pyro-api opt_einsum")
+        return
+    from torch_mist.estimators import infonce as mist_infonce
+    from torch_mist.utils.train import train_mi_estimator
+
+    n_train = int(0.7 * n)
+    est = _seeded(seed, lambda: mist_infonce(x_dim=20, y_dim=20, hidden_dims=[256, 256], critic_type="separable",
+                                             k_dim=32))
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    train_mi_estimator(est, train_data=(torch.from_numpy(x[:n_train]), torch.from_numpy(y[:n_train])), batch_size=64,
+                       max_iterations=steps, valid_percentage=0, optimizer_params={"lr": 5e-4}, verbose=False,
+                       logger=False)
+    t_mist = time.perf_counter() - t0
+    xt, yt = torch.from_numpy(x[n_train:]), torch.from_numpy(y[n_train:])
+    batches = [(xt[i:i + 64], yt[i:i + 64]) for i in range(0, len(xt) - 63, 64)]
+    crit = est.critic
+    with torch.no_grad():
+        mist = heldout_infonce(lambda a, b: crit.f_x(a) @ crit.f_y(b).T, batches)
+    print(f"torch-mist 0.2.17: {t_mist:.1f} s, held-out InfoNCE {mist:.3f} at K = 64 (mibound reads at a larger K; "
+          f"its K = 64 ceiling is {np.log(64):.3f}); mibound is {t_mist / t_mib:.2f}x faster")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default=None, help="a directory of `mibound tasks export` files (part 1)")
+    ap.add_argument("--names", default=None, help="comma-separated task names (default: every flat task)")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many tasks")
+    ap.add_argument("--mist-steps", type=int, default=2000, help="steps of part 2 (0: skip it)")
+    ap.add_argument("--mist-n", type=int, default=20000, help="rows of part 2")
+    a = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if a.tasks:
+        race_table(a.tasks, a.names.split(",") if a.names else None, a.limit)
+    if a.mist_steps:
+        mist_table(a.mist_steps, a.mist_n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
