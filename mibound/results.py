@@ -293,6 +293,8 @@ CODES: dict[str, str] = {
     "negative_estimate": "the estimate is below zero: no dependence detected, or an estimator failure",
     "not_selected": "this value was not chosen on validation data",
     "flattened_images": "image views were flattened to vectors of C*H*W pixels (this estimator does not use the pixel grid)",
+    "floor": "an estimate of I(f(x); g(y)) for learned maps f, g: a floor on I(x; y) up to its readout's own error",
+    "low_rank": "the views look low-rank: their variance lives in few directions (estimated intrinsic dimension)",
     "high_dimension": "the views have many columns for this estimator: expect a large bias (usually an underestimate)",
 }
 
