@@ -61,6 +61,9 @@ READOUTS = ("gcmi", "ksg", "flow")
 #: A principal spectrum ``lambda_1 >= lambda_2 >= ...`` has a gap at ``r`` when ``lambda_r / lambda_{r+1}``
 #: exceeds this (the wide family's signal/harmonic gap is 25-40; digit images have none above 1.6).
 GAP_RATIO = 8.0
+#: Where the latent dimension ``m`` comes from a spectral gap, the CCA encoder reads the top
+#: ``CCA_COMPONENTS * m`` principal components of each view.
+CCA_COMPONENTS = 2
 #: Training rows per projected column below which the ``few_samples`` diagnostic is given.
 ROWS_PER_DIM = 10
 
@@ -249,6 +252,12 @@ class LatentEstimator(_Base):
         # 3. the encoder, fitted on the training rows
         enc_settings: dict[str, Any] = {}
         if p["encoder"] == "cca":
+            # CCA on the top 2m components only: on all pca_dim of them, 800 training rows overfit it (the
+            # training canonical correlations read 0.90 for 0.80, the test estimate half the truth at D = 512)
+            # (where the spectrum has a gap; without one, as on digit images, all pca_dim read more: 1.49 vs 1.05
+            # nats on the beta = 0.05 digit label pairs)
+            if how == "principal spectrum gap":
+                px, py = px[:, :CCA_COMPONENTS * m], py[:, :CCA_COMPONENTS * m]
             wx, wy = _whitener(px[tr]), _whitener(py[tr])
             zx, zy = (px - px[tr].mean(0)) @ wx, (py - py[tr].mean(0)) @ wy
             u, s, vt = np.linalg.svd(zx[tr].T @ zy[tr] / (len(tr) - 1))

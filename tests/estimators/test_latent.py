@@ -49,7 +49,7 @@ def test_independent_wide_views_read_near_zero():
 def test_n_below_d_runs_and_says_too_few_rows():
     s = WideEmbedding(1.0, 2, 512, seed=3)
     x, y = s.sample(600, seed=1, flat=True)
-    res = estimate_mi(x, y, estimator="latent", n_subsamples=0)
+    res = estimate_mi(x, y, estimator="latent", n_subsamples=0, latent_dim=8)
     assert np.isfinite(res.estimate) and res.settings["projected_dims"] == [32, 32]
     assert "few_samples" in codes_of(res.diagnostics)  # 240 training rows for 32 + 32 projected columns
 
@@ -81,3 +81,28 @@ def test_spectral_rank_and_intrinsic_dimension():
     z = np.random.default_rng(1).normal(size=(1500, 3)) @ np.random.default_rng(2).normal(size=(3, 20))
     # a 3-dimensional linear subspace of R^20: the estimate is near 3 (measured 2.9-3.1 over seeds)
     assert abs(intrinsic_dimension(z) - 3) < 0.5
+
+
+def test_auto_runs_wide_views_with_fewer_rows_than_columns():
+    # n = 1000 rows of 512 + 512 columns: refused before issue 21 (fewer rows than dim_x + dim_y + 3)
+    s = WideEmbedding(1.0, 2, 512, seed=7)
+    x, y = s.sample(1000, seed=2, flat=True)
+    res = estimate_mi(x, y, estimator="auto", neural=False)
+    assert res.settings["wide"] is True and res.settings["choice"]["estimator"] == "latent"
+    assert "steps aside" in res.settings["panel"]["gcmi"]["error"]
+    assert res.settings["floor"]["latent"]["latent_dim"] == res.settings["chosen_settings"]["latent_dim"]
+    assert "high_dimension" in codes_of(res.diagnostics) and "floor" in codes_of(res.diagnostics)
+    assert abs(res.estimate - 1.0) < 0.25  # 400 training rows; latent measured 0.92-0.94 at seeds 7, 8 (n 2000)
+
+
+def test_wide_choice_never_lets_an_overshooting_estimate_win_on_size():
+    from mibound.estimators.auto import choose_wide, is_wide
+
+    bound = {"latent": False, "infonce": True, "gcmi": False}
+    # the digit label pairs of issue 20: gcmi 2.41 against a floor of 1.53 is refused
+    name, why = choose_wide({"latent": 1.49, "infonce": 1.53, "gcmi": 2.41}, bound)
+    assert name == "infonce" and "refused" in why
+    assert choose_wide({"latent": 1.9, "infonce": 1.5, "gcmi": 2.0}, bound)[0] == "gcmi"  # within 10% + 0.05
+    assert choose_wide({"latent": 1.9, "infonce": 1.5}, {"latent": False, "infonce": True})[0] == "latent"
+    assert is_wide(64, 64, (None, None), 1000, 2000) and not is_wide(50, 50, (None, None), 1000, 2000)
+    assert not is_wide(200, 200, ((2, 10, 10), (2, 10, 10)), 1000, 2000)  # the suite's image tasks keep their panel
