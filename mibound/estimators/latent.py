@@ -7,7 +7,7 @@ The rows are split once by a :class:`~mibound.neural.plan.FitPlan` (seeded; by d
 
 1. **Representation, on the training rows.** Each view's columns are standardised and projected on
    their top ``pca_dim`` principal components (so a 1024-dimensional view costs a ``pca_dim``-
-   dimensional one from here on). ``encoder="cca"`` (default): the top ``m`` canonical variates of
+   dimensional one from here on). ``encoder="cca"``: the top ``m`` canonical variates of
    the two projections (a linear map per view, fitted on the training rows); ``encoder="critic"``:
    the ``m``-dimensional embeddings ``g(x)``, ``h(y)`` of a separable InfoNCE critic trained on the
    projections of the training rows by the one fit driver (:class:`~mibound.estimators.NeuralEstimator`,
@@ -19,9 +19,12 @@ The rows are split once by a :class:`~mibound.neural.plan.FitPlan` (seeded; by d
    family (:mod:`mibound.data.wide`): canonical variates beyond the latent's dimension carry
    nonlinear harmonics of it, which a Gaussian-copula readout over-reads (+40-75% at ``m = 8`` for a
    ``k = 2`` latent), while at ``m = k`` it reads within 4%.
-3. **Readout, on held-out rows.** ``readout`` (``gcmi`` by default, ``ksg`` or ``flow``) on the
-   validation rows' representations (``settings["validation_value"]``, what ``auto`` compares) and
-   on the test rows' (the reported estimate and its interval — rows no choice has seen).
+   ``encoder="auto"`` (default): ``cca`` where the views are low-rank (a gap), else both, the larger
+   validation readout wins (measured: CCA wins on noisy views without a gap, the critic on digit images).
+3. **Readout, on held-out rows.** ``readout`` (by default gcmi for CCA, KSG for the critic; or
+   ``flow``) on the validation rows' representations (``settings["validation_value"]``, what ``auto``
+   compares, and the choice of encoder) and on the test rows' (the reported estimate and its
+   interval — rows no choice has seen).
 
 What the number is
 ------------------
@@ -54,13 +57,19 @@ from mibound.results import EstimateResult, _versions, diagnostic
 
 __all__ = ["LatentEstimator", "ENCODERS", "READOUTS", "GAP_RATIO", "principal_rank", "intrinsic_dimension"]
 
-#: The learned representations.
-ENCODERS = ("cca", "critic")
-#: The low-dimensional estimators read on the representations.
-READOUTS = ("gcmi", "ksg", "flow")
+#: The learned representations (``"auto"``: ``cca`` where the views' spectrum has a gap, else ``cca`` and
+#: ``critic``, the larger validation value wins).
+ENCODERS = ("auto", "cca", "critic")
+#: The low-dimensional estimators read on the representations (``"auto"``: :data:`DEFAULT_READOUT`).
+READOUTS = ("auto", "gcmi", "ksg", "flow")
+#: The readout of each encoder under ``readout="auto"``: gcmi on canonical variates (near Gaussian on the
+#: wide family: within 4% where KSG under-reads by up to 22% at 4 nats), KSG on critic embeddings
+#: (digit label pairs, beta = 0.05 / 0.3: 1.65 / 0.88 nats where gcmi reads 1.42 / 0.57).
+DEFAULT_READOUT = {"cca": "gcmi", "critic": "ksg"}
 #: A principal spectrum ``lambda_1 >= lambda_2 >= ...`` has a gap at ``r`` when ``lambda_r / lambda_{r+1}``
-#: exceeds this (the wide family's signal/harmonic gap is 25-40; digit images have none above 1.6).
-GAP_RATIO = 8.0
+#: exceeds this (the wide family's signal/harmonic gap is 25-40 at 2000 training rows and 5.4-13 at 800
+#: for k = 2, D = 64, six map seeds; digit images have none above 1.6).
+GAP_RATIO = 4.0
 #: Where the latent dimension ``m`` comes from a spectral gap, the CCA encoder reads the top
 #: ``CCA_COMPONENTS * m`` principal components of each view.
 CCA_COMPONENTS = 2
@@ -144,8 +153,12 @@ class LatentEstimator(_Base):
     pca_dim : int, default 32
         Principal components kept per view before the encoder (fewer when a view has fewer columns
         or the training rows are fewer).
-    encoder : {"cca", "critic"}, default "cca"
-    readout : {"gcmi", "ksg", "flow"}, default "gcmi"
+    encoder : {"auto", "cca", "critic"}, default "auto"
+        ``"auto"``: ``cca`` alone where both views' principal spectra have a gap (low-rank views); otherwise
+        ``cca`` (at the intrinsic dimension) and ``critic`` (at ``max_latent_dim``), and the one whose
+        readout is larger on the validation rows is read on the test rows (both are floors by the DPI).
+    readout : {"auto", "gcmi", "ksg", "flow"}, default "auto"
+        ``"auto"``: gcmi for ``cca``, KSG (normal scores) for ``critic`` (:data:`DEFAULT_READOUT`).
     test_fraction, validation_fraction : float, default 0.4 and 0.2
     seed : int, default 0
     n_subsamples : int, default 100
@@ -205,6 +218,49 @@ class LatentEstimator(_Base):
                              f"{p['test_fraction']} + {p['validation_fraction']}")
         return p
 
+    def _encode(self, enc: str, m: int, px: np.ndarray, py: np.ndarray, tr: np.ndarray, how: str,
+                p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """The ``m``-dimensional representations ``(n, m)`` of every row by encoder ``enc`` fitted on rows ``tr``."""
+        settings: dict[str, Any] = {}
+        if enc == "cca":
+            # where the spectrum has a gap, CCA on the top 2m components only: on all pca_dim of them 800 training
+            # rows overfit it (training canonical correlations 0.90 for 0.80; the test estimate half the truth at
+            # D = 512); without a gap (digit images) all pca_dim read more (1.49 vs 1.05 nats at beta = 0.05)
+            if how == "principal spectrum gap":
+                px, py = px[:, :CCA_COMPONENTS * m], py[:, :CCA_COMPONENTS * m]
+            wx, wy = _whitener(px[tr]), _whitener(py[tr])
+            zx, zy = (px - px[tr].mean(0)) @ wx, (py - py[tr].mean(0)) @ wy
+            u, s, vt = np.linalg.svd(zx[tr].T @ zy[tr] / (len(tr) - 1))
+            m = min(m, len(s))
+            settings["canonical_correlations"] = [float(v) for v in s[:max(m, min(8, len(s)))]]
+            return zx @ u[:, :m], zy @ vt.T[:, :m], settings
+        import torch
+
+        from mibound.registry import make_estimator
+
+        critic = make_estimator("infonce", critic="separable", critic_options={"embed_dim": m}, seed=p["seed"],
+                                progress=bool(self.progress), num_threads=self.num_threads,
+                                test_fraction=0.2, validation_fraction=0.2)
+        critic.fit(px[tr].astype(np.float32), py[tr].astype(np.float32))  # the one fit driver, on training rows
+        with torch.no_grad():
+            gx, hy = critic.critic_.embed(torch.as_tensor(px, dtype=torch.float32),
+                                          torch.as_tensor(py, dtype=torch.float32))
+        settings["critic_estimate"] = critic.result_.estimate
+        settings["critic_selection"] = critic.result_.settings.get("selection")
+        return gx.double().numpy(), hy.double().numpy(), settings
+
+    @staticmethod
+    def _read(readout: str, fx: np.ndarray, fy: np.ndarray, p: dict[str, Any], n_subsamples: int) -> EstimateResult:
+        """The low-dimensional estimator ``readout`` on held-out representations."""
+        from mibound.registry import make_estimator, takes
+
+        opts: dict[str, Any] = {"transform": "normal"} if readout == "ksg" else {}
+        if takes(readout, "seed"):
+            opts["seed"] = p["seed"]
+        if takes(readout, "n_subsamples"):
+            opts["n_subsamples"] = n_subsamples
+        return make_estimator(readout, **opts).fit(fx, fy).result_
+
     def fit(self, x, y, true_mi: float | None = None) -> "LatentEstimator":
         """Learn the representations on the training rows, read them on held-out rows; returns ``self``.
 
@@ -215,8 +271,6 @@ class LatentEstimator(_Base):
         true_mi : float, optional
             Known MI (nats), stored in the result.
         """
-        from mibound.registry import make_estimator, takes
-
         t0 = time.perf_counter()
         p = self._checked()
         pair, _ = self._read_flat(x, y, p["seed"], true_mi, t0)
@@ -249,43 +303,32 @@ class LatentEstimator(_Base):
             finite = [d for d in ids if np.isfinite(d)]
             m = int(np.clip(round(min(finite)) if finite else cap, 1, cap))
             how = "intrinsic dimension (no spectral gap)"
-        # 3. the encoder, fitted on the training rows
-        enc_settings: dict[str, Any] = {}
-        if p["encoder"] == "cca":
-            # CCA on the top 2m components only: on all pca_dim of them, 800 training rows overfit it (the
-            # training canonical correlations read 0.90 for 0.80, the test estimate half the truth at D = 512)
-            # (where the spectrum has a gap; without one, as on digit images, all pca_dim read more: 1.49 vs 1.05
-            # nats on the beta = 0.05 digit label pairs)
-            if how == "principal spectrum gap":
-                px, py = px[:, :CCA_COMPONENTS * m], py[:, :CCA_COMPONENTS * m]
-            wx, wy = _whitener(px[tr]), _whitener(py[tr])
-            zx, zy = (px - px[tr].mean(0)) @ wx, (py - py[tr].mean(0)) @ wy
-            u, s, vt = np.linalg.svd(zx[tr].T @ zy[tr] / (len(tr) - 1))
-            fx, fy = zx @ u[:, :m], zy @ vt.T[:, :m]
-            enc_settings["canonical_correlations"] = [float(v) for v in s[:max(m, min(8, len(s)))]]
+        # 3. the encoders, fitted on the training rows; 4. their readouts on validation rows: the largest wins
+        if p["encoder"] == "auto":  # a linear start; the critic too where the views are not low-rank
+            candidates = [("cca", m)] if how == "principal spectrum gap" else [("cca", m), ("critic", cap)]
         else:
-            critic = make_estimator("infonce", critic="separable", critic_options={"embed_dim": m}, seed=p["seed"],
-                                    progress=bool(self.progress), num_threads=self.num_threads,
-                                    test_fraction=0.2, validation_fraction=0.2)
-            critic.fit(px[tr].astype(np.float32), py[tr].astype(np.float32))
-            import torch
-
-            with torch.no_grad():
-                gx, hy = critic.critic_.embed(torch.as_tensor(px, dtype=torch.float32),
-                                              torch.as_tensor(py, dtype=torch.float32))
-            fx, fy = gx.double().numpy(), hy.double().numpy()
-            enc_settings["critic_estimate"] = critic.result_.estimate
-            enc_settings["critic_selection"] = critic.result_.settings.get("selection")
-        # 4. the readout on held-out rows: validation (what auto compares), test (the estimate)
-        opts: dict[str, Any] = {"transform": "normal"} if p["readout"] == "ksg" else {}
-        if takes(p["readout"], "seed"):
-            opts["seed"] = p["seed"]
-        val_opts = {**opts, "n_subsamples": 0} if takes(p["readout"], "n_subsamples") else opts
-        val = make_estimator(p["readout"], **val_opts).fit(fx[va], fy[va]).result_.estimate
-        test_opts = {**opts, "n_subsamples": p["n_subsamples"]} if takes(p["readout"], "n_subsamples") else opts
-        res = make_estimator(p["readout"], **test_opts).fit(fx[te], fy[te]).result_
+            candidates = [(p["encoder"], m)]
+        tried, skipped = {}, {}
+        for enc, dim in candidates:
+            readout = p["readout"] if p["readout"] != "auto" else DEFAULT_READOUT[enc]
+            try:
+                fx, fy, enc_settings = self._encode(enc, dim, px, py, tr, how, p)
+            except ValueError as exc:  # the critic needs some batches of training rows: the others run
+                if len(candidates) == 1:
+                    raise
+                skipped[enc] = " ".join(str(exc).split())
+                continue
+            val = self._read(readout, fx[va], fy[va], p, n_subsamples=0).estimate
+            tried[enc] = dict(latent_dim=dim, readout=readout, validation_value=float(val), f=(fx, fy),
+                              encoder_settings=enc_settings)
+        enc = max(tried, key=lambda k: tried[k]["validation_value"])
+        best = tried[enc]
+        m, readout, val, (fx, fy) = best["latent_dim"], best["readout"], best["validation_value"], best["f"]
+        enc_settings = best["encoder_settings"]
+        res = self._read(readout, fx[te], fy[te], p, n_subsamples=p["n_subsamples"])
+        p = {**p, "readout": readout}
         diagnostics = [diagnostic("floor", f"an estimate of I(f(x); g(y)) for {m}-dimensional representations "
-                                  f"({p['encoder']}) learned on {len(tr)} training rows, read by {p['readout']} on "
+                                  f"({enc}) learned on {len(tr)} training rows, read by {p['readout']} on "
                                   f"{len(te)} held-out rows: a floor on I(x; y) by the data-processing inequality, "
                                   f"up to {p['readout']}'s own error; the interval covers resampling of the test "
                                   "rows, not what the compression lost")]
@@ -308,6 +351,10 @@ class LatentEstimator(_Base):
             true_mi=None if true_mi is None else float(true_mi), is_bound=False, n_train=len(tr) + len(va),
             n_test=len(te), seed=p["seed"], seconds=time.perf_counter() - t0, diagnostics=diagnostics,
             settings={**self.get_params(), "latent_dim": m, "latent_dim_rule": how, "validation_value": float(val),
+                      "encoder_used": enc, "readout_used": readout,
+                      "candidates": {k: {"latent_dim": v["latent_dim"], "readout": v["readout"],
+                                         "validation_value": v["validation_value"]} for k, v in tried.items()}
+                      | {k: {"error": why} for k, why in skipped.items()},
                       "principal_rank": ranks, "intrinsic_dimension": [float(d) for d in ids],
                       "projected_dims": [px.shape[1], py.shape[1]], "rows": {"train": len(tr), "validation": len(va),
                                                                               "test": len(te)},

@@ -18,9 +18,9 @@ def wide_pair():
 def test_closed_form_truth_on_a_small_wide_pair(wide_pair):
     s, x, y = wide_pair
     res = make_estimator("latent", n_subsamples=30).fit(x, y, true_mi=s.mutual_information()).result_
-    # measured over 10 map seeds x sample seeds at D = 64, n = 2000: estimate / truth - 1 in
-    # [-0.20, +0.06] (the linear encoder loses what the elementwise maps bend); 0.25 covers it
-    assert abs(res.estimate - 1.0) < 0.25
+    # measured over 10 map seeds x sample seeds at D = 64, n = 2000 (1 nat, k = 2): estimate / truth - 1 in
+    # [-0.06, +0.14] (2 nats, k = 4: [-0.08, -0.00]); 0.2 covers it
+    assert abs(res.estimate - 1.0) < 0.2
     # the latent's dimension, from the principal spectrum's gap (y) or the intrinsic dimension (x: its gap
     # at 800 training rows is below GAP_RATIO for this map)
     assert res.settings["latent_dim"] == 2 and 2 in res.settings["principal_rank"]
@@ -30,7 +30,9 @@ def test_closed_form_truth_on_a_small_wide_pair(wide_pair):
 
 
 def test_floor_never_above_the_truth_beyond_its_interval():
-    # 10 map seeds x 2 MIs measured: no interval lay above the truth (the estimate is of a compression)
+    # 10 map seeds measured at 2 nats, k = 4: no interval above the truth (estimate / truth - 1 in [-0.08, 0]).
+    # Not a guarantee: at 1 nat, k = 2, one map seed in 10 (seed 6) read +14% with its interval above the
+    # truth -- the gcmi readout's own error, which the floor diagnostic names
     for seed in range(3):
         s = WideEmbedding(2.0, 4, 64, seed=seed)
         x, y = s.sample(2000, seed=seed, flat=True)
