@@ -50,7 +50,7 @@ FLOW_DEFAULTS: Mapping = MappingProxyType(dict(
 #: :class:`~mibound.estimators.LatentEstimator` (``latent``): its split is ``auto``'s (40% test, 20% validation).
 LATENT_DEFAULTS: Mapping = MappingProxyType(dict(
     latent_dim="auto", max_latent_dim=8, pca_dim=32, encoder="auto", readout="auto", test_fraction=0.4,
-    validation_fraction=0.2, seed=0, n_subsamples=100, progress=False, num_threads=1))
+    validation_fraction=0.2, seed=0, n_subsamples=100, progress=True, num_threads=1))
 
 #: Every estimator name and the ``module:Class`` that implements it.
 _CLASSES: dict[str, str] = {

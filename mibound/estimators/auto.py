@@ -243,7 +243,8 @@ class AutoEstimator(_Base):
                     val = res.settings["selection"]["validation_value"]
                 elif name == "latent":  # learns on the training rows of the same plan, read on validation and test
                     res = make_estimator("latent", seed=seed, test_fraction=self.test_fraction,
-                                         validation_fraction=self.validation_fraction).fit(pair, None).result_
+                                         validation_fraction=self.validation_fraction,
+                                         progress=self.progress).fit(pair, None).result_
                     val = res.settings["validation_value"]
                 else:
                     estimator, opts = MEMBERS[name]

@@ -26,6 +26,14 @@ The rows are split once by a :class:`~mibound.neural.plan.FitPlan` (seeded; by d
    compares, and the choice of encoder) and on the test rows' (the reported estimate and its
    interval — rows no choice has seen).
 
+Memory maps
+-----------
+Views given as ``numpy.memmap`` (``np.load(path, mmap_mode="r")``, ``mibound estimate --mmap x.npy y.npy
+--estimator latent``) are never read whole: the principal axes come from two passes over the
+training rows ``CHUNK_ROWS`` at a time (mean and scale, then the ``d x d`` covariance) and one pass
+projects every row, with a progress bar; memory is ``O(d^2 + n * pca_dim)``, not ``O(n d)``. Values
+are checked (finite) chunk by chunk; constant columns are kept (they add nothing to the covariance).
+
 What the number is
 ------------------
 An estimate of ``I(f(x); g(y))`` for maps ``f, g`` learned on other rows. By the data-processing
@@ -131,6 +139,82 @@ def _principal(a: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return mean, scale, vt[:p].T, s**2 / max(len(a) - 1, 1)
 
 
+#: Rows per chunk of a memory-mapped view (``1024`` float32 columns: 32 MiB).
+CHUNK_ROWS = 8192
+
+
+def _checked_maps(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Memory-mapped views as they are (2-D, numeric, the same rows); values are checked chunk by chunk."""
+    out = []
+    for a, name in ((x, "x"), (y, "y")):
+        a = np.asarray(a) if not isinstance(a, np.memmap) else a
+        if a.ndim == 1:
+            a = a.reshape(-1, 1)
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n, d) when memory-mapped, got shape {a.shape}")
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+        out.append(a)
+    if len(out[0]) != len(out[1]):
+        raise ValueError(f"x and y must have the same number of samples (rows), got {len(out[0])} and {len(out[1])}")
+    return out[0], out[1]
+
+
+def _chunks(rows: np.ndarray):
+    for i in range(0, len(rows), CHUNK_ROWS):
+        yield rows[i:i + CHUNK_ROWS]
+
+
+def _read(a, rows: np.ndarray, view: str) -> np.ndarray:
+    block = np.asarray(a[rows], dtype=np.float64)
+    if not np.isfinite(block).all():
+        bad = rows[np.flatnonzero(~np.isfinite(block).all(1))[0]]
+        raise ValueError(f"{view} has a NaN or infinite value in row {int(bad)}; clean the data first")
+    return block
+
+
+def _project_stream(a, train: np.ndarray, q: int, progress: bool, view: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_principal` and the projection of every row, reading a memory map ``CHUNK_ROWS`` rows at a time.
+
+    Two passes over the training rows (mean and scale, then the ``d x d`` covariance of the standardised
+    rows, eigen-decomposed) and one over all rows (the projection); memory ``O(d^2 + n q)``.
+
+    Returns
+    -------
+    z : ndarray, shape (n, q)
+    eigenvalues : ndarray, shape (d,)
+    """
+    from tqdm.auto import tqdm
+
+    n, d = a.shape
+    train = np.sort(train)
+    total = 2 * len(train) + n
+    with tqdm(total=total, desc=f"latent: {view} principal axes", unit="row", disable=not progress) as bar:
+        s1, s2 = np.zeros(d), np.zeros(d)
+        for rows in _chunks(train):
+            b = _read(a, rows, view)
+            s1 += b.sum(0)
+            s2 += (b * b).sum(0)
+            bar.update(len(rows))
+        mean = s1 / len(train)
+        scale = np.sqrt(np.maximum(s2 / len(train) - mean**2, 0.0))
+        scale[scale == 0] = 1.0
+        cov = np.zeros((d, d))
+        for rows in _chunks(train):
+            b = (_read(a, rows, view) - mean) / scale
+            cov += b.T @ b
+            bar.update(len(rows))
+        ev, vec = np.linalg.eigh(cov / max(len(train) - 1, 1))
+        ev, vec = ev[::-1], vec[:, ::-1]
+        axes = vec[:, :q]
+        bar.set_description(f"latent: {view} projection")
+        z = np.empty((n, q))
+        for rows in _chunks(np.arange(n)):
+            z[rows] = ((_read(a, rows, view) - mean) / scale) @ axes
+            bar.update(len(rows))
+    return z, np.maximum(ev, 0.0)
+
+
 def _whitener(z: np.ndarray, ridge: float = 1e-6) -> np.ndarray:
     c = np.cov(z, rowvar=False).reshape(z.shape[1], z.shape[1])
     c += ridge * np.trace(c) / len(c) * np.eye(len(c))
@@ -163,8 +247,8 @@ class LatentEstimator(_Base):
     seed : int, default 0
     n_subsamples : int, default 100
         Half-samples of the readout's interval (0: none).
-    progress : bool, default False
-        The critic encoder's progress bar.
+    progress : bool, default True
+        Progress bars of the critic encoder and of the passes over memory-mapped views.
     num_threads : int or None, default 1
         torch threads of the critic encoder.
 
@@ -273,10 +357,14 @@ class LatentEstimator(_Base):
         """
         t0 = time.perf_counter()
         p = self._checked()
-        pair, _ = self._read_flat(x, y, p["seed"], true_mi, t0)
-        if pair is None:
-            return self
-        x, y = pair.x, pair.y
+        if isinstance(x, np.memmap) or isinstance(y, np.memmap):  # streamed: never read whole (see _project)
+            pair = None
+            x, y = _checked_maps(x, y)
+        else:
+            pair, _ = self._read_flat(x, y, p["seed"], true_mi, t0)
+            if pair is None:
+                return self
+            x, y = pair.x, pair.y
         n = x.shape[0]
         plan = FitPlan(n, 2, p["seed"], p["test_fraction"], p["validation_fraction"])
         tr, va, te = (plan.part_rows(s) for s in ("train", "validation", "test"))
@@ -285,10 +373,14 @@ class LatentEstimator(_Base):
                              f"{len(te)} test rows; it needs at least 20 in each (pass more rows)")
         # 1. per-view standardisation and principal axes, on the training rows
         proj, spectra = [], []
-        for a in (x, y):
+        for a, view in ((x, "x"), (y, "y")):
             q = min(p["pca_dim"], a.shape[1], len(tr) - 1)
-            mean, scale, axes, ev = _principal(a[tr], q)
-            proj.append(((a - mean) / scale) @ axes)
+            if pair is not None:
+                mean, scale, axes, ev = _principal(a[tr], q)
+                proj.append(((a - mean) / scale) @ axes)
+            else:
+                z, ev = _project_stream(a, tr, q, bool(self.progress), view)
+                proj.append(z)
             spectra.append(ev)
         px, py = proj
         # 2. the latent dimension, from the training rows only
@@ -359,5 +451,8 @@ class LatentEstimator(_Base):
                       "projected_dims": [px.shape[1], py.shape[1]], "rows": {"train": len(tr), "validation": len(va),
                                                                               "test": len(te)},
                       "encoder_settings": enc_settings, "readout_settings": res.settings, "versions": _versions()})
-        pair.annotate(self.result_)
+        if pair is not None:
+            pair.annotate(self.result_)
+        else:
+            self.result_.settings["data"] = "stream"
         return self
