@@ -7,8 +7,10 @@ the share within 10% / 25% of the truth (exact truths only), the largest ratio e
 
 ``gcmi`` and ``ksg`` run only where ``dim_x + dim_y <= --max-plugin-dim`` (default 512): gcmi took 313 s at
 1024 + 1024 (issue 20) and KSG's neighbour search in 2048 dimensions is as slow; larger tasks print ``-``.
-With ``--latentmi`` and the ``latentmi`` package installed, LMI (Gowri et al. 2024) runs too (it
-reports bits; converted to nats here).
+With ``--latentmi`` and the ``latentmi`` package importable, LMI (Gowri et al. 2024) runs too (it
+reports bits; converted to nats here). ``latentmi`` 0.1.3 pins numpy 1.26: install it outside the
+project's environment, ``pip install --no-deps --target /tmp/lmi latentmi==0.1.3``, and add
+``/tmp/lmi`` to ``PYTHONPATH``.
 
 Usage::
 
@@ -35,10 +37,14 @@ def run(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, floa
     if name in ("auto", "infonce"):
         opts.update(progress=False, num_threads=1)
     if name == "latentmi":
-        from latentmi import lmi  # optional: pip install latentmi
+        if not hasattr(np, "NaN"):  # latentmi 0.1.3 uses np.NaN, removed in NumPy 2
+            np.NaN = np.nan
+        from latentmi import lmi  # optional (pip install latentmi; it pins numpy 1.26, so e.g. --no-deps --target)
 
+        np.random.seed(seed)  # latentmi splits with the global NumPy generator
+        torch.manual_seed(seed)
         t0 = time.perf_counter()
-        pmis, _, _ = lmi.estimate(x, y, quiet=True)
+        pmis, _, _ = lmi.estimate(x, y, quiet=True)  # per-point MI in bits on its own validation half
         return float(np.nanmean(pmis)) * math.log(2), time.perf_counter() - t0, ""
     t0 = time.perf_counter()
     res = make_estimator(name, **opts).fit(x, y).result_
