@@ -357,7 +357,7 @@ class LatentEstimator(_Base):
         """
         t0 = time.perf_counter()
         p = self._checked()
-        if isinstance(x, np.memmap) or isinstance(y, np.memmap):  # streamed: never read whole (see _project)
+        if isinstance(x, np.memmap) or isinstance(y, np.memmap):  # streamed: never read whole (see _project_stream)
             pair = None
             x, y = _checked_maps(x, y)
         else:
