@@ -152,7 +152,7 @@ def register(task: Task, suite: str = "default") -> Task:
     return task
 
 
-def list(tag: str | None = None, suite: str = "default") -> builtins.list[Task]:  # noqa: A001  (the issue's public name)
+def list(tag: str | None = None, suite: str = "default") -> builtins.list[Task]:  # noqa: A001  (the public name)
     """The tasks of ``suite`` (``"default"``, ``"wide"`` or ``"all"``) in registration order, optionally only
     those with ``tag``."""
     suite = check_choice(suite, (*SUITES, "all"), "suite")
@@ -438,7 +438,7 @@ def _builtin_suite() -> None:
 
 
 def _wide_suite() -> None:
-    """The ``wide`` suite: embedding-like views of Gaussian latents (exact MI) and digit label pairs (an upper bound)."""
+    """The ``wide`` suite: embedding-like views of Gaussian latents (exact MI), digit label pairs (an upper bound)."""
     from mibound.data.wide import DigitLabelPairs, WideEmbedding
 
     def w(id, description, factory, *tags):

@@ -432,8 +432,8 @@ def choose_wide(validation: dict[str, float], is_bound: dict[str, bool]) -> tupl
     chosen = max(eligible, key=eligible.get)
     detail = ", ".join(f"{k} {v:.3f}" for k, v in validation.items())
     why = ("the largest validation value among the lower bounds and the latent floor" if chosen in floors else
-           f"an estimate that can overshoot, accepted: at most {limit:.3f} nats ((1 + {WIDE_TOLERANCE:g}) x the largest "
-           f"floor, {ref_name} {floors[ref_name]:.3f}, + 0.05)")
+           f"an estimate that can overshoot, accepted: at most {limit:.3f} nats ((1 + {WIDE_TOLERANCE:g}) x the "
+           f"largest floor, {ref_name} {floors[ref_name]:.3f}, + 0.05)")
     if refused:
         why += f"; refused as above {limit:.3f} nats (can overshoot): {', '.join(refused)}"
     return chosen, f"{why}; validation values: {detail}"
