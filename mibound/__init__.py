@@ -8,7 +8,7 @@ __version__ = "0.1.0"  # the one source: every result and metadata file is stamp
 
 _ESTIMATORS = ("AutoEstimator", "NeuralEstimator", "DistributedNeuralEstimator", "GaussianEstimator",
                "GaussianCopulaEstimator", "TCopulaEstimator", "DiscreteEstimator", "KSGEstimator", "FlowEstimator",
-               "DoEEstimator")
+               "DoEEstimator", "LatentEstimator")
 #: Every exported name and the module that defines it.
 _EXPORTS = {
     **dict.fromkeys(("estimate_mi", "estimate_mi_distributed", "permutation_test"), "mibound.api"),

@@ -76,6 +76,8 @@ def estimate_mi(x, y, estimator: str = DEFAULT_ESTIMATOR, critic=None, batch_siz
     elif neural_only:
         raise ValueError(f"{', '.join(sorted(neural_only))} only apply to neural estimators, not "
                          f"{estimator.strip().lower()!r}; drop them")
+    elif takes(estimator, "progress"):  # flow, doe, latent: their own progress bars
+        estimator_options.setdefault("progress", progress)
     if takes(estimator, "seed"):
         estimator_options.setdefault("seed", seed)
     return make_estimator(estimator, **estimator_options).fit(x, y, true_mi=true_mi).result_

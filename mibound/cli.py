@@ -150,13 +150,14 @@ def _cmd_tasks(args) -> int:
     from mibound.data import tasks
 
     if args.tasks_command == "list":
-        for t in tasks.list(args.tag):
+        for t in tasks.list(args.tag, suite=args.suite):
             print(f"{t.id:40s} dim_x={t.dim_x:<4d} dim_y={t.dim_y:<4d} true_mi={t.mutual_information():.4f} nats  "
                   f"{t.description}")
         return 0
     if args.tasks_command == "export":
-        chosen = args.task or ([t.id for t in tasks.list(args.tag)] if args.tag else None)
-        paths = tasks.export_tasks(args.dir, n=args.n, seed=args.seed, tasks=chosen, progress=not args.quiet)
+        chosen = args.task or ([t.id for t in tasks.list(args.tag, suite=args.suite)] if args.tag else None)
+        paths = tasks.export_tasks(args.dir, n=args.n, seed=args.seed, tasks=chosen, progress=not args.quiet,
+                                   suite=args.suite)
         print(f"wrote {len(paths)} task files (n={args.n}, seed={args.seed}) to {args.dir}/")
         return 0
     raise _UsageError("give a tasks subcommand: list or export")
@@ -288,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = tsk.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND")
     tls = tsub.add_parser("list", help="print task ids, dimensions and true MI")
     tls.add_argument("--tag", default=None, help="only tasks with this tag (e.g. gaussian, image)")
+    suite_help = ("the suite: default (the 110 low-dimensional tasks), wide (views of 64-1024 dims; digit label "
+                  "pairs carry an upper bound, true_mi_kind in the file) or all")
+    tls.add_argument("--suite", default="default", choices=("default", "wide", "all"), help=suite_help)
     tex = tsub.add_parser("export", help="write one .npz per task (x, y flattened; scalar true_mi)",
                           description="Write the built-in tasks to DIR as <id>.npz files with arrays x, y (2-D) "
                           "and a scalar true_mi (nats): the task-folder format `mibound bench` reads.")
@@ -296,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     tex.add_argument("--seed", type=int, default=0)
     tex.add_argument("--task", action="append", default=None, metavar="ID", help="only this task (repeatable)")
     tex.add_argument("--tag", default=None, help="only tasks with this tag")
+    tex.add_argument("--suite", default="default", choices=("default", "wide", "all"), help=suite_help)
     tex.add_argument("--quiet", action="store_true", help="no progress bar")
     tsk.set_defaults(func=_cmd_tasks)
 

@@ -20,8 +20,8 @@ from types import MappingProxyType
 from mibound.inputs.checks import check_choice
 
 __all__ = ["ESTIMATORS", "NEURAL_ESTIMATORS", "DEFAULT_ESTIMATOR", "NEURAL_DEFAULTS", "DISTRIBUTED_DEFAULTS",
-           "FLOW_DEFAULTS", "Domain", "DOMAINS", "OutOfDomain", "check_domain", "domain_table", "estimator_class", "make_estimator",
-           "is_neural", "takes"]
+           "FLOW_DEFAULTS", "LATENT_DEFAULTS", "Domain", "DOMAINS", "OutOfDomain", "check_domain", "domain_table",
+           "estimator_class", "make_estimator", "is_neural", "takes"]
 
 #: The estimator of :func:`mibound.estimate_mi`, ``mibound estimate`` and ``mibound bench`` when none is named.
 DEFAULT_ESTIMATOR = "auto"
@@ -49,6 +49,11 @@ FLOW_DEFAULTS: Mapping = MappingProxyType(dict(
     steps=300, batch_size=256, learning_rate=3e-3, transforms=1, hidden=32, test_fraction=0.2, seed=0,
     progress=False, num_threads=None, marginals="gaussianize", validation_fraction=0.1))
 
+#: :class:`~mibound.estimators.LatentEstimator` (``latent``): its split is ``auto``'s (40% test, 20% validation).
+LATENT_DEFAULTS: Mapping = MappingProxyType(dict(
+    latent_dim="auto", max_latent_dim=8, pca_dim=32, encoder="auto", readout="auto", test_fraction=0.4,
+    validation_fraction=0.2, seed=0, n_subsamples=100, progress=True, num_threads=1))
+
 #: Every estimator name and the ``module:Class`` that implements it.
 _CLASSES: dict[str, str] = {
     "auto": "mibound.estimators.auto:AutoEstimator",
@@ -60,6 +65,7 @@ _CLASSES: dict[str, str] = {
     "discrete": "mibound.estimators.plugin:DiscreteEstimator",
     "flow": "mibound.estimators.flow:FlowEstimator",
     "doe": "mibound.estimators.flow:DoEEstimator",
+    "latent": "mibound.estimators.latent:LatentEstimator",
 }
 
 
@@ -125,6 +131,9 @@ DOMAINS: Mapping[str, Domain] = MappingProxyType({
                   "gcmi or infonce above ~20 dimensions; discrete for repeated values"),
     "discrete": Domain("estimate", 20, 0.0, "discrete: at most one joint cell per 5 rows",
                        "made for repeated values", "gcmi or ksg for continuous columns"),
+    "latent": Domain("estimate", 100, 0.0, "continuous views of any width (n < d too); images flattened",
+                     "the readout's (gcmi: ties share one rank; ksg: jittered)",
+                     "gcmi or ksg for narrow views; infonce for a lower bound"),
     "flow": Domain("estimate", 100, 2.0, "continuous", _AS_THEY_ARE, "gcmi or infonce"),
     "doe": Domain("estimate", 100, 2.0, "continuous", _AS_THEY_ARE, "gcmi or infonce"),
 })

@@ -340,6 +340,8 @@ CODES: dict[str, str] = {
     "non_finite_loss": "a training loss was NaN or infinite (the step is recorded without a bound)",
     "estimate_failed": "an estimate could not be computed (the error is in the message); its value is missing",
     "flattened_images": "image views were flattened to vectors of C*H*W pixels (this estimator does not use the pixel grid)",
+    "floor": "an estimate of I(f(x); g(y)) for learned maps f, g: a floor on I(x; y) up to its readout's own error",
+    "low_rank": "the views look low-rank: their variance lives in few directions (estimated intrinsic dimension)",
     "high_dimension": "the views have many columns for this estimator: expect a large bias (usually an underestimate)",
     "duplicates": "many rows are exact copies of others: held-out rows are not independent of training rows, and "
                   "nearest-neighbour and plug-in estimators read the copies as dependence",

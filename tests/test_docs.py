@@ -174,9 +174,13 @@ def test_documented_result_fields_exist():
 def test_documented_cli_flags_exist():
     parser = build_parser()
     known = set()
-    for action in parser._subparsers._group_actions[0].choices.values():
+    todo = list(parser._subparsers._group_actions[0].choices.values())
+    while todo:  # subcommands and their own subcommands (``mibound tasks list --suite``)
+        action = todo.pop()
         for a in action._actions:
             known.update(a.option_strings)
+            if isinstance(a.choices, dict):  # a subparsers action: name -> parser
+                todo += [c for c in a.choices.values() if hasattr(c, "_actions")]
     docs = "\n".join(p.read_text() for p in PAGES)
     used = set(re.findall(r"mibound [a-z-]+ [^\n`]*", docs))
     flags = {f for line in used for f in re.findall(r"(--[a-z][a-z-]+)", line)}

@@ -62,7 +62,7 @@ def _documented_as_signed(obj, got: dict) -> None:
 def test_every_estimator_signature_takes_the_registry_defaults(cls):
     got = _defaults(cls)
     exact = {"NeuralEstimator": NEURAL_DEFAULTS, "FlowEstimator": {**FLOW_DEFAULTS, "n_subsamples": 100},
-             "DoEEstimator": FLOW_DEFAULTS}
+             "DoEEstimator": FLOW_DEFAULTS, "LatentEstimator": registry.LATENT_DEFAULTS}
     if cls.__name__ in exact:
         assert got == dict(exact[cls.__name__])
     elif cls.__name__ == "AutoEstimator":  # its neural member's defaults, its own split

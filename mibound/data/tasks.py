@@ -63,11 +63,14 @@ from mibound.data import (
 from mibound.inputs.checks import check_choice, check_int, check_seed
 from mibound.inputs.files import atomic_open
 
-__all__ = ["Task", "FAMILIES", "list", "get", "ids", "register", "task_seed", "export_tasks"]
+__all__ = ["Task", "FAMILIES", "SUITES", "WIDE_FAMILIES", "list", "get", "ids", "register", "suite_of", "task_seed",
+           "export_tasks"]
 
 #: Family tags: every built-in task's first tag is one of these (its ``family``).
 FAMILIES = ("gaussian", "student-t", "transformed", "mixture", "shells", "discrete", "mixed", "additive-noise",
             "independent", "high-mi", "image")
+#: Family tags of the ``wide`` suite.
+WIDE_FAMILIES = ("wide-latent", "wide-latent-noisy", "wide-digits")
 
 
 class Task:
@@ -131,30 +134,44 @@ class Task:
 
 
 _REGISTRY: dict[str, Task] = {}
+#: The suites: ``"default"`` (the 110 low-dimensional tasks and their baselines) and ``"wide"`` (views of 64 to
+#: 1024 dimensions, :mod:`mibound.data.wide`). A task belongs to one suite.
+SUITES = ("default", "wide")
+_SUITE_OF: dict[str, str] = {}
 
 
-def register(task: Task) -> Task:
-    """Add a task to the registry (ids must be unique)."""
+def register(task: Task, suite: str = "default") -> Task:
+    """Add a task to the registry of ``suite`` (ids must be unique across suites)."""
     if not isinstance(task, Task):
         raise TypeError(f"expected a Task, got {type(task).__name__}")
+    suite = check_choice(suite, SUITES, "suite")
     if task.id in _REGISTRY:
         raise ValueError(f"task id {task.id!r} is already registered")
     _REGISTRY[task.id] = task
+    _SUITE_OF[task.id] = suite
     return task
 
 
-def list(tag: str | None = None) -> builtins.list[Task]:  # noqa: A001  (the issue's public name)
-    """All registered tasks in registration order, optionally only those with ``tag``."""
-    return [t for t in _REGISTRY.values() if tag is None or tag in t.tags]
+def list(tag: str | None = None, suite: str = "default") -> builtins.list[Task]:  # noqa: A001  (the public name)
+    """The tasks of ``suite`` (``"default"``, ``"wide"`` or ``"all"``) in registration order, optionally only
+    those with ``tag``."""
+    suite = check_choice(suite, (*SUITES, "all"), "suite")
+    return [t for t in _REGISTRY.values() if (tag is None or tag in t.tags)
+            and (suite == "all" or _SUITE_OF[t.id] == suite)]
 
 
-def ids(tag: str | None = None) -> builtins.list[str]:
+def ids(tag: str | None = None, suite: str = "default") -> builtins.list[str]:
     """Ids of :func:`list`."""
-    return [t.id for t in list(tag)]
+    return [t.id for t in list(tag, suite)]
+
+
+def suite_of(id: str) -> str:
+    """The suite of the task ``id``."""
+    return _SUITE_OF[get(id).id]
 
 
 def get(id: str) -> Task:
-    """The task with this id (``ValueError`` with the closest ids for an unknown one)."""
+    """The task with this id, in any suite (``ValueError`` with the closest ids for an unknown one)."""
     return _REGISTRY[check_choice(id, _REGISTRY, "task id")]
 
 
@@ -169,7 +186,7 @@ def _atomic_savez(path: Path, **arrays) -> None:
 
 
 def export_tasks(directory, n: int = 10_000, seed: int = 0, tasks: Iterable[str | Task] | None = None,
-                 progress: bool = False) -> builtins.list[Path]:
+                 progress: bool = False, suite: str = "default") -> builtins.list[Path]:
     """Write tasks to a task folder, one ``<id>.npz`` per task (written atomically).
 
     Parameters
@@ -181,8 +198,11 @@ def export_tasks(directory, n: int = 10_000, seed: int = 0, tasks: Iterable[str 
     seed : int, default 0
         Run seed; each task draws with :func:`task_seed` ``(seed, id)``.
     tasks : iterable of ids or Tasks, optional
-        Default: every registered task.
+        Default: every task of ``suite``.
     progress : bool, default False
+    suite : {"default", "wide", "all"}, default "default"
+        The suite exported when ``tasks`` is not given. Tasks whose truth is an upper bound (the
+        digit label pairs) get ``true_mi_kind = "upper_bound"`` in their file; every other ``"exact"``.
 
     Returns
     -------
@@ -194,7 +214,7 @@ def export_tasks(directory, n: int = 10_000, seed: int = 0, tasks: Iterable[str 
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"{directory}: exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
-    chosen = list() if tasks is None else [t if isinstance(t, Task) else get(t) for t in tasks]
+    chosen = list(suite=suite) if tasks is None else [t if isinstance(t, Task) else get(t) for t in tasks]
     it = chosen
     if progress:
         from tqdm.auto import tqdm
@@ -209,7 +229,8 @@ def export_tasks(directory, n: int = 10_000, seed: int = 0, tasks: Iterable[str 
         _atomic_savez(path, x=x, y=y, true_mi=np.float64(task.mutual_information()), task_id=np.str_(task.id),
                       description=np.str_(task.description), shape_x=np.array(sx, dtype=np.int64),
                       shape_y=np.array(sy, dtype=np.int64), seed=np.int64(s),
-                      true_mi_se=np.float64(task.mi_standard_error()), tags=np.str_(",".join(task.tags)))
+                      true_mi_se=np.float64(task.mi_standard_error()), tags=np.str_(",".join(task.tags)),
+                      true_mi_kind=np.str_(getattr(task.sampler, "truth", "exact")))
         paths.append(path)
     return paths
 
@@ -416,5 +437,30 @@ def _builtin_suite() -> None:
            lambda d=d, mi=mi: CorrelatedPairs.from_mi(mi, d), "high-mi", "gaussian", "pairs")
 
 
+def _wide_suite() -> None:
+    """The ``wide`` suite: embedding-like views of Gaussian latents (exact MI), digit label pairs (an upper bound)."""
+    from mibound.data.wide import DigitLabelPairs, WideEmbedding
+
+    def w(id, description, factory, *tags):
+        register(Task(id, description, factory, tags), suite="wide")
+
+    # (latent MI, k, D, map seed): noise-free lifts, exact I(x; y) = the latent's MI
+    for i, (mi, k, d) in enumerate([(0.5, 2, 64), (1.0, 2, 128), (2.0, 4, 256), (4.0, 8, 512), (1.0, 4, 1024),
+                                     (2.0, 2, 1024), (4.0, 4, 64), (3.0, 8, 256)]):
+        w(f"wide-latent-k{k}-d{d}-mi{mi:g}", f"{k}-dim Gaussian latent pair ({mi:g} nats) lifted into {d} + {d} dims "
+          "(linear lift, increasing elementwise maps, rotation; exact MI)",
+          lambda mi=mi, k=k, d=d, i=i: WideEmbedding(mi, k, d, seed=2100 + i), "wide-latent", "wide")
+    # the same with isotropic noise (sd 1) after the lift: exact MI below the latent's (GROUND_TRUTH.md)
+    for i, (mi, k, d) in enumerate([(1.0, 4, 128), (2.0, 4, 512), (4.0, 8, 1024), (0.5, 2, 256)]):
+        w(f"wide-latent-noisy-k{k}-d{d}-mi{mi:g}", f"{k}-dim Gaussian latent pair ({mi:g} nats) lifted into {d} + {d} "
+          "dims with N(0, 1) noise in every dimension after the lift (exact MI below the latent's)",
+          lambda mi=mi, k=k, d=d, i=i: WideEmbedding(mi, k, d, noise=1.0, seed=2200 + i), "wide-latent-noisy", "wide")
+    for beta in (0.05, 0.3, 0.6):
+        w(f"wide-digits-label-beta{beta:g}", f"scikit-learn digits (64 pixels) paired through their labels: same "
+          f"class with probability {1 - beta:g}; true_mi = I(c; c') is an UPPER BOUND on I(x; y)",
+          lambda beta=beta: DigitLabelPairs(beta), "wide-digits", "wide", "upper-bound")
+
+
 _builtin()
 _builtin_suite()
+_wide_suite()

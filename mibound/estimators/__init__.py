@@ -2,7 +2,7 @@
 :class:`~mibound.results.EstimateResult`).
 
 ``base`` (parameters, intervals), ``plugin`` (gaussian, gcmi, tcmi, discrete, ksg), ``neural``
-(the variational bounds and their one fit driver), ``flow`` (flow and doe), ``auto`` (the default
+(the variational bounds and their one fit driver), ``flow`` (flow and doe), ``latent`` (wide views through learned representations), ``auto`` (the default
 panel), ``distributed`` (the batch over ``torchrun`` processes), ``permutation`` (the test of
 independence). Names and kinds are registered in :mod:`mibound.registry`.
 """
@@ -13,14 +13,15 @@ import importlib
 #: non-neural estimator (``gcmi`` on a table) never imports torch (issue 24).
 _EXPORTS = {
     "AutoEstimator": "auto", "half_sample_interval": "base", "DistributedNeuralEstimator": "distributed",
-    "DoEEstimator": "flow", "FlowEstimator": "flow", "NeuralEstimator": "neural", "resolve_critic": "neural",
+    "DoEEstimator": "flow", "FlowEstimator": "flow", "LatentEstimator": "latent", "NeuralEstimator": "neural",
+    "resolve_critic": "neural",
     **dict.fromkeys(("DiscreteEstimator", "GaussianCopulaEstimator", "GaussianEstimator", "KSGEstimator",
                      "TCopulaEstimator"), "plugin"),
 }
 
 __all__ = ["AutoEstimator", "NeuralEstimator", "DistributedNeuralEstimator", "GaussianEstimator",
            "GaussianCopulaEstimator", "TCopulaEstimator", "DiscreteEstimator", "KSGEstimator", "FlowEstimator",
-           "DoEEstimator", "resolve_critic", "half_sample_interval"]
+           "DoEEstimator", "LatentEstimator", "resolve_critic", "half_sample_interval"]
 
 
 def __getattr__(name: str):

@@ -77,10 +77,12 @@ MEMBERS: dict[str, tuple[str, dict[str, Any]]] = {
     "ksg-normal": ("ksg", {"transform": "normal"}),
     "ksg-rank": ("ksg", {"transform": "rank"}),
     "infonce": ("infonce", {}),
+    "latent": ("latent", {}),
 }
 
-#: The preference order of the panel (earlier wins within the margin).
-ORDER = tuple(MEMBERS)
+#: The preference order of the panel (earlier wins within the margin); ``latent`` joins wide panels only,
+#: which choose by :func:`_choose_wide`.
+ORDER = tuple(k for k in MEMBERS if k != "latent")
 
 
 class AutoEstimator(_Base):
@@ -215,19 +217,23 @@ class AutoEstimator(_Base):
         plan = FitPlan(n, check_int(self.batch_size, "batch_size", minimum=2), seed, self.test_fraction,
                        self.validation_fraction)
         val_rows, test_rows = plan.part_rows("validation"), plan.part_rows("test")
-        if min(len(val_rows), len(test_rows)) < dx + dy + 3:
+        wide = is_wide(dx, dy, shapes, len(val_rows), len(test_rows))
+        if min(len(val_rows), len(test_rows)) < 20:
             raise ValueError(f"too few samples for auto: n={n} gives {len(val_rows)} validation and {len(test_rows)} "
-                             f"test rows, fewer than dim_x + dim_y + 3 = {dx + dy + 3}; pass more data or name an "
-                             "estimator")
+                             "test rows, fewer than 20; pass more data or name an estimator")
         self.plan_, self.members_ = plan, {}  # the split and every member that ran (the permutation test reuses them)
         report = pair.report()  # for the diagnostics of the reported estimate, under the input's column names
         train_rows = plan.part_rows("train")
         seen = np.concatenate([train_rows, val_rows])  # every choice looks at these rows only
-        names, skipped = self._panel(column_report(x[seen], y[seen], checked=True), dx, dy, plan.sizes["train"],
-                                     _view_condition(x[val_rows], y[val_rows]),
-                                     lambda: (*t_copula_gain(np.c_[x[train_rows], y[train_rows]],
-                                                             np.c_[x[val_rows], y[val_rows]]),
-                                              scale_dependence(np.c_[x[val_rows], y[val_rows]], dx)))
+        if wide:  # wide views: membership by width (see wide_panel)
+            names, skipped = wide_panel(column_report(x[seen], y[seen], checked=True), dx, dy, len(val_rows),
+                                        plan.sizes["train"], self.neural, self.batch_size)
+        else:
+            names, skipped = self._panel(column_report(x[seen], y[seen], checked=True), dx, dy, plan.sizes["train"],
+                                         _view_condition(x[val_rows], y[val_rows]),
+                                         lambda: (*t_copula_gain(np.c_[x[train_rows], y[train_rows]],
+                                                                 np.c_[x[val_rows], y[val_rows]]),
+                                                  scale_dependence(np.c_[x[val_rows], y[val_rows]], dx)))
         panel: dict[str, dict[str, Any]] = {k: {"validation": None, "estimate": None, "ci": None, "error": why}
                                             for k, why in skipped.items()}
         results = {}
@@ -238,6 +244,11 @@ class AutoEstimator(_Base):
                     fitted = member
                     res = member.fit(*(images if any(shapes) else (pair, None))).result_
                     val = res.settings["selection"]["validation_value"]
+                elif name == "latent":  # learns on the training rows of the same plan, read on validation and test
+                    res = make_estimator("latent", seed=seed, test_fraction=self.test_fraction,
+                                         validation_fraction=self.validation_fraction,
+                                         progress=self.progress).fit(pair, None).result_
+                    val = res.settings["validation_value"]
                 else:
                     estimator, opts = MEMBERS[name]
                     opts = {**opts, "seed": seed} if takes(estimator, "seed") else opts
@@ -273,7 +284,11 @@ class AutoEstimator(_Base):
             if "discrete" in results and "discrete" not in eligible:
                 panel["discrete"]["note"] = (f"not chosen: the joint table has {cells} cells for {len(val_rows)} "
                                              "validation rows (more than one per five rows)")
-            chosen, reason = _choose({k: panel[k]["validation"] for k in eligible})
+            if wide:
+                chosen, reason = choose_wide({k: panel[k]["validation"] for k in eligible},
+                                             {k: results[k].is_bound for k in eligible})
+            else:
+                chosen, reason = _choose({k: panel[k]["validation"] for k in eligible})
         res = results[chosen]
         # the members saw row subsets: their column diagnostics (by position in a subset) give way to the
         # full sample's, under the input's column names; a column constant on a subset only is not reported
@@ -290,6 +305,8 @@ class AutoEstimator(_Base):
             diagnostics.append(diagnostic("few_samples", f"discrete is the only member that could run, and its joint "
                                           f"table has {cells} cells for {len(val_rows)} validation rows: the plug-in "
                                           "then measures the sample size, not the MI; do not trust this number"))
+        if wide:
+            diagnostics += wide_diagnostics(results, chosen, skipped, dx, dy)
         if _disagree(results, chosen):
             spread = ", ".join(f"{k} {r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for k, r in results.items())
             diagnostics.append(diagnostic("disagreement", f"the panel disagrees beyond its test intervals ({spread}); "
@@ -300,6 +317,7 @@ class AutoEstimator(_Base):
             n_test=res.n_test, batch_size=res.batch_size, seed=seed, seconds=time.perf_counter() - t0,
             history=res.history, diagnostics=diagnostics,
             settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
+                      **({"wide": True, "floor": wide_floor(results)} if wide else {}),
                       "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
         pair.annotate(self.result_)
         return self
@@ -350,3 +368,108 @@ def _choose(validation: dict[str, float]) -> tuple[str, str]:
             detail = ", ".join(f"{k} {v:.3f}" for k, v in validation.items())
             return name, f"{why}; validation values: {detail}"
     return best_name, "the largest validation value"  # pragma: no cover  (best_name is in ORDER)
+
+
+# -- wide views: membership and choice (gated on width; the low-dimensional panel above is unchanged) --------
+#: Flat views with ``dim_x + dim_y`` above this are *wide* (:func:`is_wide`): every flat task of the
+#: 110-task suite has at most 100 columns, and its image tasks are not gated on width, so the suite keeps
+#: the panel above (scikit-learn's digits, 64 pixels a view less their constant pixels, are wide).
+WIDE_DIM = 100
+#: ``gcmi`` (a plug-in covariance of the normal scores) joins a wide panel only with at least this many
+#: validation rows per column of ``dim_x + dim_y``.
+GCMI_ROWS_PER_DIM = 10
+#: An estimate that can overshoot (``gcmi``, ``discrete``) is accepted on wide views only when its
+#: validation value is at most ``(1 + WIDE_TOLERANCE) * reference + 0.05`` nats, the reference being the
+#: largest of the floor-type values (lower bounds and ``latent``).
+WIDE_TOLERANCE = 0.10
+
+
+def is_wide(dx: int, dy: int, shapes, n_validation: int, n_test: int) -> bool:
+    """Whether ``auto`` takes the wide panel: flat views with ``dx + dy > WIDE_DIM``, or any views with
+    fewer validation or test rows than ``dx + dy + 3`` (where the low-dimensional panel's plug-ins cannot run)."""
+    return (not any(shapes) and dx + dy > WIDE_DIM) or min(n_validation, n_test) < dx + dy + 3
+
+
+def wide_panel(report, dx: int, dy: int, n_validation: int, n_train: int, neural: bool,
+               batch_size: int) -> tuple[list[str], dict[str, str]]:
+    """The members of a wide panel and the members left out with the reason.
+
+    ``latent`` always (a floor on compressions learned on the training rows); ``infonce`` (a lower
+    bound) when ``neural``; ``gcmi`` only with ``GCMI_ROWS_PER_DIM`` validation rows per column (its
+    covariance needs ``n >> d``); ``discrete`` when every column takes few values; ``tcmi`` and KSG
+    never (their costs and biases grow with the width).
+    """
+    names, skipped = [], {}
+    if all(c.discrete for c in report.columns):
+        names.append("discrete")
+    d = dx + dy
+    if n_validation >= GCMI_ROWS_PER_DIM * d:
+        names.append("gcmi")
+    else:
+        skipped["gcmi"] = (f"steps aside on wide views: {n_validation} validation rows for dim_x + dim_y = {d} "
+                           f"(needs {GCMI_ROWS_PER_DIM} rows per column); its covariance would measure the sample, "
+                           "not the dependence")
+    skipped["tcmi"] = f"wide views: dim_x + dim_y = {d} (Kendall's tau of every pair of columns grows as d^2)"
+    for k in ("ksg", "ksg-normal", "ksg-rank"):
+        skipped[k] = f"wide views: dim_x + dim_y = {d} (nearest-neighbour bias grows with the dimension)"
+    names.append("latent")
+    if neural and n_train >= 2 * batch_size:
+        names.append("infonce")
+    return names, skipped
+
+
+def choose_wide(validation: dict[str, float], is_bound: dict[str, bool]) -> tuple[str, str]:
+    """The wide panel's choice from validation values, and the reason in words.
+
+    Lower bounds (``is_bound``) and ``latent`` (a floor up to its readout's error) are compared by
+    "largest". An estimate that can overshoot (``gcmi``, ``discrete``) is eligible only when its value
+    is at most ``(1 + WIDE_TOLERANCE)`` times the largest floor-type value plus 0.05 nats, so it never
+    wins on size alone.
+    """
+    floors = {k: v for k, v in validation.items() if is_bound[k] or k == "latent"}
+    if not floors:  # nothing to check an overshooting estimate against: take the smallest (pragma: rare)
+        name = min(validation, key=validation.get)
+        return name, "no lower bound or floor in the panel: the smallest validation value"
+    ref_name = max(floors, key=floors.get)
+    limit = (1 + WIDE_TOLERANCE) * floors[ref_name] + 0.05
+    eligible = dict(floors)
+    refused = []
+    for k, v in validation.items():
+        if k not in floors:
+            (eligible.__setitem__(k, v) if v <= limit else refused.append(f"{k} {v:.3f}"))
+    chosen = max(eligible, key=eligible.get)
+    detail = ", ".join(f"{k} {v:.3f}" for k, v in validation.items())
+    why = ("the largest validation value among the lower bounds and the latent floor" if chosen in floors else
+           f"an estimate that can overshoot, accepted: at most {limit:.3f} nats ((1 + {WIDE_TOLERANCE:g}) x the "
+           f"largest floor, {ref_name} {floors[ref_name]:.3f}, + 0.05)")
+    if refused:
+        why += f"; refused as above {limit:.3f} nats (can overshoot): {', '.join(refused)}"
+    return chosen, f"{why}; validation values: {detail}"
+
+
+def wide_floor(results: dict[str, EstimateResult]) -> dict[str, Any] | None:
+    """``settings["floor"]`` of a wide panel: the largest lower bound on the test rows, and the latent floor."""
+    bounds = {k: r for k, r in results.items() if r.is_bound}
+    out: dict[str, Any] = {}
+    if bounds:
+        k = max(bounds, key=lambda b: bounds[b].estimate)
+        out["lower_bound"] = {"estimator": k, "estimate": bounds[k].estimate, "ci": list(bounds[k].ci)}
+    if "latent" in results:
+        r = results["latent"]
+        out["latent"] = {"estimate": r.estimate, "ci": list(r.ci), "latent_dim": r.settings["latent_dim"],
+                         "what": "I(f(x); g(y)) of learned compressions: a floor up to its readout's error"}
+    return out or None
+
+
+def wide_diagnostics(results: dict[str, EstimateResult], chosen: str, skipped: dict[str, str], dx: int,
+                     dy: int) -> list[dict[str, str]]:
+    """What a wide panel adds: the members that stepped aside, and the latent member's view of the data."""
+    out = []
+    aside = [k for k in ("gcmi",) if k in skipped]
+    if aside:
+        out.append(diagnostic("high_dimension", f"wide views (dim_x + dim_y = {dx + dy}): {', '.join(aside)} stepped "
+                              "aside (needs many more rows than columns); the panel ran "
+                              f"{', '.join(results)}"))
+    if chosen != "latent" and "latent" in results:
+        out += [d for d in results["latent"].diagnostics if d["code"] in ("low_rank", "few_samples")]
+    return out
