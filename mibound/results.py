@@ -190,6 +190,10 @@ class EstimateResult:
         choice = self.settings.get("choice")
         if choice:
             lines.append(f"chosen         {choice['estimator']}: {choice['reason']}")
+        floor = (self.settings.get("floor") or {}).get("lower_bound")
+        if floor and choice and floor["estimator"] != choice["estimator"]:
+            lines.append(f"floor          {f(floor['estimate'])} {unit} ({floor['estimator']}, a lower bound on the "
+                         "same test rows: the MI is at least this, up to its interval)")
         sel = self.settings.get("selection") or {}
         if sel.get("selected_step") is not None:
             steps = sel["selected_step"]

@@ -33,13 +33,15 @@ The choice
 ----------
 Data whose every column takes few values, with a joint table of at most one cell per five
 validation rows, report ``discrete``. Otherwise ``discrete`` is not eligible (on a table with more cells
-its plug-in measures the sample size, not the MI; a ``few_samples`` diagnostic says so when no other
-member could run), and the largest validation value wins, except that a candidate earlier in the order
+its plug-in measures the sample size, not the MI, and the estimator refuses it: its domain,
+:data:`mibound.registry.DOMAINS`), and the largest validation value wins, except that a candidate earlier in the order
 ``discrete, gcmi, tcmi, ksg, ksg-normal, ksg-rank, infonce`` wins when it comes within ``margin = 0.05 + 5%`` of it (the earlier ones have
 less variance and no ceiling). So: Gaussian-like dependence (where the copula finds at least
 what the critic finds) reports ``gcmi``; heavy-tailed elliptical dependence ``tcmi``; dependence
 that the copulas miss reports ``ksg`` in low dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
-validation value, test estimate and interval; ``settings["choice"]`` the chosen name and the reason.
+validation value, test estimate and interval; ``settings["choice"]`` the chosen name and the reason;
+``settings["floor"]`` the largest lower bound of the panel on the test rows (the critic's), printed beside
+the estimate: the MI is at least that, whatever was chosen. Wide views choose by :func:`choose_wide`.
 
 Images
 ------
@@ -245,9 +247,9 @@ class AutoEstimator(_Base):
                     res = member.fit(*(images if any(shapes) else (pair, None))).result_
                     val = res.settings["selection"]["validation_value"]
                 elif name == "latent":  # learns on the training rows of the same plan, read on validation and test
-                    res = make_estimator("latent", seed=seed, test_fraction=self.test_fraction,
-                                         validation_fraction=self.validation_fraction,
-                                         progress=self.progress).fit(pair, None).result_
+                    fitted = make_estimator("latent", seed=seed, test_fraction=self.test_fraction,
+                                            validation_fraction=self.validation_fraction, progress=self.progress)
+                    res = fitted.fit(pair, None).result_
                     val = res.settings["validation_value"]
                 else:
                     estimator, opts = MEMBERS[name]
@@ -265,8 +267,8 @@ class AutoEstimator(_Base):
             panel[name] = {"validation": float(val), "estimate": res.estimate, "ci": list(res.ci),
                            "diagnostics": [d["code"] for d in res.diagnostics], "estimator": MEMBERS[name][0],
                            "options": dict(MEMBERS[name][1]),
-                           # the rows it trained on (a non-neural member trains on none), was chosen on, was read on
-                           "rows": {"train": res.n_train if is_neural(MEMBERS[name][0]) else 0,
+                           # the rows it trained on (a plug-in trains on none: n_train 0), was chosen on, was read on
+                           "rows": {"train": res.n_train,
                                     "validation": len(val_rows), "test": len(test_rows)}}
             if "critic" in res.settings:  # the neural member: the critic "auto" resolved to
                 panel[name]["critic"] = res.settings["critic"]
@@ -301,10 +303,6 @@ class AutoEstimator(_Base):
         if not is_neural(MEMBERS[chosen][0]):
             diagnostics += [d for d in image_diagnostics(shapes, n, dx, dy, MEMBERS[chosen][0])
                             if d["code"] not in {e["code"] for e in diagnostics}]
-        if chosen == "discrete" and cells is not None and cells > len(val_rows) / 5:
-            diagnostics.append(diagnostic("few_samples", f"discrete is the only member that could run, and its joint "
-                                          f"table has {cells} cells for {len(val_rows)} validation rows: the plug-in "
-                                          "then measures the sample size, not the MI; do not trust this number"))
         if wide:
             diagnostics += wide_diagnostics(results, chosen, skipped, dx, dy)
         if _disagree(results, chosen):
@@ -317,7 +315,7 @@ class AutoEstimator(_Base):
             n_test=res.n_test, batch_size=res.batch_size, seed=seed, seconds=time.perf_counter() - t0,
             history=res.history, diagnostics=diagnostics,
             settings={**self.get_params(), "choice": {"estimator": chosen, "reason": reason}, "panel": panel,
-                      **({"wide": True, "floor": wide_floor(results)} if wide else {}),
+                      **({"wide": True} if wide else {}), "floor": panel_floor(results),
                       "columns": report.to_dict(), "chosen_settings": res.settings, "versions": _versions()})
         pair.annotate(self.result_)
         return self
@@ -447,8 +445,12 @@ def choose_wide(validation: dict[str, float], is_bound: dict[str, bool]) -> tupl
     return chosen, f"{why}; validation values: {detail}"
 
 
-def wide_floor(results: dict[str, EstimateResult]) -> dict[str, Any] | None:
-    """``settings["floor"]`` of a wide panel: the largest lower bound on the test rows, and the latent floor."""
+def panel_floor(results: dict[str, EstimateResult]) -> dict[str, Any] | None:
+    """``settings["floor"]``: the largest lower bound of the panel on the test rows, and the latent floor (wide views).
+
+    Reported beside every ``auto`` estimate (``None`` when the panel has neither): the true MI is at least
+    the lower bound, up to its interval, whatever was chosen.
+    """
     bounds = {k: r for k, r in results.items() if r.is_bound}
     out: dict[str, Any] = {}
     if bounds:

@@ -222,6 +222,11 @@ def _whitener(z: np.ndarray, ridge: float = 1e-6) -> np.ndarray:
     return (v / np.sqrt(w)) @ v.T
 
 
+#: Options of a readout estimator on the representations: KSG on per-column normal scores (the
+#: representations' margins are whatever the encoder made them).
+READOUT_OPTIONS: dict[str, dict[str, Any]] = {"ksg": {"transform": "normal"}}
+
+
 class LatentEstimator(_Base):
     """MI between learned low-dimensional representations of the two views: a floor on ``I(x; y)``.
 
@@ -261,6 +266,8 @@ class LatentEstimator(_Base):
     """
 
     name = "latent"
+    #: Learns encoders on its training rows (a permutation test refits it whole; :mod:`mibound.estimators.permutation`).
+    learns_representation = True
 
     def __init__(self, latent_dim: int | str = _L["latent_dim"], max_latent_dim: int = _L["max_latent_dim"],
                  pca_dim: int = _L["pca_dim"], encoder: str = _L["encoder"], readout: str = _L["readout"],
@@ -338,7 +345,7 @@ class LatentEstimator(_Base):
         """The low-dimensional estimator ``readout`` on held-out representations."""
         from mibound.registry import make_estimator, takes
 
-        opts: dict[str, Any] = {"transform": "normal"} if readout == "ksg" else {}
+        opts: dict[str, Any] = dict(READOUT_OPTIONS.get(readout, {}))
         if takes(readout, "seed"):
             opts["seed"] = p["seed"]
         if takes(readout, "n_subsamples"):

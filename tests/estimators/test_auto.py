@@ -90,6 +90,11 @@ def test_the_neural_member_joins_and_is_read_on_the_same_split():
     assert res.settings["panel"]["tcmi"]["estimate"] is None  # Gaussian data: left out, with the reason
     inf = res.settings["panel"]["infonce"]
     assert inf["validation"] is not None and inf["ci"][0] <= inf["estimate"] <= inf["ci"][1]
+    # the floor beside the estimate: the critic's lower bound on the same test rows (issue 20)
+    floor = res.settings["floor"]["lower_bound"]
+    assert floor["estimator"] == "infonce" and floor["estimate"] == inf["estimate"]
+    if res.settings["choice"]["estimator"] != "infonce":
+        assert f"floor          {floor['estimate']:.4f} nats (infonce, a lower bound" in res.summary()
 
 
 def test_the_ksg_members_differ_only_by_their_column_map():

@@ -187,4 +187,5 @@ def test_make_estimator_routes_options():
     assert isinstance(make_estimator("nwj", steps=3), NeuralEstimator)
     assert make_estimator("ksg", k=5).k == 5
     assert set(mibound.ESTIMATORS) == {"auto", "infonce", "nwj", "dv", "mine", "tuba", "js", "smile",
-                                       "alpha_infonce", "gaussian", "gcmi", "tcmi", "ksg", "discrete", "flow", "doe"}
+                                       "alpha_infonce", "gaussian", "gcmi", "tcmi", "ksg", "discrete", "flow", "doe",
+                                       "latent"}

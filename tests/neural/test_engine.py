@@ -139,7 +139,7 @@ CHANGES = {NeuralEstimator: dict(estimator="smile", steps=10, clip=2.0),
            mibound.TCopulaEstimator: dict(n_subsamples=4, seed=2),
            mibound.KSGEstimator: dict(k=5, ties="keep"), ESTIMATORS["discrete"]: dict(n_subsamples=7),
            ESTIMATORS["auto"]: dict(neural=False, ksg_max_dim=3), ESTIMATORS["flow"]: dict(steps=11),
-           ESTIMATORS["doe"]: dict(seed=4)}
+           ESTIMATORS["doe"]: dict(seed=4), ESTIMATORS["latent"]: dict(latent_dim=3, seed=5)}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
