@@ -51,7 +51,7 @@ default_role = "py:obj"  # `name` in a docstring is a reference
 # outside libraries: no intersphinx (no network), so their names are text, not links
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|torch|pandas|pd|scipy|sklearn|matplotlib|seaborn|zuko|collections|typing|pathlib|os|"
-               r"argparse|dataclasses|concurrent|abc|tqdm)(\..*)?"),
+               r"argparse|dataclasses|concurrent|abc|tqdm|lightning)(\..*)?"),
     (r"py:.*", r"(optional|callable|array-like|array_like|array|ndarray|Tensor|tensor|module|Module|Path|"
                r"DataFrame|Figure|Generator|ArrayLike|default .*|shape .*|\(.*\).*|.* of .*)"),
     (r"py:.*", r"(mibound(\..*)?\.|\w+\.)?_\w+(\..*)?"),  # private helpers (base classes shown by show-inheritance)

@@ -117,7 +117,7 @@ def estimate_mi_distributed(x=None, y=None, estimator: str = DISTRIBUTED_DEFAULT
     device : {"auto", "cpu", "cuda"}, default "auto"
     backend : str, optional
     **estimator_options
-        Further :class:`DistributedNeuralEstimator` parameters (``learning_rate``, ``critic_options``, ...).
+        Further :class:`~mibound.estimators.distributed.DistributedNeuralEstimator` parameters (``learning_rate``, ``critic_options``, ...).
 
     Returns
     -------

@@ -41,7 +41,7 @@ what the critic finds) reports ``gcmi``; heavy-tailed elliptical dependence ``tc
 that the copulas miss reports ``ksg`` in low dimension and the critic's lower bound otherwise. ``settings["panel"]`` keeps every candidate's
 validation value, test estimate and interval; ``settings["choice"]`` the chosen name and the reason;
 ``settings["floor"]`` the largest lower bound of the panel on the test rows (the critic's), printed beside
-the estimate: the MI is at least that, whatever was chosen. Wide views choose by :func:`choose_wide`.
+the estimate: the MI is at least that, whatever was chosen. Wide views choose by ``choose_wide`` (below).
 
 Images
 ------

@@ -68,7 +68,7 @@ __all__ = ["LatentEstimator", "ENCODERS", "READOUTS", "GAP_RATIO", "principal_ra
 #: The learned representations (``"auto"``: ``cca`` where the views' spectrum has a gap, else ``cca`` and
 #: ``critic``, the larger validation value wins).
 ENCODERS = ("auto", "cca", "critic")
-#: The low-dimensional estimators read on the representations (``"auto"``: :data:`DEFAULT_READOUT`).
+#: The low-dimensional estimators read on the representations (``"auto"``: ``DEFAULT_READOUT``).
 READOUTS = ("auto", "gcmi", "ksg", "flow")
 #: The readout of each encoder under ``readout="auto"``: gcmi on canonical variates (near Gaussian on the
 #: wide family: within 4% where KSG under-reads by up to 22% at 4 nats), KSG on critic embeddings
@@ -247,7 +247,7 @@ class LatentEstimator(_Base):
         ``cca`` (at the intrinsic dimension) and ``critic`` (at ``max_latent_dim``), and the one whose
         readout is larger on the validation rows is read on the test rows (both are floors by the DPI).
     readout : {"auto", "gcmi", "ksg", "flow"}, default "auto"
-        ``"auto"``: gcmi for ``cca``, KSG (normal scores) for ``critic`` (:data:`DEFAULT_READOUT`).
+        ``"auto"``: gcmi for ``cca``, KSG (normal scores) for ``critic`` (``DEFAULT_READOUT``).
     test_fraction, validation_fraction : float, default 0.4 and 0.2
     seed : int, default 0
     n_subsamples : int, default 100

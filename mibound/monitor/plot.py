@@ -30,7 +30,7 @@ def _smooth(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def plot_chain(frame, ax=None, title: str | None = None):
-    """Draw a monitor's tidy table (:meth:`ContrastiveMonitor.frame`) as the chain over steps.
+    """Draw a monitor's tidy table (:meth:`mibound.monitor.core.ContrastiveMonitor.frame`) as the chain over steps.
 
     Lines: ``I(v1;v2)`` (exact, or an estimate with its band), ``I(z1;z2)`` (estimate with its
     interval), the held-out InfoNCE bound at ``K_probe`` (with its interval), ``log K - L`` per
