@@ -59,6 +59,10 @@ class _HalfSampled(_Base):
         """``idx -> _statistic(x[idx], y[idx])`` (overridden where precomputation makes it cheaper)."""
         return lambda idx: self._statistic(x[idx], y[idx])
 
+    def _statistics(self, x: np.ndarray, y: np.ndarray):
+        """``(statistic of all rows, idx -> statistic of the rows idx)``; overridden where both share work."""
+        return self._statistic(x, y), self._subset_statistic(x, y)
+
     def _diagnostics(self, report) -> list[dict[str, str]]:
         return []
 
@@ -85,8 +89,8 @@ class _HalfSampled(_Base):
             return self
         self._check_data(pair)
         x, y = pair.x, pair.y
-        est = self._statistic(x, y)
-        ci, sd = half_sample_interval(est, self._subset_statistic(x, y), x.shape[0], self.n_subsamples, seed,
+        est, subset = self._statistics(x, y)
+        ci, sd = half_sample_interval(est, subset, x.shape[0], self.n_subsamples, seed,
                                       x.shape[1] + y.shape[1] + 1)
         self.result_ = EstimateResult(
             estimator=self.name, estimate=est, ci=ci, std=sd, true_mi=None if true_mi is None else float(true_mi),
@@ -183,6 +187,11 @@ class GaussianCopulaEstimator(_HalfSampled):
         # the ranks within each half from one sort of the full sample: identical to gcmi_mi(x[idx], y[idx])
         rx, ry = SubsetRanks(x), SubsetRanks(y)
         return lambda idx: gaussian_plugin_mi(rx.normal_scores(idx), ry.normal_scores(idx), bool(self.bias_correction))
+
+    def _statistics(self, x, y):
+        # one sort per column serves the estimate (all rows: the same normal scores as copula_normalize) and the halves
+        subset = self._subset_statistic(x, y)
+        return subset(None), subset
 
     def _diagnostics(self, report) -> list[dict[str, str]]:
         return report.diagnostics(

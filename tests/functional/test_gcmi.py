@@ -96,9 +96,11 @@ def test_gcmi_half_samples_match_the_direct_computation(rng):
     y = x[:, :1] + rng.standard_normal((600, 1))
     fast = GaussianCopulaEstimator(n_subsamples=30, seed=4).fit(x, y).result_
     slow = GaussianCopulaEstimator(n_subsamples=30, seed=4)
-    slow._subset_statistic = lambda a, b: (lambda idx: gcmi_mi(a[idx], b[idx]))
+    slow._statistics = lambda a, b: (gcmi_mi(a, b), lambda idx: gcmi_mi(a[idx], b[idx]))
     slow = slow.fit(x, y).result_
-    assert fast.estimate == slow.estimate
+    # one sort serves all rows and the halves: the same normal scores; the covariance is summed in another memory
+    # layout (a transposed view), so the last bits may differ (measured: 1e-16 relative)
+    assert fast.estimate == pytest.approx(slow.estimate, rel=1e-12)
     assert fast.ci == pytest.approx(slow.ci, rel=1e-12) and fast.std == pytest.approx(slow.std, rel=1e-10)
 
 
