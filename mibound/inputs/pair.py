@@ -110,14 +110,21 @@ class Pair:
                              "use estimator='discrete'")
 
     @cached_property
+    def _view_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        return _groups(self.x), _groups(self.y)
+
+    @cached_property
     def row_groups(self) -> np.ndarray:
-        """``(n,)`` int: the index of each row's distinct ``(x, y)`` pair (copies share one)."""
-        return _groups(np.c_[self.x, self.y])
+        """``(n,)`` int: the index of each row's distinct ``(x, y)`` pair (copies share one).
+
+        From the two views' own groups (a pair of integers a row), so the views are never copied side by side.
+        """
+        return _groups(np.c_[self._view_groups])
 
     @cached_property
     def distinct_rows(self) -> tuple[int, int, int]:
         """Distinct rows of ``x``, of ``y`` and of the joint ``(x, y)``."""
-        return tuple(int(g.max()) + 1 if g.size else 0 for g in (_groups(self.x), _groups(self.y), self.row_groups))
+        return tuple(int(g.max()) + 1 if g.size else 0 for g in (*self._view_groups, self.row_groups))
 
     @cached_property
     def continuous_copies(self) -> bool:
