@@ -19,6 +19,7 @@ from mibound.functional.nonparametric import (
     SubsetRanks,
     copula_normalize,
     discrete_mi,
+    gaussian_mi_se,
     gaussian_plugin_mi,
     ksg_mi,
 )
@@ -28,6 +29,10 @@ from mibound.results import EstimateResult, _versions, diagnostic, dimension_dia
 
 #: What the interval of the half-sampled plug-ins covers (``settings["interval"]``).
 HALF_SAMPLING = "half-sampling of all rows: the estimate's sampling spread, not its bias"
+#: ``gcmi``'s intervals, and what the delta-method one covers.
+GCMI_INTERVALS = ("half-sampling", "delta")
+DELTA = ("delta method on the normal scores' canonical correlations (a Gaussian copula, large n): the estimate's "
+         "sampling spread, not its bias")
 #: tcmi refuses a fit predicted (:func:`~mibound.functional.copulas.kendall_seconds`) to take longer (seconds).
 TCMI_MAX_SECONDS = 120.0
 #: discrete refuses a joint table with fewer rows than this per distinct (x, y) cell (as ``auto`` does).
@@ -63,6 +68,11 @@ class _HalfSampled(_Base):
         """``(statistic of all rows, idx -> statistic of the rows idx)``; overridden where both share work."""
         return self._statistic(x, y), self._subset_statistic(x, y)
 
+    def _interval(self, est: float, subset, x: np.ndarray, y: np.ndarray, seed: int):
+        """``(ci, sd, what it covers)``: half-sampling (:func:`~mibound.estimators.base.half_sample_interval`)."""
+        ci, sd = half_sample_interval(est, subset, x.shape[0], self.n_subsamples, seed, x.shape[1] + y.shape[1] + 1)
+        return ci, sd, HALF_SAMPLING if sd else "none (too few rows or n_subsamples=0)"
+
     def _diagnostics(self, report) -> list[dict[str, str]]:
         return []
 
@@ -90,13 +100,11 @@ class _HalfSampled(_Base):
         self._check_data(pair)
         x, y = pair.x, pair.y
         est, subset = self._statistics(x, y)
-        ci, sd = half_sample_interval(est, subset, x.shape[0], self.n_subsamples, seed,
-                                      x.shape[1] + y.shape[1] + 1)
+        ci, sd, covers = self._interval(est, subset, x, y, seed)
         self.result_ = EstimateResult(
             estimator=self.name, estimate=est, ci=ci, std=sd, true_mi=None if true_mi is None else float(true_mi),
             is_bound=False, n_train=0, n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
-            settings={**self.get_params(), "versions": _versions(),
-                      "interval": HALF_SAMPLING if sd else "none (too few rows or n_subsamples=0)"},
+            settings={**self.get_params(), "versions": _versions(), "interval": covers},
             diagnostics=self._diagnostics(pair.report())
             + (image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name) if any(shapes)
                else dimension_diagnostics(x.shape[0], x.shape[1], y.shape[1], self.name)),
@@ -162,14 +170,20 @@ class GaussianCopulaEstimator(_HalfSampled):
     statement and counterexamples). Hence ``is_bound=False``.
 
     The 95% interval is half-sampling as in :class:`GaussianEstimator` (ranks recomputed within
-    each half). Columns with ties or few distinct values are reported in ``result_.diagnostics``.
+    each half), or, with ``interval="delta"``, ``estimate -+ 1.96 se`` with the delta-method standard
+    error of the Gaussian MI of the normal scores (:func:`~mibound.functional.nonparametric.gaussian_mi_se`):
+    one covariance instead of ``n_subsamples`` refits, exact in the large-sample limit for a Gaussian
+    copula (the monitor's checkpoints use it). Columns with ties or few distinct values are reported in
+    ``result_.diagnostics``.
 
     Parameters
     ----------
     bias_correction : bool, default True
     n_subsamples : int, default 100
-        Half-samples for the interval (0: no interval, ``ci = (estimate, estimate)``).
+        Half-samples for the interval (0: no interval, ``ci = (estimate, estimate)``); unused with
+        ``interval="delta"``.
     seed : int, default 0
+    interval : {"half-sampling", "delta"}, default "half-sampling"
 
     References
     ----------
@@ -180,6 +194,11 @@ class GaussianCopulaEstimator(_HalfSampled):
 
     name = "gcmi"
 
+    def __init__(self, bias_correction: bool = True, n_subsamples: int = 100, seed: int = 0,
+                 interval: str = "half-sampling"):
+        super().__init__(bias_correction, n_subsamples, seed)
+        self.interval = interval
+
     def _statistic(self, x, y) -> float:  # gcmi_mi of the checked pair
         return gaussian_plugin_mi(copula_normalize(x), copula_normalize(y), bool(self.bias_correction))
 
@@ -189,9 +208,18 @@ class GaussianCopulaEstimator(_HalfSampled):
         return lambda idx: gaussian_plugin_mi(rx.normal_scores(idx), ry.normal_scores(idx), bool(self.bias_correction))
 
     def _statistics(self, x, y):
+        if check_choice(self.interval, GCMI_INTERVALS, "interval") == "delta":  # the normal scores serve the interval
+            zx, zy = copula_normalize(x), copula_normalize(y)
+            return gaussian_plugin_mi(zx, zy, bool(self.bias_correction)), (zx, zy)
         # one sort per column serves the estimate (all rows: the same normal scores as copula_normalize) and the halves
         subset = self._subset_statistic(x, y)
         return subset(None), subset
+
+    def _interval(self, est, subset, x, y, seed):
+        if self.interval != "delta":
+            return super()._interval(est, subset, x, y, seed)
+        se = gaussian_mi_se(*subset)
+        return (est - 1.96 * se, est + 1.96 * se), se, DELTA
 
     def _diagnostics(self, report) -> list[dict[str, str]]:
         return report.diagnostics(

@@ -80,10 +80,9 @@ QUANTITIES: dict[str, str] = {
 #: The estimator :func:`default_estimator` picks for embeddings too wide for ``gcmi``, once it is registered.
 WIDE_ESTIMATOR = "latent"
 
-#: Half-samples of the ``gcmi``/``gaussian`` interval at a checkpoint. They are most of a checkpoint's time: on
-#: 2048 rows of 32 + 32 columns a profile put 30 half-samples at 0.26 s of a 0.33 s ``gcmi`` fit; with 10 a
-#: whole checkpoint took 40-50 ms of CPU (benchmarks/bench_monitor.py). The interval's width is then itself
-#: known to about +-25% (the spread of 10 values).
+#: Half-samples of a half-sampled interval at a checkpoint (``gaussian``, ``tcmi``, ...). ``gcmi`` takes its
+#: delta-method interval instead (``interval="delta"``): on 2048 rows of 32 + 32 columns its 10 half-samples were
+#: about 25 ms of a 67 ms checkpoint (benchmarks/bench_monitor.py).
 PROBE_HALVES = 10
 
 #: Rows per embedding column below which ``gcmi`` is not the default (its ``few_samples`` rule is ``n < 10 d``).
@@ -252,8 +251,8 @@ class ContrastiveMonitor:
     estimator : str, optional
         Registry name of the ``I(z1; z2)`` estimator; default :func:`default_estimator`.
     estimator_options : dict, optional
-        Passed to it. ``gcmi``/``gaussian`` default to ``n_subsamples=`` :data:`PROBE_HALVES`
-        half-samples for the interval (most of a checkpoint's time is spent on them).
+        Passed to it. ``gcmi`` defaults to ``interval="delta"`` (one covariance), other half-sampled
+        estimators to ``n_subsamples=`` :data:`PROBE_HALVES` half-samples for the interval.
     mi_views : float, Sampler, EstimateResult, "estimate" or None, default "estimate"
         ``I(v1; v2)``: a number (exact), a mibound sampler (its exact ``mutual_information()``), a
         mibound result (an estimate made elsewhere, e.g. on more pairs than the probe holds), an
@@ -562,7 +561,9 @@ class ContrastiveMonitor:
 
     def _estimate(self, name: str, x, y) -> tuple[float, float, float, str, list]:
         options = dict(self.estimator_options) if name == (self.estimator or name) else {}
-        if name in ("gcmi", "gaussian"):
+        if takes(name, "interval"):  # gcmi: one covariance, not PROBE_HALVES refits (most of a checkpoint's time)
+            options.setdefault("interval", "delta")
+        elif takes(name, "n_subsamples"):
             options.setdefault("n_subsamples", PROBE_HALVES)
         if takes(name, "seed"):
             options.setdefault("seed", self.seed)

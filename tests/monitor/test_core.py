@@ -48,9 +48,9 @@ def test_chain_holds_and_the_estimate_of_i_z1_z2_matches_the_exact_value_at_ever
     assert len(mon.checkpoints) == 10
     assert exact[-1] > exact[0] + 0.1  # training finds the informative directions: I(z1;z2) rises
     for rec, mi in zip(mon.checkpoints, exact):
-        # gcmi's interval (10 half-samples, the default) covers the exact value up to 0.03 nats; measured over
-        # seeds 0-4 x 10 checkpoints (n = 4096, 2 + 2 columns): error in [-0.043, +0.028] nats, at most 0.006
-        # outside the interval (the interval's own width is uncertain by about 25% with 10 halves)
+        # gcmi's interval (the delta method, the monitor's default) covers the exact value up to 0.03 nats;
+        # measured over seeds 0-4 x 10 checkpoints (n = 4096, 2 + 2 columns): error in [-0.043, +0.028] nats, at
+        # most 0.0011 outside the interval (with 10 half-samples, the former default: 0.006)
         assert rec["mi_codes_ci_low"] - 0.03 <= mi <= rec["mi_codes_ci_high"] + 0.03, (rec["step"], mi, rec)
         # log K - L <= I(z1;z2) <= I(v1;v2), within noise (the window mean of 30 training bounds has its own
         # scatter); measured: it sat at least 0.36 nats below the interval's high end over seeds 0-4
