@@ -377,11 +377,13 @@ def codes_of(diagnostics: list[dict[str, str]]) -> list[str]:
 def image_diagnostics(shapes, n: int, dim_x: int, dim_y: int, estimator: str) -> list[dict[str, str]]:
     """What a non-image estimator did with image views: ``flattened_images``, and ``high_dimension`` when it applies.
 
+    Flat views (``shapes == (None, None)``) get :func:`dimension_diagnostics` alone.
+
     Parameters
     ----------
     shapes : (tuple or None, tuple or None)
         Per-sample shapes ``(C, H, W)`` of the views that were images (from
-        :func:`mibound.inputs.checks.flatten_views`); ``(None, None)`` gives no diagnostics.
+        :func:`mibound.inputs.checks.flatten_views`); ``(None, None)``: flat views.
     n : int
         Rows.
     dim_x, dim_y : int
@@ -390,7 +392,7 @@ def image_diagnostics(shapes, n: int, dim_x: int, dim_y: int, estimator: str) ->
         The estimator's name (a key of :data:`HIGH_DIMENSION`, or ``gaussian``/``gcmi``).
     """
     if shapes[0] is None and shapes[1] is None:
-        return []
+        return dimension_diagnostics(n, dim_x, dim_y, estimator)
     what = ", ".join(f"{v} {tuple(s)} -> {d} columns" for v, s, d in (("x", shapes[0], dim_x), ("y", shapes[1], dim_y))
                      if s is not None)
     out = [diagnostic("flattened_images", f"{estimator} flattened the image views ({what}): it treats pixels as "

@@ -25,7 +25,7 @@ from mibound.functional.nonparametric import (
 )
 from mibound.inputs.checks import check_choice, check_int, check_seed
 from mibound.registry import OutOfDomain
-from mibound.results import EstimateResult, _versions, diagnostic, dimension_diagnostics, image_diagnostics
+from mibound.results import EstimateResult, _versions, diagnostic, image_diagnostics
 
 #: What the interval of the half-sampled plug-ins covers (``settings["interval"]``).
 HALF_SAMPLING = "half-sampling of all rows: the estimate's sampling spread, not its bias"
@@ -106,8 +106,7 @@ class _HalfSampled(_Base):
             is_bound=False, n_train=0, n_test=x.shape[0], seed=seed, seconds=time.perf_counter() - t0,
             settings={**self.get_params(), "versions": _versions(), "interval": covers},
             diagnostics=self._diagnostics(pair.report())
-            + (image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name) if any(shapes)
-               else dimension_diagnostics(x.shape[0], x.shape[1], y.shape[1], self.name)),
+            + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
         )
         bias = self._bias(*x.shape, y.shape[1])
         if bias is not None:
@@ -198,9 +197,6 @@ class GaussianCopulaEstimator(_HalfSampled):
                  interval: str = "half-sampling"):
         super().__init__(bias_correction, n_subsamples, seed)
         self.interval = interval
-
-    def _statistic(self, x, y) -> float:  # gcmi_mi of the checked pair
-        return gaussian_plugin_mi(copula_normalize(x), copula_normalize(y), bool(self.bias_correction))
 
     def _subset_statistic(self, x, y):
         # the ranks within each half from one sort of the full sample: identical to gcmi_mi(x[idx], y[idx])
@@ -413,8 +409,7 @@ class KSGEstimator(_Base):
                       "interval": "1.96 sd / sqrt(n) of the per-row KSG terms (approximate: the terms are weakly "
                                   "dependent): sampling noise, not KSG's bias, which grows with dimension and MI"},
             diagnostics=pair.report().diagnostics(action, discrete)
-            + (image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name) if any(shapes)
-               else dimension_diagnostics(x.shape[0], x.shape[1], y.shape[1], self.name)),
+            + image_diagnostics(shapes, x.shape[0], x.shape[1], y.shape[1], self.name),
         )
         pair.annotate(self.result_)
         return self
