@@ -247,3 +247,23 @@ def test_tied_data_give_a_non_negative_estimate_with_the_ties_diagnostic(case):
     assert {"ties", "discrete_columns"} <= set(codes_of(res.diagnostics))
     ties = next(d for d in res.diagnostics if d["code"] == "ties")
     assert "joint table" in ties["message"]
+
+
+def test_the_reports_digit_label_pairs_fail_gcmis_check_in_the_low_dimensional_panel():
+    """Issue 20's digit pairs (y is an image of the same class with probability 0.95; I(x;y) <= I(c;c') =
+    1.99 nats), cropped to 7 x 7 pixels so that they take the low-dimensional panel (98 columns): gcmi reads
+    about 2.3 nats on the validation rows, above the hard bound; its model reaches 0.27 of the 2.40 it
+    predicts for itself here (n = 3000; 0.67 of 2.20 at n = 5000, where auto then reports the critic's
+    1.52 instead of gcmi's 2.31), so it is not eligible above the floor."""
+    from sklearn.datasets import load_digits
+
+    from mibound.data.wide import DigitLabelPairs
+
+    d = load_digits()
+    x, y = DigitLabelPairs(0.05, images=d.images[:, 1:, 1:] / 16.0, labels=d.target).sample(3000, seed=0)
+    keep = (x.std(0) > 0) & (y.std(0) > 0)  # pixels varying in both views (read_pair drops constant ones)
+    xy = np.c_[x[:, keep], y[:, keep]]
+    plan = FitPlan(3000, 64, 0, 0.4, 0.2)
+    train, val = plan.part_rows("train"), plan.part_rows("validation")
+    check = self_check("gcmi", {}, xy[train], xy[val], int(keep.sum()), 0)
+    assert not check["passed"] and check["predicted"] > 1.5 and check["observed"] < 0.5 * check["predicted"]
