@@ -353,6 +353,8 @@ CODES: dict[str, str] = {
                      "(infinite for a continuous one)",
     "small_sample_bias": "the estimator's known bias at this sample size is a large part of the estimate",
     "no_training": "the critic was not trained (steps=0): the value is that of an untrained critic",
+    "overshoot_risk": "the reported value is an estimate that can overshoot and it failed its own check, with no "
+                      "lower bound in the panel to compare it with: it may read above the MI",
 }
 
 #: Dimension ``dim_x + dim_y`` above which each non-neural estimator gets ``high_dimension``:

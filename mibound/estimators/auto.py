@@ -324,6 +324,9 @@ class AutoEstimator(_Base):
                             if d["code"] not in {e["code"] for e in diagnostics}]
         if wide:
             diagnostics += wide_diagnostics(results, chosen, skipped, dx, dy)
+        if chosen in checks and not checks[chosen]["passed"]:  # no floor, and nothing passed its check
+            diagnostics.append(diagnostic("overshoot_risk", f"{chosen} can overshoot and failed its own check "
+                                          f"({checks[chosen]['check']}), and the panel has no lower bound"))
         if _disagree(results, chosen):
             spread = ", ".join(f"{k} {r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for k, r in results.items())
             diagnostics.append(diagnostic("disagreement", f"the panel disagrees beyond its test intervals ({spread}); "

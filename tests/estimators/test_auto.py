@@ -267,3 +267,18 @@ def test_the_reports_digit_label_pairs_fail_gcmis_check_in_the_low_dimensional_p
     train, val = plan.part_rows("train"), plan.part_rows("validation")
     check = self_check("gcmi", {}, xy[train], xy[val], int(keep.sum()), 0)
     assert not check["passed"] and check["predicted"] > 1.5 and check["observed"] < 0.5 * check["predicted"]
+
+
+def test_without_a_floor_a_failed_check_is_said():
+    """auto(neural=False) has no lower bound: on the one-hot views gcmi is the only member, fails its own
+    check, and is reported with overshoot_risk rather than silently."""
+    rng = np.random.default_rng(0)
+    n, k = 3000, 8
+    c = rng.integers(0, k, n)
+    c2 = np.where(rng.random(n) < 0.2, rng.integers(0, k, n), c)
+    x = np.c_[np.eye(k)[c][:, 1:], rng.standard_normal(n)]
+    y = np.c_[np.eye(k)[c2][:, 1:], rng.standard_normal(n)]
+    res = AutoEstimator(**FAST).fit(x, y).result_
+    assert res.settings["choice"]["estimator"] == "gcmi" and "overshoot_risk" in codes_of(res.diagnostics)
+    gauss = AutoEstimator(**FAST).fit(*CorrelatedPairs.from_mi(1.0, 4).sample(3000, seed=2, dtype=np.float64)).result_
+    assert "overshoot_risk" not in codes_of(gauss.diagnostics)
