@@ -420,13 +420,17 @@ def _choose(validation: dict[str, float], is_bound: dict[str, bool] | None = Non
             order: tuple[str, ...] = ORDER) -> tuple[str, str, dict[str, Any]]:
     """The panel's choice from its validation values (see the module docstring), the reason in words, the checks.
 
-    Floors (``is_bound``; by default ``infonce``) are always eligible. An estimate that can overshoot
+    Floors (``is_bound``; by default the members whose estimator reads a lower bound in
+    :data:`~mibound.registry.DOMAINS`) are always eligible. An estimate that can overshoot
     is eligible when it is consistent with the floor (at most ``(1 + FLOOR_TOLERANCE)`` times the
     largest floor + 0.05 nats), or else when ``check(name)`` (:func:`self_check`) passes; without a
     ``check`` it is not eligible above that limit. Among the eligible the largest wins, except that one
     earlier in ``order`` wins within ``0.05 + 5%`` of it (``order=()``: the largest).
     """
-    is_bound = is_bound or {k: k == "infonce" for k in validation}
+    if is_bound is None:  # by the registry: what each member's estimator reads (its domain)
+        from mibound.registry import DOMAINS
+
+        is_bound = {k: DOMAINS[MEMBERS[k][0]].reads == "lower bound" for k in validation}
     floors = {k: v for k, v in validation.items() if is_bound[k]}
     cap = (1 + FLOOR_TOLERANCE) * max(floors.values()) + 0.05 if floors else None
     eligible, checks, refused = dict(floors), {}, []
