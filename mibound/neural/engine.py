@@ -88,6 +88,9 @@ class Runs:
 
     runs: int = 1
     labels: list[str]
+    #: Whether every parameter holds the runs along its first axis, in run order (then :func:`train` can give
+    #: each run its own learning rate).
+    run_axis: bool = False
     #: Whether this strategy may step in a worker thread next to another one (false when a step
     #: runs collectives, whose order must be the same on every process).
     concurrent: bool = True
@@ -243,9 +246,10 @@ def logged_steps(steps: int, log_every: int) -> torch.Tensor:
 class _Slot:
     """One :class:`Runs` with its parameters, optimiser and schedule, and its columns of the history.
 
-    ``learning_rate`` is one rate, or one per run (stacked runs at several rates): Adam steps at the
-    largest and each run's step is then scaled by its rate over the largest (an exact per-run rate:
-    Adam's and AdamW's update is proportional to the rate, and no quantity mixes runs).
+    ``learning_rate`` is one rate, or one per run (a tuple; runs stacked along the parameters' first axis,
+    :attr:`Runs.run_axis`): the optimiser then holds run ``r``'s slice of every parameter (a view of
+    its storage) in a parameter group of its own at rate ``r``, and each step hands every slice its slice of
+    the gradient. Adam's update of a slice is then exactly the one a separate Adam at that rate makes.
     """
 
     def __init__(self, runs: Runs, cols: torch.Tensor, learning_rate: float | tuple[float, ...], lr_schedule: str,
@@ -256,16 +260,17 @@ class _Slot:
         self.rate = learning_rate
         self.lr_schedule, self.steps, self.weight_decay = lr_schedule, steps, weight_decay
         self.params = runs.parameters()
-        per_run = not isinstance(learning_rate, numbers.Real)
-        top = max(learning_rate) if per_run else learning_rate
-        self.opt = make_optimizer(self.params, top, weight_decay) if self.params and optimizer else None
+        self.views = None  # per run, its slice of every parameter (per-run rates)
+        if not isinstance(learning_rate, numbers.Real):
+            if not runs.run_axis:
+                raise ValueError(f"per-run learning rates need runs stacked along the parameters' first axis; "
+                                 f"{type(runs).__name__} is not")
+            self.views = [[p.detach()[r] for p in self.params] for r in range(runs.runs)]
+            groups = [{"params": v, "lr": lr} for v, lr in zip(self.views, learning_rate)]
+        top = learning_rate if self.views is None else max(learning_rate)
+        self.opt = (make_optimizer(self.params if self.views is None else groups, top, weight_decay)
+                    if self.params and optimizer else None)
         self.sched = make_scheduler(self.opt, lr_schedule, steps) if self.opt is not None else None
-        self.scales = None  # per parameter, each run's rate / the top rate (broadcast over its slice)
-        if per_run and self.opt is not None and any(r != top for r in learning_rate):
-            f = torch.tensor([r / top for r in learning_rate], dtype=self.params[0].dtype,
-                             device=self.params[0].device)
-            self.scales = [f.view(-1, *([1] * (p.ndim - 1))) for p in self.params]
-            self.before = [torch.empty_like(p) for p in self.params]
         self.stopped = False  # early stopping ended this slot's training; it repeats its last record
         self.stopped_step: int | None = None  # steps this slot took before it stopped
         self.stop_reason: str | None = None  # "patience" or "race"
@@ -283,16 +288,16 @@ class _Slot:
                 return self.runs.forward(x, y)
         loss, value = self.runs.forward(x, y)
         self.opt.zero_grad(set_to_none=True)
+        if self.views is not None:  # the optimiser holds the slices; the stacked parameters' gradients go too
+            for p in self.params:
+                p.grad = None
         loss.sum().backward()  # runs are independent: d(sum)/d(theta_r) = d(loss_r)/d(theta_r)
         self.runs.sync_gradients(self.params)
-        if self.scales is None:
-            self.opt.step()
-        else:
-            with torch.no_grad():
-                torch._foreach_copy_(self.before, self.params)
-                self.opt.step()  # at the top rate; then before + (rate_r / top) * (after - before) per run
-                torch._foreach_lerp_(self.before, self.params, self.scales)
-                torch._foreach_copy_(self.params, self.before)
+        if self.views is not None:  # each run's slice of the gradient to its slice of the parameters
+            for r, views in enumerate(self.views):
+                for v, p in zip(views, self.params):
+                    v.grad = None if p.grad is None else p.grad[r]
+        self.opt.step()
         if self.sched is not None:
             self.sched.step()
         return loss.detach(), value.detach()
@@ -321,18 +326,28 @@ class _Slot:
         if self.opt is not None:  # Adam's moments and step count, run by run
             where = {id(t): i for i, t in enumerate(state)}
             new_pos = {id(t): i for i, t in enumerate(runs._state())}
-            old_states = [self.opt.state.get(p, {}) for p in self.params]
-            for key in {k for st in old_states for k in st}:
+            for key in {k for st in self.opt.state.values() for k in st}:
                 laid, count = list(state), None
-                for p, st in zip(self.params, old_states):
-                    if key in st and st[key].shape == p.shape:
-                        laid[where[id(p)]] = st[key]
-                    elif key in st:
-                        count = st[key]  # the step count, the same for every parameter
+                for k, p in enumerate(self.params):
+                    st = ([self.opt.state.get(v[k], {}).get(key) for v in self.views] if self.views is not None
+                          else [self.opt.state.get(p, {}).get(key)])
+                    if any(t is None for t in st):
+                        continue
+                    if st[0].ndim == 0:
+                        count = st[0]  # the step count, the same for every parameter
+                    else:
+                        laid[where[id(p)]] = st[0] if self.views is None else torch.stack(st)
                 moved = take(laid)
                 for p in go_on.params:
-                    go_on.opt.state[p][key] = (count.clone() if count is not None else
-                                               moved[new_pos[id(p)]].clone(memory_format=torch.contiguous_format))
+                    value = count if count is not None else moved[new_pos[id(p)]]
+                    target = go_on.opt.state[p] if go_on.views is None else None
+                    if target is not None:
+                        target[key] = value.clone(memory_format=torch.contiguous_format)
+                    else:
+                        for r, v in enumerate(go_on.views):
+                            vi = go_on.params.index(p)
+                            go_on.opt.state[v[vi]][key] = (value.clone() if count is not None else
+                                                           value[r].clone(memory_format=torch.contiguous_format))
             if go_on.sched is not None and self.sched is not None:
                 go_on.sched.last_epoch = self.sched.last_epoch
                 for g, base, lam in zip(go_on.opt.param_groups, go_on.sched.base_lrs, go_on.sched.lr_lambdas):

@@ -343,6 +343,7 @@ class CandidateRuns(StackedRuns):
             raise ValueError("the candidates of one fit share their estimator and its options")
         super().__init__([s.critic for s in self.singles], [s.loss for s in self.singles])
         self.labels = [lab for s in self.singles for lab in s.labels]
+        self.run_axis = True  # one estimator: one group in run order
 
     def _inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.ndim == 2 and y.ndim == 2:  # one batch shared by every candidate (no copy)
