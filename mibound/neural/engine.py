@@ -287,10 +287,8 @@ class _Slot:
             with torch.no_grad():
                 return self.runs.forward(x, y)
         loss, value = self.runs.forward(x, y)
-        self.opt.zero_grad(set_to_none=True)
-        if self.views is not None:  # the optimiser holds the slices; the stacked parameters' gradients go too
-            for p in self.params:
-                p.grad = None
+        for p in self.params:  # Optimizer.zero_grad(set_to_none=True) without its profiler hooks (~0.1 ms a step)
+            p.grad = None
         loss.sum().backward()  # runs are independent: d(sum)/d(theta_r) = d(loss_r)/d(theta_r)
         self.runs.sync_gradients(self.params)
         if self.views is not None:  # each run's slice of the gradient to its slice of the parameters
