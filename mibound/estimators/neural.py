@@ -581,6 +581,12 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
     candidates' record says when each stopped and why). Only then are the chosen
     critics read on the test and training rows. Without validation only the first rate trains.
 
+    Where each rate is one plain :class:`~mibound.neural.engine.SingleRun` of a critic of
+    :data:`~mibound.neural.critics.CRITICS` (every single fit, ``folds=1``, one process), the rates train
+    as one stacked critic (:class:`~mibound.neural.stacking.CandidateRuns`: one batched pass, a rate
+    per run) while more than one is in the race, and the survivor goes on alone with its optimiser
+    state; the trajectories are those of the rates trained one by one (``tests/neural/test_stacking.py``).
+
     Parameters
     ----------
     build : callable ``() -> R pairs (critic, loss)``

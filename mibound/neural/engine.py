@@ -391,8 +391,10 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     next_batch : callable ``step -> (x, y)``
         The batch of a step, in the shape the runs expect (``(K, d)``, or ``(R, K, d)`` stacks).
     steps : int
-    learning_rate : float or sequence of float, default 5e-4
-        Adam's rate; a sequence gives one rate per element of ``runs``. The default is the first rate
+    learning_rate : float or sequence, default 5e-4
+        Adam's rate; a sequence gives one rate per element of ``runs``, where an element may be a tuple of
+        one rate per run of a Runs whose parameters hold the runs along their first axis
+        (:attr:`Runs.run_axis`; the stacked candidate rates, :class:`mibound.neural.stacking.CandidateRuns`). The default is the first rate
         of the estimators' default (:data:`mibound.registry.NEURAL_DEFAULTS`; Poole et al. 2019), the
         one they train alone when no validation rows choose between rates: this loop trains each
         ``Runs`` at the one rate it is given and chooses none.
@@ -434,7 +436,9 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
         Called after every validation with each run's best validation value so far, the per-batch
         values of this validation and which runs still step; the runs it returns true for are
         dropped: an element of ``runs`` whose runs are all dropped stops stepping (reason
-        ``"race"``), like one that early stopping ends (reason ``"patience"``). The rule lives
+        ``"race"``), like one that early stopping ends (reason ``"patience"``). An element some of whose
+        runs stop (by the race or by patience) splits when its Runs can (:meth:`Runs.split`): the others
+        step on as a Runs of their own with their optimiser state, schedule and checkpoints. The rule lives
         with the caller (the learning-rate race: :class:`mibound.neural.selection.RateRace`).
 
     Returns

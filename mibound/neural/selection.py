@@ -91,6 +91,8 @@ class RateRace:
     the training steps of a single-rate fit (median; 2.00 without the race); successive halving at 300
     or 400 steps agreed on 23 and 25, at 1.15 and 1.20 (the slow rate, behind at the rung, won later on
     the others). ``benchmarks/bench_race.py`` times it live. Every choice reads validation rows only.
+    While more than one rate is in the race, a single fit trains them as one stacked critic
+    (:class:`mibound.neural.stacking.CandidateRuns`), so the shared phase costs one batched pass.
 
     Attributes
     ----------
