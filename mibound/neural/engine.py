@@ -336,16 +336,14 @@ class _Slot:
                     else:
                         laid[where[id(p)]] = st[0] if self.views is None else torch.stack(st)
                 moved = take(laid)
-                for p in go_on.params:
+                for k, p in enumerate(go_on.params):
                     value = count if count is not None else moved[new_pos[id(p)]]
-                    target = go_on.opt.state[p] if go_on.views is None else None
-                    if target is not None:
-                        target[key] = value.clone(memory_format=torch.contiguous_format)
-                    else:
-                        for r, v in enumerate(go_on.views):
-                            vi = go_on.params.index(p)
-                            go_on.opt.state[v[vi]][key] = (value.clone() if count is not None else
-                                                           value[r].clone(memory_format=torch.contiguous_format))
+                    if go_on.views is None:
+                        go_on.opt.state[p][key] = value.clone(memory_format=torch.contiguous_format)
+                        continue
+                    for r, views in enumerate(go_on.views):  # the survivors stacked: run r's slice
+                        go_on.opt.state[views[k]][key] = (value.clone() if count is not None else
+                                                          value[r].clone(memory_format=torch.contiguous_format))
             if go_on.sched is not None and self.sched is not None:
                 go_on.sched.last_epoch = self.sched.last_epoch
                 for g, base, lam in zip(go_on.opt.param_groups, go_on.sched.base_lrs, go_on.sched.lr_lambdas):
