@@ -87,7 +87,7 @@ class RateRace:
     soon as it has not improved for ``RACE_STALE_READS`` reads, whatever the gap. Replayed on the 36
     tasks below this keeps the same choices and cuts the worst case (a loser training on long after the
     winner stopped) from 3.05 to 1.93 times a single-rate fit's cost (total 1.29 -> 1.26, with the
-    candidates stacked; ``/tmp/r24/sim_tie.py`` of the issue's closing note).
+    candidates stacked; the replay is in the closing note of issue 24).
 
     The second condition protects the slow rate, which trails early and wins late where the fast rate
     overfits (the fast rate then stops improving, and the slow one is not dropped while it climbs).
