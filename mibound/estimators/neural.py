@@ -53,7 +53,7 @@ from mibound.neural.engine import LR_SCHEDULES, DistContext
 from mibound.neural.objectives import NEURAL_ESTIMATORS, OBJECTIVES, Loss
 from mibound.neural.plan import FitPlan, grouped_order
 from mibound.neural.selection import RateRace, choose_rates, chosen_runs, selection_record, trained_rates
-from mibound.neural.stacking import StackedRuns, shards, stack_batches
+from mibound.neural.stacking import CandidateRuns, StackedRuns, shards, stack_batches
 from mibound.registry import NEURAL_DEFAULTS as _N  # the signature's defaults (one source)
 from mibound.results import EstimateResult, TrainingDiverged, _versions, diagnostic
 
@@ -581,6 +581,12 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
     candidates' record says when each stopped and why). Only then are the chosen
     critics read on the test and training rows. Without validation only the first rate trains.
 
+    Where each rate is one plain :class:`~mibound.neural.engine.SingleRun` of a critic of
+    :data:`~mibound.neural.critics.CRITICS` (every single fit, ``folds=1``, one process), the rates train
+    as one stacked critic (:class:`~mibound.neural.stacking.CandidateRuns`: one batched pass, a rate
+    per run) while more than one is in the race, and the survivor goes on alone with its optimiser
+    state; the trajectories are those of the rates trained one by one (``tests/neural/test_stacking.py``).
+
     Parameters
     ----------
     build : callable ``() -> R pairs (critic, loss)``
@@ -613,8 +619,12 @@ def fit_critics(build: Callable[[], list[tuple[nn.Module, Loss]]],
     parts = [runs([c for c, _ in b], [l for _, l in b]) for b in built]
     flat = [q for rate_parts in parts for q in rate_parts]
     race = None if validation is None or len(rates) < 2 else RateRace(rates, len(built[0]), p["min_steps"])
+    stepped, stepped_rates = flat, [r for r, q in zip(rates, parts) for _ in q]
+    if race is not None and all(len(q) == 1 and type(q[0]) is engine.SingleRun for q in parts):
+        with contextlib.suppress(TypeError, ValueError):  # a critic that does not stack trains rate by rate
+            stepped, stepped_rates = [CandidateRuns(flat)], [tuple(rates)]
     with engine.torch_threads(num_threads) as threads:
-        hist = engine.train(flat, next_batch, p["steps"], learning_rate=[r for r, q in zip(rates, parts) for _ in q],
+        hist = engine.train(stepped, next_batch, p["steps"], learning_rate=stepped_rates,
                             log_every=p["log_every"], progress=progress, desc=desc, lr_schedule=p["lr_schedule"],
                             weight_decay=p["weight_decay"], patience=p["patience"], min_steps=p["min_steps"],
                             validation=validation, race=race)

@@ -88,6 +88,9 @@ class Runs:
 
     runs: int = 1
     labels: list[str]
+    #: Whether every parameter holds the runs along its first axis, in run order (then :func:`train` can give
+    #: each run its own learning rate).
+    run_axis: bool = False
     #: Whether this strategy may step in a worker thread next to another one (false when a step
     #: runs collectives, whose order must be the same on every process).
     concurrent: bool = True
@@ -141,6 +144,20 @@ class Runs:
             for t, b in zip(self._state(), self._best):
                 t.copy_(b)
             del self._best
+
+    def split(self, keep: Sequence[int]) -> "tuple[Runs, Callable[[list[torch.Tensor]], list[torch.Tensor]]] | None":
+        """The runs ``keep`` (local indices) as a Runs of their own, or ``None`` when this strategy cannot split.
+
+        Returns ``(runs, take)``: ``take`` maps a list of tensors laid out as :meth:`_state` (the
+        state, a snapshot, or an optimiser's per-parameter moments at the parameters' positions) to the
+        new Runs' layout (views; the caller copies). :func:`train` splits a Runs whose runs stop at
+        different steps (stacked candidate rates, :class:`mibound.neural.stacking.CandidateRuns`): the
+        survivors continue as one Runs with their optimiser state, the stopped ones keep their checkpoint.
+        """
+        return None
+
+    def close(self) -> None:
+        """Called once when :func:`train` returns, after the checkpoints are put back (default: nothing)."""
 
 
 class SingleRun(Runs):
@@ -227,13 +244,32 @@ def logged_steps(steps: int, log_every: int) -> torch.Tensor:
 # the loop
 # ---------------------------------------------------------------------------------------------
 class _Slot:
-    """One :class:`Runs` with its parameters, optimiser and schedule, and its columns of the history."""
+    """One :class:`Runs` with its parameters, optimiser and schedule, and its columns of the history.
 
-    def __init__(self, runs: Runs, lo: int, learning_rate: float, lr_schedule: str, steps: int,
-                 weight_decay: float = 0.0):
-        self.runs, self.cols = runs, slice(lo, lo + runs.runs)
+    ``learning_rate`` is one rate, or one per run (a tuple; runs stacked along the parameters' first axis,
+    :attr:`Runs.run_axis`): the optimiser then holds run ``r``'s slice of every parameter (a view of
+    its storage) in a parameter group of its own at rate ``r``, and each step hands every slice its slice of
+    the gradient. Adam's update of a slice is then exactly the one a separate Adam at that rate makes.
+    """
+
+    def __init__(self, runs: Runs, cols: torch.Tensor, learning_rate: float | tuple[float, ...], lr_schedule: str,
+                 steps: int, weight_decay: float = 0.0, optimizer: bool = True):
+        self.runs, self.cols = runs, cols
+        lo = int(cols[0]) if len(cols) else 0  # the history's columns: a slice when contiguous (no index_put)
+        self.span = slice(lo, lo + len(cols)) if cols.tolist() == list(range(lo, lo + len(cols))) else cols
+        self.rate = learning_rate
+        self.lr_schedule, self.steps, self.weight_decay = lr_schedule, steps, weight_decay
         self.params = runs.parameters()
-        self.opt = make_optimizer(self.params, learning_rate, weight_decay) if self.params else None
+        self.views = None  # per run, its slice of every parameter (per-run rates)
+        if not isinstance(learning_rate, numbers.Real):
+            if not runs.run_axis:
+                raise ValueError(f"per-run learning rates need runs stacked along the parameters' first axis; "
+                                 f"{type(runs).__name__} is not")
+            self.views = [[p.detach()[r] for p in self.params] for r in range(runs.runs)]
+            groups = [{"params": v, "lr": lr} for v, lr in zip(self.views, learning_rate)]
+        top = learning_rate if self.views is None else max(learning_rate)
+        self.opt = (make_optimizer(self.params if self.views is None else groups, top, weight_decay)
+                    if self.params and optimizer else None)
         self.sched = make_scheduler(self.opt, lr_schedule, steps) if self.opt is not None else None
         self.stopped = False  # early stopping ended this slot's training; it repeats its last record
         self.stopped_step: int | None = None  # steps this slot took before it stopped
@@ -251,13 +287,78 @@ class _Slot:
             with torch.no_grad():
                 return self.runs.forward(x, y)
         loss, value = self.runs.forward(x, y)
-        self.opt.zero_grad(set_to_none=True)
+        for p in self.params:  # Optimizer.zero_grad(set_to_none=True) without its profiler hooks (~0.1 ms a step)
+            p.grad = None
         loss.sum().backward()  # runs are independent: d(sum)/d(theta_r) = d(loss_r)/d(theta_r)
         self.runs.sync_gradients(self.params)
+        if self.views is not None:  # each run's slice of the gradient to its slice of the parameters
+            for r, views in enumerate(self.views):
+                for v, p in zip(views, self.params):
+                    v.grad = None if p.grad is None else p.grad[r]
         self.opt.step()
         if self.sched is not None:
             self.sched.step()
         return loss.detach(), value.detach()
+
+    def stop(self, step: int, reason: str) -> None:
+        self.stopped, self.stopped_step, self.stop_reason = True, step + 1, reason
+
+    @torch.no_grad()
+    def split(self, stop: torch.Tensor, step: int, reason: str) -> "list[_Slot] | None":
+        """This slot as one slot of the runs that go on (optimiser state, schedule and checkpoint carried
+        over) and one stopped slot per run in ``stop`` (bool, local), or ``None`` when its Runs cannot split."""
+        keep = [i for i in range(self.runs.runs) if not bool(stop[i])]
+        pieces = [self.runs.split(keep)] + [self.runs.split([i]) for i in range(self.runs.runs) if bool(stop[i])]
+        if any(p is None for p in pieces):
+            return None
+        state, best = self.runs._state(), getattr(self.runs, "_best", None)
+        rates = self.rate if not isinstance(self.rate, numbers.Real) else [self.rate] * self.runs.runs
+        (runs, take), out = pieces[0], []
+        for t, src in zip(runs._state(), take(state)):
+            t.copy_(src)
+        if best is not None:
+            runs._best = [b.clone(memory_format=torch.contiguous_format) for b in take(best)]
+        kept = [rates[i] for i in keep]
+        go_on = _Slot(runs, self.cols[keep], kept[0] if len(kept) == 1 else tuple(kept), self.lr_schedule,
+                      self.steps, self.weight_decay)
+        if self.opt is not None:  # Adam's moments and step count, run by run
+            where = {id(t): i for i, t in enumerate(state)}
+            new_pos = {id(t): i for i, t in enumerate(runs._state())}
+            for key in {k for st in self.opt.state.values() for k in st}:
+                laid, count = list(state), None
+                for k, p in enumerate(self.params):
+                    st = ([self.opt.state.get(v[k], {}).get(key) for v in self.views] if self.views is not None
+                          else [self.opt.state.get(p, {}).get(key)])
+                    if any(t is None for t in st):
+                        continue
+                    if st[0].ndim == 0:
+                        count = st[0]  # the step count, the same for every parameter
+                    else:
+                        laid[where[id(p)]] = st[0] if self.views is None else torch.stack(st)
+                moved = take(laid)
+                for k, p in enumerate(go_on.params):
+                    value = count if count is not None else moved[new_pos[id(p)]]
+                    if go_on.views is None:
+                        go_on.opt.state[p][key] = value.clone(memory_format=torch.contiguous_format)
+                        continue
+                    for r, views in enumerate(go_on.views):  # the survivors stacked: run r's slice
+                        go_on.opt.state[views[k]][key] = (value.clone() if count is not None else
+                                                          value[r].clone(memory_format=torch.contiguous_format))
+            if go_on.sched is not None and self.sched is not None:
+                go_on.sched.last_epoch = self.sched.last_epoch
+                for g, base, lam in zip(go_on.opt.param_groups, go_on.sched.base_lrs, go_on.sched.lr_lambdas):
+                    g["lr"] = base * lam(self.sched.last_epoch)
+                go_on.sched._last_lr = [g["lr"] for g in go_on.opt.param_groups]
+        go_on.last = None if self.last is None else tuple(t[keep] for t in self.last)
+        out.append(go_on)
+        for i, (single, take_one) in zip([i for i in range(self.runs.runs) if bool(stop[i])], pieces[1:]):
+            for t, src in zip(single._state(), take_one(best if best is not None else state)):
+                t.copy_(src)  # a stopped run keeps its checkpoint
+            done = _Slot(single, self.cols[i:i + 1], rates[i], self.lr_schedule, self.steps, optimizer=False)
+            done.stop(step, reason)
+            done.last = None if self.last is None else tuple(t[i:i + 1] for t in self.last)
+            out.append(done)
+        return out
 
 
 def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
@@ -288,8 +389,10 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     next_batch : callable ``step -> (x, y)``
         The batch of a step, in the shape the runs expect (``(K, d)``, or ``(R, K, d)`` stacks).
     steps : int
-    learning_rate : float or sequence of float, default 5e-4
-        Adam's rate; a sequence gives one rate per element of ``runs``. The default is the first rate
+    learning_rate : float or sequence, default 5e-4
+        Adam's rate; a sequence gives one rate per element of ``runs``, where an element may be a tuple of
+        one rate per run of a Runs whose parameters hold the runs along their first axis
+        (:attr:`Runs.run_axis`; the stacked candidate rates, :class:`mibound.neural.stacking.CandidateRuns`). The default is the first rate
         of the estimators' default (:data:`mibound.registry.NEURAL_DEFAULTS`; Poole et al. 2019), the
         one they train alone when no validation rows choose between rates: this loop trains each
         ``Runs`` at the one rate it is given and chooses none.
@@ -331,7 +434,9 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
         Called after every validation with each run's best validation value so far, the per-batch
         values of this validation and which runs still step; the runs it returns true for are
         dropped: an element of ``runs`` whose runs are all dropped stops stepping (reason
-        ``"race"``), like one that early stopping ends (reason ``"patience"``). The rule lives
+        ``"race"``), like one that early stopping ends (reason ``"patience"``). An element some of whose
+        runs stop (by the race or by patience) splits when its Runs can (:meth:`Runs.split`): the others
+        step on as a Runs of their own with their optimiser state, schedule and checkpoints. The rule lives
         with the caller (the learning-rate race: :class:`mibound.neural.selection.RateRace`).
 
     Returns
@@ -364,9 +469,10 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     rates = [learning_rate] * len(parts) if isinstance(learning_rate, numbers.Real) else list(learning_rate)
     if len(rates) != len(parts):
         raise ValueError(f"learning_rate must be one rate or one per Runs ({len(parts)}), got {len(rates)}")
-    rates = [check_float(r, "learning_rate", minimum=0.0, exclusive_min=True) for r in rates]
+    rates = [_check_rate(r, p.runs) for r, p in zip(rates, parts)]
     offsets = [sum(p.runs for p in parts[:i]) for i in range(len(parts) + 1)]
-    slots = [_Slot(p, lo, lr, lr_schedule, steps, weight_decay) for p, lo, lr in zip(parts, offsets, rates)]
+    slots = [_Slot(p, torch.arange(lo, lo + p.runs), lr, lr_schedule, steps, weight_decay)
+             for p, lo, lr in zip(parts, offsets, rates)]
     labels = [lab for p in parts for lab in p.labels]
     total = offsets[-1]
     values = losses = torch.empty(0, total)  # allocated on the device of the first step's values
@@ -375,7 +481,7 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
         raise ValueError("give validate or validation, not both")
     if validation is not None:
         validate = _ActiveValidation(slots, validation, total)
-    sel = _Selection(parts, offsets, total) if validate is not None else None
+    sel = _Selection(slots, total) if validate is not None else None
     steps_run = steps
     bar = tqdm(total=steps, desc=desc or (labels[0] if total == 1 else f"ensemble of {total}"), disable=not progress,
                mininterval=0.5, leave=False, unit="step")
@@ -392,8 +498,10 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
                     values = torch.empty(steps, total, device=out[0][1].device)
                     losses = torch.empty(steps, total, device=out[0][1].device)
                 for slot, (loss, value) in zip(slots, out):
-                    losses[step, slot.cols] = loss
-                    values[step, slot.cols] = value
+                    if not isinstance(slot.span, slice):  # index_put casts nothing
+                        loss, value = loss.to(losses.dtype), value.to(values.dtype)
+                    losses[step, slot.span] = loss
+                    values[step, slot.span] = value
                 if (step + 1) % log_every == 0 or step + 1 == steps:
                     window = parts[0].all_mean(torch.stack([values[start:step + 1], losses[start:step + 1]]))
                     values[start:step + 1], losses[start:step + 1] = window[0], window[1]
@@ -411,14 +519,9 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
                             alive[slot.cols] = not slot.stopped
                         dropped = torch.as_tensor(race(step, sel.best.clone(), sel.batches, alive.clone()),
                                                   dtype=torch.bool)
-                        for slot in slots:
-                            if not slot.stopped and bool(dropped[slot.cols].all()):
-                                slot.stopped, slot.stopped_step, slot.stop_reason = True, step + 1, "race"
+                        _stop(slots, dropped, step, "race")
                     if patience is not None and step + 1 >= min_steps:
-                        done = sel.exhausted(step, patience)
-                        for slot in slots:  # a Runs whose runs are all done stops stepping
-                            if not slot.stopped and bool(done[slot.cols].all()):
-                                slot.stopped, slot.stopped_step, slot.stop_reason = True, step + 1, "patience"
+                        _stop(slots, sel.exhausted(step, patience), step, "patience")
                     if all(slot.stopped for slot in slots):
                         steps_run = step + 1
                         break
@@ -438,9 +541,40 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     hist = {"step": idx.cpu(), "value": values[idx].cpu(), "loss": losses[idx].cpu(), "steps_run": steps_run}
     if sel is not None:
         hist.update(sel.finish())
-    hist["stopped_step"] = torch.tensor([s.stopped_step or steps_run for s in slots for _ in range(s.runs.runs)])
-    hist["stop_reason"] = [s.stop_reason or "steps" for s in slots for _ in range(s.runs.runs)]
+    stopped, reasons = torch.full((total,), steps_run, dtype=torch.long), ["steps"] * total
+    for s in slots:
+        s.runs.close()
+        stopped[s.cols] = s.stopped_step or steps_run
+        for c in s.cols.tolist():
+            reasons[c] = s.stop_reason or "steps"
+    hist["stopped_step"], hist["stop_reason"] = stopped, reasons
     return hist
+
+
+def _check_rate(rate, runs: int) -> float | tuple[float, ...]:
+    """One positive rate, or one per run of a Runs (a tuple)."""
+    if isinstance(rate, numbers.Real):
+        return check_float(rate, "learning_rate", minimum=0.0, exclusive_min=True)
+    rate = tuple(check_float(r, "learning_rate", minimum=0.0, exclusive_min=True) for r in rate)
+    if len(rate) != runs:
+        raise ValueError(f"per-run learning rates must give one rate per run ({runs}), got {len(rate)}")
+    return rate
+
+
+def _stop(slots: list[_Slot], stop: torch.Tensor, step: int, reason: str) -> None:
+    """Stop the runs in ``stop`` (bool, ``(R,)``): a slot whose runs all stop stops stepping; one whose Runs can
+    split (:meth:`Runs.split`) goes on with the others; otherwise it steps on until all stop. ``slots`` in place."""
+    for slot in list(slots):
+        if slot.stopped:
+            continue
+        mine = stop[slot.cols]
+        if bool(mine.all()):
+            slot.stop(step, reason)
+        elif bool(mine.any()):
+            pieces = slot.split(mine, step, reason)
+            if pieces is not None:
+                i = slots.index(slot)
+                slots[i:i + 1] = pieces
 
 
 class _ActiveValidation:
@@ -466,8 +600,8 @@ class _ActiveValidation:
 class _Selection:
     """Each run's best validation value so far, its step, and the kept state of that step."""
 
-    def __init__(self, parts: list[Runs], offsets: list[int], total: int):
-        self.parts, self.offsets = parts, offsets
+    def __init__(self, slots: list[_Slot], total: int):
+        self.slots = slots  # train's list: a split slot is replaced there
         self.best = torch.full((total,), -math.inf, dtype=torch.float64)
         self.best_step = torch.full((total,), -1, dtype=torch.long)
         self.steps: list[int] = []
@@ -490,16 +624,16 @@ class _Selection:
         improved = torch.nan_to_num(value, nan=-math.inf) > self.best
         self.best = torch.where(improved, value, self.best)
         self.best_step[improved] = step
-        for part, lo in zip(self.parts, self.offsets):
-            part.snapshot(improved[lo:lo + part.runs])
+        for slot in self.slots:
+            slot.runs.snapshot(improved[slot.cols])
 
     def exhausted(self, step: int, patience: int) -> torch.Tensor:
         """Per run (bool, ``(R,)``): no better validation value for ``patience`` steps."""
         return step - self.best_step >= patience
 
     def finish(self) -> dict[str, torch.Tensor]:
-        for part in self.parts:
-            part.restore()
+        for slot in self.slots:
+            slot.runs.restore()
         return {"validation_step": torch.tensor(self.steps, dtype=torch.long),
                 "validation_value": torch.stack(self.values) if self.values else torch.empty(0, self.best.numel()),
                 "selected_step": self.best_step.clone(), "selected_value": self.best.clone(),

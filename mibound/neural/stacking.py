@@ -43,6 +43,7 @@ from mibound.registry import NEURAL_DEFAULTS
 
 __all__ = [
     "StackedRuns",
+    "CandidateRuns",
     "StackedLinear",
     "stack_modules",
     "unstack_into",
@@ -310,6 +311,71 @@ class StackedRuns(engine.Runs):
         unstack_into(self.critic, [critics[self.lo + i] for i in self.order])
         for (_, members), stacked in zip(self.groups, self.losses):
             unstack_into(stacked, [losses[self.lo + i] for i in members])
+
+
+class CandidateRuns(StackedRuns):
+    """The candidate learning rates of one fit trained as one stacked critic: the rate race's strategy.
+
+    ``R`` :class:`~mibound.neural.engine.SingleRun` s of one estimator, with the same critic
+    architecture and initial weights, that see the same batches (``(K, d)``, shared by every run, as
+    when they were stepped one by one). :func:`mibound.neural.engine.train` steps them as one
+    :class:`StackedRuns` with a rate per run (its ``learning_rate`` element is a tuple) and reads their
+    validation batches in one stacked pass. When a run stops (the race drops it, or early stopping
+    ends it) :meth:`split` hands the survivors on, each with its critic, Adam moments, step count
+    and checkpoint: one survivor trains on as its own ``SingleRun`` (the one-critic step, no stacked
+    overhead). The ``SingleRun`` s' critics and losses hold the trained state when training ends.
+
+    Parameters
+    ----------
+    singles : sequence of R SingleRun
+        The candidates, in rate order (run ``r`` is ``singles[r]``).
+    """
+
+    def __init__(self, singles: Sequence[engine.SingleRun]):
+        self.singles = list(singles)
+        if len(self.singles) < 2:
+            raise ValueError(f"CandidateRuns stacks at least two runs, got {len(self.singles)}")
+        for s in self.singles:
+            if type(s.critic) not in CRITICS.values():  # a critic of its own may not act on (R, K, d) stacks
+                raise TypeError(f"CandidateRuns stacks the critics of mibound.neural.critics.CRITICS, got a "
+                                f"{type(s.critic).__name__}")
+        if len({_loss_key(s.loss) for s in self.singles}) != 1:
+            raise ValueError("the candidates of one fit share their estimator and its options")
+        super().__init__([s.critic for s in self.singles], [s.loss for s in self.singles])
+        self.labels = [lab for s in self.singles for lab in s.labels]
+        self.run_axis = True  # one estimator: one group in run order
+
+    def _inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim == 2 and y.ndim == 2:  # one batch shared by every candidate (no copy)
+            x, y = x.expand(self.total, -1, -1), y.expand(self.total, -1, -1)
+        return super()._inputs(x, y)
+
+    def _names(self) -> list[tuple[str, str, bool]]:
+        """Per tensor of :meth:`_state`: its module ("critic" or "loss"), its name there, and whether it is a
+        :class:`StackedLinear` weight (stored transposed)."""
+        out = []
+        for kind, mod in (("critic", self.critic), ("loss", self.losses[0])):
+            subs = dict(mod.named_modules())
+            for name, _ in list(mod.named_parameters()) + list(mod.named_buffers()):
+                owner, _, leaf = name.rpartition(".")
+                out.append((kind, name, isinstance(subs[owner], StackedLinear) and leaf == "weight"))
+        return out
+
+    def split(self, keep):
+        keep = list(keep)
+        if len(keep) > 1:
+            runs = CandidateRuns([self.singles[i] for i in keep])
+            idx = torch.tensor(keep)
+            return runs, lambda ts: [t.index_select(0, idx.to(t.device)) for t in ts]
+        r, single = keep[0], self.singles[keep[0]]
+        at = {(kind, name): (i, tr) for i, (kind, name, tr) in enumerate(self._names())}
+        order = [at[(kind, name)] for kind, mod in (("critic", single.critic), ("loss", single.loss))
+                 for name, _ in list(mod.named_parameters()) + list(mod.named_buffers())]
+        return single, lambda ts: [ts[i][r].T if tr else ts[i][r] for i, tr in order]
+
+    def close(self) -> None:
+        """Write the stacked state (checkpoints put back) into the candidates' own critics and losses."""
+        self.write_back([s.critic for s in self.singles], [s.loss for s in self.singles])
 
 
 def _check_inputs(critics, losses) -> tuple[list[nn.Module], list[Loss]]:

@@ -118,3 +118,26 @@ def test_validation_batches_are_read_by_the_stepping_runs_only():
     torch.testing.assert_close(h["validation_batches"][2:, 1], h["validation_batches"][1:2, 1].expand(4, -1))
     with pytest.raises(ValueError, match="validate or validation"):
         engine.train(parts, lambda s: (x[:16], x[:16]), 2, progress=False, validation=batches, validate=lambda: None)
+
+
+def test_a_run_behind_a_finished_leader_stops_once_it_stops_improving():
+    """The leader stopped by early stopping (alive False, not dropped): a trailing run that still improves is
+    kept; once it has not improved for RACE_STALE_READS reads it stops, even within the noise."""
+    race = RateRace([5e-4, 1e-4], groups=1, warmup=0)
+    spread = 0.05  # a 0.002 gap is far inside the noise: the alive-vs-alive rule would never drop it
+    seq = [[0.498, 0.40], [0.498, 0.45], [0.498, 0.496], [0.498, 0.496], [0.498, 0.495]]
+    best = torch.full((2,), -np.inf, dtype=torch.float64)
+    dropped_at = None
+    for v, means in enumerate(seq):
+        m = torch.tensor(means, dtype=torch.float64)
+        best = torch.maximum(best, m)
+        sign = torch.tensor([-1.0, 1.0], dtype=torch.float64)  # paired differences spread by 2 * spread
+        values = torch.stack([m + sign * spread, m - sign * spread], 1)
+        alive = torch.tensor([v == 0, True])  # the leader finished after the first read
+        out = race((v + 1) * 100 - 1, best.clone(), values, alive)
+        if bool(out[1]) and dropped_at is None:
+            dropped_at = v
+    assert dropped_at == 4  # improved at reads 1 and 2; stale at reads 3 and 4
+    step, why = race.dropped[1]
+    assert step == 500 and "which finished" in why and "not improving" in why
+    assert 0 not in race.dropped  # the finished leader is never dropped
