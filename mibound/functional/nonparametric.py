@@ -21,10 +21,9 @@ import os
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma, ndtri
-from scipy.stats import rankdata
 
 from mibound.inputs.checks import check_int, check_pair, check_seed
-from mibound.inputs.maps import copula_normalize
+from mibound.inputs.maps import average_ranks, copula_normalize
 
 __all__ = ["gaussian_plugin_mi", "gaussian_mi_se", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi",
            "ksg_mi", "jitter_ties", "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
@@ -103,7 +102,7 @@ class SubsetRanks:
             raise ValueError(f"SubsetRanks expects a 2-D array (n, d), got shape {a.shape}")
         n, d = a.shape
         at = np.ascontiguousarray(a.T)  # one contiguous row per column
-        order = np.argsort(at, axis=1, kind="stable")
+        order = np.argsort(at, axis=1)  # the order within a group of ties does not matter: ranks average over it
         s = np.take_along_axis(at, order, axis=1)
         new = np.ones((d, n), dtype=bool)
         new[:, 1:] = s[:, 1:] != s[:, :-1]
@@ -279,7 +278,7 @@ def jitter_ties(a: np.ndarray, seed: "int | np.random.Generator" = 0,
 def _transform(a: np.ndarray, transform: str) -> np.ndarray:
     if transform == "normal":
         return copula_normalize(a)
-    return (rankdata(a, method="average", axis=0) - 0.5) / a.shape[0]
+    return (average_ranks(a) - 0.5) / a.shape[0]
 
 
 def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, workers: int = -1,
