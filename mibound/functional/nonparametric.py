@@ -25,8 +25,8 @@ from scipy.special import digamma, ndtri
 from mibound.inputs.checks import check_int, check_pair, check_seed
 from mibound.inputs.maps import average_ranks, copula_normalize
 
-__all__ = ["gaussian_plugin_mi", "gaussian_mi_se", "joint_covariance", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi",
-           "ksg_mi", "jitter_ties", "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
+__all__ = ["gaussian_plugin_mi", "gaussian_mi_se", "joint_covariance", "logdet_bias", "copula_normalize", "SubsetRanks",
+           "gcmi_mi", "ksg_mi", "jitter_ties", "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
 
 
 def logdet_bias(p: int, n: int) -> float:
