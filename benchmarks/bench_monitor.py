@@ -12,7 +12,7 @@ our machine, with or without the monitor); the ratios of the minimum wall times 
 on a shared machine the CPU-time ratio is the steadier), and ``checkpoint_ratio``, ``1 + (time in
 checkpoints) / T``: what the checkpoints alone cost, without the run-to-run noise of the training
 itself. The ratio is ``1 + 20 c / T`` for a checkpoint of ``c`` seconds and a run of ``T``: the
-monitor stays under 10% once a run takes ``200 c`` (a checkpoint takes 25-35 ms in a run on our
+monitor stays under 10% once a run takes ``200 c`` (a checkpoint takes 20-26 ms in a run on our
 machine since issue 22's second pass, 44 ms before), and a shorter run pays proportionally more.
 
     PYTHONPATH=. python benchmarks/bench_monitor.py                 # 2000 steps, 20 checkpoints
