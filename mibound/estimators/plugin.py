@@ -21,6 +21,7 @@ from mibound.functional.nonparametric import (
     discrete_mi,
     gaussian_mi_se,
     gaussian_plugin_mi,
+    joint_covariance,
     ksg_mi,
 )
 from mibound.inputs.checks import check_choice, check_int, check_seed
@@ -206,7 +207,8 @@ class GaussianCopulaEstimator(_HalfSampled):
     def _statistics(self, x, y):
         if check_choice(self.interval, GCMI_INTERVALS, "interval") == "delta":  # the normal scores serve the interval
             zx, zy = copula_normalize(x), copula_normalize(y)
-            return gaussian_plugin_mi(zx, zy, bool(self.bias_correction)), (zx, zy)
+            cov = joint_covariance(zx, zy)  # one covariance for the estimate and its standard error
+            return gaussian_plugin_mi(zx, zy, bool(self.bias_correction), cov=cov), (zx, zy, cov)
         # one sort per column serves the estimate (all rows: the same normal scores as copula_normalize) and the halves
         subset = self._subset_statistic(x, y)
         return subset(None), subset
@@ -214,7 +216,8 @@ class GaussianCopulaEstimator(_HalfSampled):
     def _interval(self, est, subset, x, y, seed):
         if self.interval != "delta":
             return super()._interval(est, subset, x, y, seed)
-        se = gaussian_mi_se(*subset)
+        zx, zy, cov = subset
+        se = gaussian_mi_se(zx, zy, cov=cov)
         return (est - 1.96 * se, est + 1.96 * se), se, DELTA
 
     def _diagnostics(self, report) -> list[dict[str, str]]:

@@ -21,13 +21,12 @@ import os
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma, ndtri
-from scipy.stats import rankdata
 
 from mibound.inputs.checks import check_int, check_pair, check_seed
-from mibound.inputs.maps import copula_normalize
+from mibound.inputs.maps import average_ranks, copula_normalize
 
-__all__ = ["gaussian_plugin_mi", "gaussian_mi_se", "logdet_bias", "copula_normalize", "SubsetRanks", "gcmi_mi",
-           "ksg_mi", "jitter_ties", "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
+__all__ = ["gaussian_plugin_mi", "gaussian_mi_se", "joint_covariance", "logdet_bias", "copula_normalize", "SubsetRanks",
+           "gcmi_mi", "ksg_mi", "jitter_ties", "jitter_rng", "KSG_METHODS", "KSG_TIES", "KSG_TRANSFORMS", "discrete_mi"]
 
 
 def logdet_bias(p: int, n: int) -> float:
@@ -50,7 +49,13 @@ def _logdet(cov: np.ndarray) -> float:
     return float(np.sum(np.log(eig)))
 
 
-def gaussian_plugin_mi(x: np.ndarray, y: np.ndarray, bias_correction: bool = True) -> float:
+def joint_covariance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The ``(dx + dy, dx + dy)`` sample covariance (``n - 1`` in the denominator) of the columns of ``x`` and ``y``."""
+    return np.cov(np.concatenate([x, y], axis=1), rowvar=False).reshape(x.shape[1] + y.shape[1], -1)
+
+
+def gaussian_plugin_mi(x: np.ndarray, y: np.ndarray, bias_correction: bool = True, *,
+                       cov: np.ndarray | None = None) -> float:
     """Gaussian plug-in (CCA) MI estimate ``1/2 (log det S_xx + log det S_yy - log det S)``.
 
     Exact in the large-sample limit for jointly Gaussian data; for other data it is the MI of the
@@ -63,6 +68,8 @@ def gaussian_plugin_mi(x: np.ndarray, y: np.ndarray, bias_correction: bool = Tru
     x : ndarray, shape (n, dx)
     y : ndarray, shape (n, dy)
     bias_correction : bool, default True
+    cov : ndarray, shape (dx + dy, dx + dy), optional
+        :func:`joint_covariance` of ``(x, y)`` when it is already computed (gcmi's delta interval shares it).
 
     Returns
     -------
@@ -73,8 +80,7 @@ def gaussian_plugin_mi(x: np.ndarray, y: np.ndarray, bias_correction: bool = Tru
     dy = y.shape[1]
     if n <= dx + dy + 1:
         raise ValueError(f"the Gaussian plug-in needs n > dx + dy + 1 = {dx + dy + 1} samples, got {n}")
-    z = np.concatenate([x, y], axis=1)
-    cov = np.cov(z, rowvar=False).reshape(dx + dy, dx + dy)
+    cov = joint_covariance(x, y) if cov is None else cov
     ld_x, ld_y, ld = _logdet(cov[:dx, :dx]), _logdet(cov[dx:, dx:]), _logdet(cov)
     if bias_correction:
         ld_x -= logdet_bias(dx, n)
@@ -103,7 +109,7 @@ class SubsetRanks:
             raise ValueError(f"SubsetRanks expects a 2-D array (n, d), got shape {a.shape}")
         n, d = a.shape
         at = np.ascontiguousarray(a.T)  # one contiguous row per column
-        order = np.argsort(at, axis=1, kind="stable")
+        order = np.argsort(at, axis=1)  # the order within a group of ties does not matter: ranks average over it
         s = np.take_along_axis(at, order, axis=1)
         new = np.ones((d, n), dtype=bool)
         new[:, 1:] = s[:, 1:] != s[:, :-1]
@@ -136,7 +142,7 @@ class SubsetRanks:
         return self._tables[m][twice.reshape(d, n)[:, idx].T]
 
 
-def gaussian_mi_se(x: np.ndarray, y: np.ndarray) -> float:
+def gaussian_mi_se(x: np.ndarray, y: np.ndarray, *, cov: np.ndarray | None = None) -> float:
     """Delta-method standard error of the Gaussian MI of ``(x, y)`` (nats), from its canonical correlations.
 
     With ``I = -1/2 sum_i log(1 - r_i^2)`` over the canonical correlations ``r_i`` and, for Gaussian data,
@@ -150,6 +156,8 @@ def gaussian_mi_se(x: np.ndarray, y: np.ndarray) -> float:
     x : ndarray, shape (n, dx)
     y : ndarray, shape (n, dy)
         Typically normal scores (:func:`~mibound.inputs.maps.copula_normalize`).
+    cov : ndarray, shape (dx + dy, dx + dy), optional
+        :func:`joint_covariance` of ``(x, y)`` when it is already computed.
 
     Returns
     -------
@@ -157,7 +165,7 @@ def gaussian_mi_se(x: np.ndarray, y: np.ndarray) -> float:
     """
     n, dx = x.shape
     dy = y.shape[1]
-    c = np.cov(np.c_[x, y].T)
+    c = joint_covariance(x, y) if cov is None else cov
     lx, ly = np.linalg.cholesky(c[:dx, :dx]), np.linalg.cholesky(c[dx:, dx:])
     whitened = np.linalg.solve(lx, np.linalg.solve(ly, c[dx:, :dx]).T)  # Lx^-1 Sxy Ly^-T
     r = np.linalg.svd(whitened, compute_uv=False)
@@ -279,7 +287,7 @@ def jitter_ties(a: np.ndarray, seed: "int | np.random.Generator" = 0,
 def _transform(a: np.ndarray, transform: str) -> np.ndarray:
     if transform == "normal":
         return copula_normalize(a)
-    return (rankdata(a, method="average", axis=0) - 0.5) / a.shape[0]
+    return (average_ranks(a) - 0.5) / a.shape[0]
 
 
 def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, standardize: bool = True, workers: int = -1,

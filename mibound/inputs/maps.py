@@ -20,7 +20,7 @@ from scipy.stats import rankdata
 
 from mibound.inputs.checks import check_choice
 
-__all__ = ["PREPROCESS", "COLUMN_MAPS", "ColumnMap", "fit_column_map", "copula_normalize"]
+__all__ = ["PREPROCESS", "COLUMN_MAPS", "ColumnMap", "fit_column_map", "average_ranks", "copula_normalize"]
 
 #: the critics' input maps (``preprocess``), and every map :func:`fit_column_map` fits
 PREPROCESS = ("robust", "standardize", "none")
@@ -106,13 +106,76 @@ def fit_column_map(rows: np.ndarray, how: str = "robust", shape: tuple[int, ...]
     return ColumnMap(center.astype(dtype), scale.astype(dtype), how == "robust")
 
 
+def _twice_ranks(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Twice the average ranks of a float ``a (n, d)``: int64 ``(d, n)`` in ``2..2n``, and the ``(d,)`` NaN columns.
+
+    One unstable sort of each column's contiguous copy (a row of ``a.T``). Each group of equal
+    values (``-0.0 == 0.0``, as in ``rankdata``) at sorted positions ``f..l`` gets ``f + l + 2``,
+    twice its average rank; the order a sort leaves within a group does not matter. Integers, so
+    exact: ``0.5 * twice`` is ``rankdata``'s float, and ``ndtri`` of it the same float.
+    """
+    n, d = a.shape
+    at = np.ascontiguousarray(a.T)
+    order = np.argsort(at, axis=1)
+    s = np.take_along_axis(at, order, axis=1)
+    nan = np.isnan(s[:, -1])  # NaN sorts last
+    equal = s[:, 1:] == s[:, :-1]
+    twice_sorted = np.tile(np.arange(2, 2 * n + 1, 2, dtype=np.int64), (d, 1))
+    tied = np.flatnonzero(equal.any(axis=1) & ~nan)
+    if tied.size:
+        pos = np.arange(n)
+        new = np.ones((tied.size, n), dtype=bool)  # a group starts here
+        new[:, 1:] = ~equal[tied]
+        last = np.ones((tied.size, n), dtype=bool)  # a group ends here
+        last[:, :-1] = new[:, 1:]
+        first = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+        end = np.minimum.accumulate(np.where(last, pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
+        twice_sorted[tied] = first + end + 2
+    twice = np.empty((d, n), dtype=np.int64)
+    np.put_along_axis(twice, order, twice_sorted, axis=1)
+    return twice, nan
+
+
+def _fast(a: np.ndarray) -> bool:
+    return a.shape[0] >= 2 and a.shape[1] > 0 and np.issubdtype(a.dtype, np.floating)
+
+
+def average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks ``1..n`` of every column, ties given their average rank: ``scipy.stats.rankdata(a, axis=0)``.
+
+    ``a (n, d)`` -> float64 ``(n, d)``, the same floats as ``rankdata(a, method="average", axis=0)``,
+    a column holding NaN all NaN (its ``nan_policy="propagate"``). Float columns are ranked from
+    one unstable sort of each column's contiguous copy (:func:`_twice_ranks`), several times
+    faster than ``rankdata``'s stable sort along the strided axis (2048 x 32: about 1 ms against
+    5 ms); other dtypes go to ``rankdata``.
+    """
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"average_ranks expects a 2-D array (n, d), got shape {a.shape}")
+    if not _fast(a):
+        return rankdata(a, method="average", axis=0).astype(np.float64, copy=False)
+    twice, nan = _twice_ranks(a)
+    ranks = np.ascontiguousarray(twice.T) * 0.5
+    ranks[:, nan] = np.nan
+    return ranks
+
+
 def copula_normalize(a: np.ndarray) -> np.ndarray:
     """Normal scores of every column: ``ndtri(rank / (n + 1))``, ranks ``1..n``, ties given their average rank.
 
     ``a (n, d)`` -> float64 ``(n, d)`` with (nearly) standard normal marginals and the same
-    empirical copula: unchanged by any strictly increasing map of any column.
+    empirical copula: unchanged by any strictly increasing map of any column. The ranks are
+    :func:`average_ranks`'; their ``2n + 1`` possible normal scores are computed once and looked
+    up (the same floats as ``ndtri(average_ranks(a) / (n + 1))``).
     """
     a = np.asarray(a)
     if a.ndim != 2:
         raise ValueError(f"copula_normalize expects a 2-D array (n, d), got shape {a.shape}")
-    return ndtri(rankdata(a, method="average", axis=0) / (a.shape[0] + 1))
+    n = a.shape[0]
+    if not _fast(a):
+        return ndtri(rankdata(a, method="average", axis=0) / (n + 1))
+    twice, nan = _twice_ranks(a)
+    table = ndtri(np.arange(2 * n + 1) * 0.5 / (n + 1))  # the normal score of every half-integer rank
+    z = np.ascontiguousarray(table[twice].T)
+    z[:, nan] = np.nan
+    return z

@@ -123,7 +123,13 @@ class Pair:
 
     @cached_property
     def distinct_rows(self) -> tuple[int, int, int]:
-        """Distinct rows of ``x``, of ``y`` and of the joint ``(x, y)``."""
+        """Distinct rows of ``x``, of ``y`` and of the joint ``(x, y)``.
+
+        A view whose first column holds ``n`` distinct values has ``n`` distinct rows, and so has the pair: then
+        the rows are not grouped (one sort of a column instead of three of whole rows; the usual continuous case).
+        """
+        if self.n and all(a.shape[1] and np.unique(a[:, 0]).size == self.n for a in (self.x, self.y)):
+            return self.n, self.n, self.n
         return tuple(int(g.max()) + 1 if g.size else 0 for g in (*self._view_groups, self.row_groups))
 
     @cached_property
