@@ -54,7 +54,8 @@ its own model cannot find on held-out rows (one-hot or tied columns) gives way t
 ``settings["panel"]`` keeps every candidate's validation value, test estimate and interval;
 ``settings["choice"]`` the chosen name, the reason and every check that ran (``checks``);
 ``settings["floor"]`` the largest lower bound of the panel on the test rows (the critic's), printed beside
-the estimate: the MI is at least that, whatever was chosen. Wide views choose by ``choose_wide`` (below).
+the estimate: the MI is at least that, whatever was chosen. Wide views choose by the same rule with the
+latent floor counted as a floor (``choose_wide``, below).
 
 Images
 ------
@@ -300,15 +301,14 @@ class AutoEstimator(_Base):
             if "discrete" in results and "discrete" not in eligible:
                 panel["discrete"]["note"] = (f"not chosen: the joint table has {cells} cells for {len(val_rows)} "
                                              "validation rows (more than one per five rows)")
+            validation = {k: panel[k]["validation"] for k in eligible}
+            # the estimates' own checks read the training and validation rows only
+            check = lambda k: self_check(k, validation, np.c_[x[train_rows], y[train_rows]],  # noqa: E731
+                                         np.c_[x[val_rows], y[val_rows]], dx, seed)
             if wide:
-                chosen, reason = choose_wide({k: panel[k]["validation"] for k in eligible},
-                                             {k: results[k].is_bound for k in eligible})
+                chosen, reason, checks = choose_wide(validation, {k: results[k].is_bound for k in eligible}, check)
             else:
-                validation = {k: panel[k]["validation"] for k in eligible}
-                chosen, reason, checks = _choose(
-                    validation, {k: results[k].is_bound for k in eligible},
-                    lambda k: self_check(k, validation, np.c_[x[train_rows], y[train_rows]],
-                                         np.c_[x[val_rows], y[val_rows]], dx, seed))
+                chosen, reason, checks = _choose(validation, {k: results[k].is_bound for k in eligible}, check)
         res = results[chosen]
         choice = {"estimator": chosen, "reason": reason, **({"checks": checks} if checks else {})}
         # the members saw row subsets: their column diagnostics (by position in a subset) give way to the
@@ -401,6 +401,8 @@ def self_check(name: str, validation: dict[str, float], train: np.ndarray, held_
 
     Returns a dict with ``passed`` and the numbers, for ``settings["choice"]["checks"]``.
     """
+    if name not in ("gcmi", "tcmi", *_KSG):
+        return {"check": "none: this member has no check of its own", "passed": False}
     if name in _KSG:
         values = {k: validation[k] for k in _KSG if k in validation}
         spread = max(values.values()) - min(values.values())
@@ -468,14 +470,11 @@ def _choose(validation: dict[str, float], is_bound: dict[str, bool] | None = Non
     return name, f"{why}; validation values: {detail}", checks
 
 
-# -- wide views: membership and choice (the same choice rule, with the latent floor and no self-checks) -------
+# -- wide views: membership and choice (the same choice rule, with the latent floor) -------------------------
 #: Flat views with ``dim_x + dim_y`` above this are *wide* (:func:`is_wide`): every flat task of the
 #: 110-task suite has at most 100 columns, and its image tasks are not gated on width, so the suite keeps
 #: the panel above (scikit-learn's digits, 64 pixels a view less their constant pixels, are wide).
 WIDE_DIM = 100
-#: ``gcmi`` (a plug-in covariance of the normal scores) joins a wide panel only with at least this many
-#: validation rows per column of ``dim_x + dim_y``.
-GCMI_ROWS_PER_DIM = 10
 
 
 def is_wide(dx: int, dy: int, shapes, n_validation: int, n_test: int) -> bool:
@@ -489,19 +488,23 @@ def wide_panel(report, dx: int, dy: int, n_validation: int, n_train: int, neural
     """The members of a wide panel and the members left out with the reason.
 
     ``latent`` always (a floor on compressions learned on the training rows); ``infonce`` (a lower
-    bound) when ``neural``; ``gcmi`` only with ``GCMI_ROWS_PER_DIM`` validation rows per column (its
-    covariance needs ``n >> d``); ``discrete`` when every column takes few values; ``tcmi`` and KSG
-    never (their costs and biases grow with the width).
+    bound) when ``neural``; ``gcmi`` where its domain allows (:data:`~mibound.registry.DOMAINS`: rows
+    per column of ``dim_x + dim_y``), its value above the floor then accepted only by its own check;
+    ``discrete`` when every column takes few values; ``tcmi`` and KSG never (their costs and biases
+    grow with the width).
     """
+    from mibound.registry import DOMAINS
+
     names, skipped = [], {}
     if all(c.discrete for c in report.columns):
         names.append("discrete")
     d = dx + dy
-    if n_validation >= GCMI_ROWS_PER_DIM * d:
+    need = DOMAINS["gcmi"].rows_per_dim
+    if n_validation >= need * d:
         names.append("gcmi")
     else:
         skipped["gcmi"] = (f"steps aside on wide views: {n_validation} validation rows for dim_x + dim_y = {d} "
-                           f"(needs {GCMI_ROWS_PER_DIM} rows per column); its covariance would measure the sample, "
+                           f"(its domain needs {need:g} rows per column); its covariance would measure the sample, "
                            "not the dependence")
     skipped["tcmi"] = f"wide views: dim_x + dim_y = {d} (Kendall's tau of every pair of columns grows as d^2)"
     for k in ("ksg", "ksg-normal", "ksg-rank"):
@@ -512,17 +515,17 @@ def wide_panel(report, dx: int, dy: int, n_validation: int, n_train: int, neural
     return names, skipped
 
 
-def choose_wide(validation: dict[str, float], is_bound: dict[str, bool]) -> tuple[str, str]:
-    """The wide panel's choice from validation values, and the reason in words: :func:`_choose` with the
-    latent floor counted as a floor, no self-checks and no preference order.
+def choose_wide(validation: dict[str, float], is_bound: dict[str, bool],
+                check=None) -> tuple[str, str, dict[str, Any]]:
+    """The wide panel's choice: :func:`_choose` with the latent floor counted as a floor and no preference order.
 
     Lower bounds (``is_bound``) and ``latent`` (a floor up to its readout's error) are compared by
-    "largest". An estimate that can overshoot (``gcmi``, ``discrete``) is eligible only when its value
-    is at most ``(1 + FLOOR_TOLERANCE)`` times the largest floor-type value plus 0.05 nats, so it never
-    wins on size alone.
+    "largest". An estimate that can overshoot (``gcmi``, ``discrete``) is eligible when its value is at
+    most ``(1 + FLOOR_TOLERANCE)`` times the largest floor-type value plus 0.05 nats, or above that when
+    ``check`` (:func:`self_check`) passes; without a ``check`` it never wins on size alone.
+    Returns the name, the reason in words and the checks that ran.
     """
-    name, why, _ = _choose(validation, {k: is_bound[k] or k == "latent" for k in validation}, None, ())
-    return name, why
+    return _choose(validation, {k: is_bound[k] or k == "latent" for k in validation}, check, ())
 
 
 def panel_floor(results: dict[str, EstimateResult]) -> dict[str, Any] | None:

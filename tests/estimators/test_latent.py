@@ -102,8 +102,14 @@ def test_wide_choice_never_lets_an_overshooting_estimate_win_on_size():
 
     bound = {"latent": False, "infonce": True, "gcmi": False}
     # the digit label pairs of issue 20: gcmi 2.41 against a floor of 1.53 is refused
-    name, why = choose_wide({"latent": 1.49, "infonce": 1.53, "gcmi": 2.41}, bound)
+    name, why, _ = choose_wide({"latent": 1.49, "infonce": 1.53, "gcmi": 2.41}, bound)
     assert name == "infonce" and "refused" in why
+    # its own check decides above the floor's limit: a failed one refuses, a passed one accepts
+    name, why, checks = choose_wide({"latent": 1.49, "infonce": 1.53, "gcmi": 2.41}, bound,
+                                    lambda k: {"passed": False, "check": "test"})
+    assert name == "infonce" and checks["gcmi"]["passed"] is False and "failed its own check" in why
+    assert choose_wide({"latent": 1.49, "infonce": 1.53, "gcmi": 2.41}, bound,
+                       lambda k: {"passed": True, "check": "test"})[0] == "gcmi"
     assert choose_wide({"latent": 1.9, "infonce": 1.5, "gcmi": 2.0}, bound)[0] == "gcmi"  # within 10% + 0.05
     assert choose_wide({"latent": 1.9, "infonce": 1.5}, {"latent": False, "infonce": True})[0] == "latent"
     assert is_wide(64, 64, (None, None), 1000, 2000) and not is_wide(50, 50, (None, None), 1000, 2000)
@@ -127,3 +133,23 @@ def test_memory_mapped_views_stream_to_the_same_estimate(tmp_path, wide_pair):
     np.save(tmp_path / "bad.npy", bad)
     with pytest.raises(ValueError, match="x has a NaN or infinite value in row 17"):
         make_estimator("latent", **opts).fit(np.load(tmp_path / "bad.npy", mmap_mode="r"), ym)
+
+
+def test_gcmis_own_check_refuses_its_overshoot_on_a_wide_embedding():
+    """A noise-free 2-dimensional dependence lifted to 64 + 64 columns by increasing maps (exact 0.5 nats;
+    gcmi read 1.66 on the suite's version of it): gcmi's model, fitted on the training rows, reads -1.05 on
+    the validation rows where it predicts 1.02 for itself, so auto's wide panel does not accept it above
+    the floor. With noise (4 latent dimensions, 128 + 128 columns, 0.99 nats) the check passes: 0.54
+    against the 0.40 needed."""
+    from mibound.estimators.auto import self_check
+    from mibound.neural.plan import FitPlan
+
+    plan = FitPlan(5000, 64, 0, 0.4, 0.2)
+    train, val = plan.part_rows("train"), plan.part_rows("validation")
+    x, y = WideEmbedding(0.5, 2, 64).sample(5000, seed=0, dtype=np.float64)
+    xy = np.c_[x, y]
+    bad = self_check("gcmi", {}, xy[train], xy[val], 64, 0)
+    assert not bad["passed"] and bad["observed"] < 0 < bad["predicted"]
+    x, y = WideEmbedding(1.0, 4, 128, noise=0.3).sample(5000, seed=0, dtype=np.float64)
+    xy = np.c_[x, y]
+    assert self_check("gcmi", {}, xy[train], xy[val], 128, 0)["passed"]
