@@ -88,8 +88,8 @@ class Runs:
 
     runs: int = 1
     labels: list[str]
-    #: Whether every parameter holds the runs along its first axis, in run order (then :func:`train` can give
-    #: each run its own learning rate).
+    #: Whether every parameter holds the runs along its first axis, in run order (then
+    #: :func:`~mibound.neural.engine.train` can give each run its own learning rate).
     run_axis: bool = False
     #: Whether this strategy may step in a worker thread next to another one (false when a step
     #: runs collectives, whose order must be the same on every process).
@@ -150,14 +150,15 @@ class Runs:
 
         Returns ``(runs, take)``: ``take`` maps a list of tensors laid out as :meth:`_state` (the
         state, a snapshot, or an optimiser's per-parameter moments at the parameters' positions) to the
-        new Runs' layout (views; the caller copies). :func:`train` splits a Runs whose runs stop at
-        different steps (stacked candidate rates, :class:`mibound.neural.stacking.CandidateRuns`): the
+        new Runs' layout (views; the caller copies). :func:`~mibound.neural.engine.train` splits a Runs
+        whose runs stop at different steps (stacked candidate rates, :class:`mibound.neural.stacking.CandidateRuns`): the
         survivors continue as one Runs with their optimiser state, the stopped ones keep their checkpoint.
         """
         return None
 
     def close(self) -> None:
-        """Called once when :func:`train` returns, after the checkpoints are put back (default: nothing)."""
+        """Called once when :func:`~mibound.neural.engine.train` returns, after the checkpoints are put back
+        (default: nothing)."""
 
 
 class SingleRun(Runs):
