@@ -92,6 +92,7 @@ def test_an_estimate_above_the_floor_needs_its_own_check():
     assert _choose({"gcmi": 0.4, "ksg": 0.5}, {"gcmi": False, "ksg": False}, check(True))[0] == "ksg"
 
 
+@pytest.mark.numerics  # the check's SVD / eigen-solves against a measured margin
 def test_self_checks_refuse_a_copula_that_claims_dependence_the_rows_lack():
     """One-hot views: gcmi's Gaussian copula reads about 3.6 nats of an exact 1.28; its model, read as a
     critic on held-out rows, falls far short of what it predicts for itself (measured -1.0 of 2.8), while
@@ -249,6 +250,7 @@ def test_tied_data_give_a_non_negative_estimate_with_the_ties_diagnostic(case):
     assert "joint table" in ties["message"]
 
 
+@pytest.mark.numerics  # the check's SVD / eigen-solves against a measured margin
 def test_the_reports_digit_label_pairs_fail_gcmis_check_in_the_low_dimensional_panel():
     """Issue 20's digit pairs (y is an image of the same class with probability 0.95; I(x;y) <= I(c;c') =
     1.99 nats), cropped to 7 x 7 pixels so that they take the low-dimensional panel (98 columns): gcmi reads

@@ -135,6 +135,7 @@ def test_memory_mapped_views_stream_to_the_same_estimate(tmp_path, wide_pair):
         make_estimator("latent", **opts).fit(np.load(tmp_path / "bad.npy", mmap_mode="r"), ym)
 
 
+@pytest.mark.numerics  # the check's SVD / eigen-solves against a measured margin
 def test_gcmis_own_check_refuses_its_overshoot_on_a_wide_embedding():
     """A noise-free 2-dimensional dependence lifted to 64 + 64 columns by increasing maps (exact 0.5 nats;
     gcmi read 1.66 on the suite's version of it): gcmi's model, fitted on the training rows, reads -1.05 on

@@ -20,6 +20,9 @@ from mibound.functional.model_floor import (
     t_copula_scores,
 )
 
+# closed forms through eigen-decompositions, SVDs and Cholesky factors: rerun under other kernels (make test-kernels)
+pytestmark = pytest.mark.numerics
+
 
 def test_ecdf_scores_of_the_reference_are_its_pseudo_observations():
     rng = np.random.default_rng(0)
