@@ -104,8 +104,8 @@ class Domain:
 
 
 _BOUND = Domain("lower bound", 40, 0.0, "continuous, discrete, mixed, images (conv critic)",
-                "copies of a continuous row are kept in one part of the split (a copy in training would "
-                "inflate the held-out bound); diagnostic duplicates", "auto")
+                "copies of a continuous row are kept in one part of the split, or one fold of a cross-fit (a "
+                "copy in training would inflate the held-out bound); diagnostic duplicates", "auto")
 _PLUGIN_TIES = "ties share one rank (diagnostic ties); the value is not the MI of discrete columns"
 _AS_THEY_ARE = "ties are used as they are (diagnostic ties); the value is not the MI of discrete columns"
 

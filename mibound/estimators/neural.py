@@ -34,7 +34,7 @@ from torch import nn
 
 from mibound.data.base import Sampler
 from mibound.estimators.base import _Base, _mean_ci
-from mibound.estimators.stacked import check_named_critic, fold_orders, reordered_runs
+from mibound.estimators.stacked import check_named_critic, fold_orders, fold_parts, reordered_runs
 from mibound.inputs.checks import (
     IMAGE_LAYOUTS,
     check_choice,
@@ -323,8 +323,10 @@ class NeuralEstimator(_Base):
         if pair.degenerate:  # constant columns dropped, and said so
             self.result_ = pair.zero_result(p["estimator"], seed=p["seed"], true_mi=true_mi, settings=p)
             return self
-        if pair.continuous_copies and p["folds"] == 1:  # copies of a row stay in one part: held out means held out
-            order, straddling = grouped_order(self.plans(p, pair.n)[0], pair.row_groups, p["seed"])
+        if pair.continuous_copies:  # copies of a row stay in one part (one fold): held out means held out
+            plan = self.plans(p, pair.n)[0]
+            order, straddling = grouped_order(plan, pair.row_groups, p["seed"],
+                                              fold_parts(plan, p["folds"]) if p["folds"] > 1 else None)
             self.fit_arrays(pair.x[order], pair.y[order], true_mi, data, shapes=shapes)
             self.result_.settings["grouped_copies"] = {"distinct_pairs": pair.distinct_rows[2],
                                                        "straddling_groups": straddling}

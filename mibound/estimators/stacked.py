@@ -29,7 +29,7 @@ import torch
 
 from mibound.neural.plan import FitPlan
 
-__all__ = ["check_named_critic", "fold_orders", "reordered_runs"]
+__all__ = ["check_named_critic", "fold_orders", "fold_parts", "reordered_runs"]
 
 
 class _Rows:
@@ -44,6 +44,20 @@ class _Rows:
 
     def __getitem__(self, rows):
         return self.a[self.order[rows]]
+
+
+def fold_parts(plan: FitPlan, folds: int) -> list[np.ndarray]:
+    """The rows that :func:`fold_orders` holds out together: the plan's test part (fold 0), its validation
+    part, then folds ``1 .. folds - 1`` (blocks of the training rows), each an int64 array of rows.
+
+    :func:`mibound.neural.plan.grouped_order` fills each with whole groups of copied rows, so that no copy
+    of a fold's row trains the critic read on that fold.
+    """
+    n_train, n_val, n_test = (plan.sizes[k] for k in ("train", "validation", "test"))
+    rows = plan.split_perm()(np.arange(plan.n, dtype=np.int64))
+    outside = np.concatenate([rows[:n_train], rows[n_train + n_val:]])
+    blocks = [outside[len(outside) - (f + 1) * n_test:len(outside) - f * n_test] for f in range(1, folds)]
+    return [plan.part_rows("test"), plan.part_rows("validation"), *blocks]
 
 
 def fold_orders(plan: FitPlan, folds: int) -> list[np.ndarray | None]:

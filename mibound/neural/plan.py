@@ -277,7 +277,8 @@ class FitPlan:
         return np.sort(self.split_perm()(pos.astype(np.int64))) if pos.size else np.empty(0, np.int64)
 
 
-def grouped_order(plan: FitPlan, groups: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+def grouped_order(plan: FitPlan, groups: np.ndarray, seed: int,
+                  held_out: "list[np.ndarray] | None" = None) -> tuple[np.ndarray, int]:
     """An order of the rows that puts every group (copies of one row) in one part of ``plan``.
 
     ``x[order]`` read through ``plan`` has the rows of each group in the same part: whole groups, in a
@@ -293,6 +294,10 @@ def grouped_order(plan: FitPlan, groups: np.ndarray, seed: int) -> tuple[np.ndar
     groups : ndarray of int, shape (n,)
         The group of each row, ``0 .. m - 1``.
     seed : int
+    held_out : list of int arrays, optional
+        The row sets to fill with whole groups, in this order (default: the plan's test and validation
+        rows). Cross-fitting passes its folds as well (:func:`mibound.estimators.stacked.fold_parts`); the
+        plan's training rows outside them take the rest.
 
     Returns
     -------
@@ -306,8 +311,8 @@ def grouped_order(plan: FitPlan, groups: np.ndarray, seed: int) -> tuple[np.ndar
     free = list(np.random.default_rng(seed).permutation(counts.size))
     order = np.empty(plan.n, dtype=np.int64)
     straddling = 0
-    for part in ("test", "validation"):
-        slots = plan.part_rows(part)
+    parts = held_out if held_out is not None else [plan.part_rows("test"), plan.part_rows("validation")]
+    for slots in parts:
         need, taken, rest = slots.size, [], []
         for g in free:
             if 0 < counts[g] <= need:
@@ -324,5 +329,7 @@ def grouped_order(plan: FitPlan, groups: np.ndarray, seed: int) -> tuple[np.ndar
         order[slots] = np.concatenate(taken) if taken else np.empty(0, np.int64)
         free = rest
     train = plan.part_rows("train")
+    if held_out is not None:  # folds cut from the training rows are filled above
+        train = train[~np.isin(train, np.concatenate(parts))]
     order[train] = np.concatenate([members[g] for g in free]) if free else np.empty(0, np.int64)
     return order, straddling
