@@ -54,8 +54,8 @@ its own model cannot find on held-out rows (one-hot or tied columns) gives way t
 ``settings["panel"]`` keeps every candidate's validation value, test estimate and interval;
 ``settings["choice"]`` the chosen name, the reason and every check that ran (``checks``);
 ``settings["floor"]`` the largest lower bound of the panel on the test rows (the critic's), printed beside
-the estimate: the MI is at least that, whatever was chosen. Wide views choose by the same rule with the
-latent floor counted as a floor (``choose_wide``, below).
+the estimate: the MI is at least that, whatever was chosen. Wide views choose by the same rule without the
+preference order (``choose_wide``, below), ``latent`` among the estimates that must pass their checks.
 
 Images
 ------
@@ -304,7 +304,7 @@ class AutoEstimator(_Base):
             validation = {k: panel[k]["validation"] for k in eligible}
             # the estimates' own checks read the training and validation rows only
             check = lambda k: self_check(k, validation, np.c_[x[train_rows], y[train_rows]],  # noqa: E731
-                                         np.c_[x[val_rows], y[val_rows]], dx, seed)
+                                         np.c_[x[val_rows], y[val_rows]], dx, seed, self.members_.get(k))
             if wide:
                 chosen, reason, checks = choose_wide(validation, {k: results[k].is_bound for k in eligible}, check)
             else:
@@ -389,7 +389,7 @@ _KSG = ("ksg", "ksg-normal", "ksg-rank")
 
 
 def self_check(name: str, validation: dict[str, float], train: np.ndarray, held_out: np.ndarray, dim_x: int,
-               seed: int) -> dict[str, Any]:
+               seed: int, member=None) -> dict[str, Any]:
     """Whether an estimate that can overshoot behaves on the validation rows as its own model says it should.
 
     * ``gcmi`` / ``tcmi``: their copula model fitted on the training rows, read as a critic (InfoNCE over
@@ -398,9 +398,27 @@ def self_check(name: str, validation: dict[str, float], train: np.ndarray, held_
       standard errors.
     * KSG: its three members (raw columns, normal scores, ranks) agree within ``0.05 + KSG_AGREEMENT *
       largest`` nats (MI does not change under per-column monotone maps; KSG's bias does).
+    * ``latent`` (the fitted ``member``): the same checks of its readout on its own codes ``(f(x), g(y))``
+      of the training and validation rows (the compression itself can only lose information): the
+      Gaussian copula's for a gcmi readout, the KSG agreement for the others.
 
     Returns a dict with ``passed`` and the numbers, for ``settings["choice"]["checks"]``.
     """
+    if name == "latent" and member is not None and hasattr(member, "codes_"):
+        fx, fy = member.codes_
+        rows = member.rows_
+        codes = {part: np.c_[fx[rows[part]], fy[rows[part]]] for part in ("train", "validation")}
+        readout = member.result_.settings["readout_used"]
+        if readout == "gcmi":
+            out = self_check("gcmi", {}, codes["train"], codes["validation"], fx.shape[1], seed)
+        else:
+            from mibound.registry import make_estimator
+
+            values = {k: make_estimator("ksg", **opts, seed=seed).fit(fx[rows["validation"]],
+                                                                      fy[rows["validation"]]).result_.estimate
+                      for k, (_, opts) in MEMBERS.items() if k in _KSG}
+            out = self_check("ksg", values, train, held_out, dim_x, seed)
+        return {**out, "check": f"latent's readout on its codes: {out['check']}"}
     if name not in ("gcmi", "tcmi", *_KSG):
         return {"check": "none: this member has no check of its own", "passed": False}
     if name in _KSG:
@@ -470,7 +488,7 @@ def _choose(validation: dict[str, float], is_bound: dict[str, bool] | None = Non
     return name, f"{why}; validation values: {detail}", checks
 
 
-# -- wide views: membership and choice (the same choice rule, with the latent floor) -------------------------
+# -- wide views: membership and choice (the same choice rule) ------------------------------------------------
 #: Flat views with ``dim_x + dim_y`` above this are *wide* (:func:`is_wide`): every flat task of the
 #: 110-task suite has at most 100 columns, and its image tasks are not gated on width, so the suite keeps
 #: the panel above (scikit-learn's digits, 64 pixels a view less their constant pixels, are wide).
@@ -517,15 +535,16 @@ def wide_panel(report, dx: int, dy: int, n_validation: int, n_train: int, neural
 
 def choose_wide(validation: dict[str, float], is_bound: dict[str, bool],
                 check=None) -> tuple[str, str, dict[str, Any]]:
-    """The wide panel's choice: :func:`_choose` with the latent floor counted as a floor and no preference order.
+    """The wide panel's choice: :func:`_choose` with no preference order.
 
-    Lower bounds (``is_bound``) and ``latent`` (a floor up to its readout's error) are compared by
-    "largest". An estimate that can overshoot (``gcmi``, ``discrete``) is eligible when its value is at
-    most ``(1 + FLOOR_TOLERANCE)`` times the largest floor-type value plus 0.05 nats, or above that when
-    ``check`` (:func:`self_check`) passes; without a ``check`` it never wins on size alone.
-    Returns the name, the reason in words and the checks that ran.
+    Lower bounds (``is_bound``) are compared by "largest". Estimates that can overshoot (``latent``,
+    ``gcmi``, ``discrete``) are eligible when their value is at most ``(1 + FLOOR_TOLERANCE)`` times
+    the largest lower bound plus 0.05 nats, or above that when ``check`` (:func:`self_check`) passes;
+    without a ``check`` they never win on size alone. ``latent`` estimates a floor (the MI of learned
+    compressions), but its readout is an estimate, so it is not a lower bound (issue 20): its check is
+    its readout's on its own codes. Returns the name, the reason in words and the checks that ran.
     """
-    return _choose(validation, {k: is_bound[k] or k == "latent" for k in validation}, check, ())
+    return _choose(validation, is_bound, check, ())
 
 
 def panel_floor(results: dict[str, EstimateResult]) -> dict[str, Any] | None:

@@ -425,6 +425,7 @@ class LatentEstimator(_Base):
         m, readout, val, (fx, fy) = best["latent_dim"], best["readout"], best["validation_value"], best["f"]
         enc_settings = best["encoder_settings"]
         res = self._read(readout, fx[te], fy[te], p, n_subsamples=p["n_subsamples"])
+        self.codes_, self.rows_ = (fx, fy), {"train": tr, "validation": va, "test": te}  # for auto's own check
         p = {**p, "readout": readout}
         diagnostics = [diagnostic("floor", f"an estimate of I(f(x); g(y)) for {m}-dimensional representations "
                                   f"({enc}) learned on {len(tr)} training rows, read by {p['readout']} on "
