@@ -111,6 +111,7 @@ def test_self_checks_refuse_a_copula_that_claims_dependence_the_rows_lack():
     agree = self_check("ksg", {"ksg": 0.77, "ksg-normal": 0.75, "ksg-rank": 0.78}, xy, xy, 3, 0)
     disagree = self_check("ksg-rank", {"ksg": 2.79, "ksg-normal": 1.96, "ksg-rank": 2.29}, xy, xy, 3, 0)
     assert agree["passed"] and not disagree["passed"]
+    assert not self_check("ksg", {"ksg": 0.77}, xy, xy, 3, 0)["passed"]  # a lone member shows no agreement
 
 
 def test_auto_does_not_report_an_overshooting_copula_on_one_hot_views():
