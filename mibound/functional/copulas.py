@@ -41,6 +41,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from mibound.functional.analytic import gaussian_mi, student_t_correction
+from mibound.inputs.maps import average_ranks
 
 __all__ = ["pseudo_observations", "kendall_tau_matrix", "kendall_seconds", "kendall_correlation", "t_copula_loglik", "gaussian_copula_loglik",
            "fit_t_copula", "tcmi_mi", "t_copula_gain", "scale_dependence", "DF_RANGE"]
@@ -54,9 +55,12 @@ _MIN_EIGENVALUE = 1e-6
 
 
 def pseudo_observations(a: np.ndarray) -> np.ndarray:
-    """Per-column ``rank / (n + 1)`` (average ranks for ties): rows of the empirical copula, in ``(0, 1)``."""
+    """Per-column ``rank / (n + 1)`` (average ranks for ties): rows of the empirical copula, in ``(0, 1)``.
+
+    The ranks are :func:`mibound.inputs.maps.average_ranks` (``scipy.stats.rankdata``'s, from one sort a column).
+    """
     a = np.asarray(a, dtype=np.float64)
-    return stats.rankdata(a, axis=0) / (a.shape[0] + 1.0)
+    return average_ranks(a) / (a.shape[0] + 1.0)
 
 
 def kendall_tau_matrix(a: np.ndarray) -> np.ndarray:

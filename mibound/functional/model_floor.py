@@ -45,6 +45,7 @@ import numpy as np
 from scipy import special
 
 from mibound.functional.copulas import fit_t_copula, pseudo_observations
+from mibound.inputs.maps import copula_normalize
 
 __all__ = ["ecdf_scores", "canonical_critic", "canonical_scores", "t_copula_scores", "infonce_all_pairs",
            "model_check"]
@@ -141,6 +142,9 @@ def t_copula_scores(r: np.ndarray, df: float, zx: np.ndarray, zy: np.ndarray) ->
 def infonce_all_pairs(scores: np.ndarray) -> tuple[float, float]:
     """InfoNCE of one ``(K, K)`` score matrix (rows ``x_i``, columns ``y_j``, positives on the diagonal).
 
+    The NumPy twin of :func:`mibound.functional.bounds.infonce` (torch), so that the plug-in members'
+    checks in ``auto`` load no torch; a test holds the two equal.
+
     Returns
     -------
     (bound, se)
@@ -155,7 +159,7 @@ def infonce_all_pairs(scores: np.ndarray) -> tuple[float, float]:
 def _read(family: str, fit_rows: np.ndarray, held_out: np.ndarray, dx: int) -> tuple[float, float, int, Any]:
     """Fit the model on ``fit_rows``, read it as InfoNCE on ``held_out``: (bound, se, components, params)."""
     if family == "gaussian":
-        z = special.ndtri(pseudo_observations(fit_rows))
+        z = copula_normalize(fit_rows)
         critic = canonical_critic(z[:, :dx], z[:, dx:])
         ze = special.ndtri(ecdf_scores(fit_rows, held_out))
         b, se = infonce_all_pairs(canonical_scores(critic, ze[:, :dx], ze[:, dx:]))

@@ -112,3 +112,15 @@ def test_the_t_check_on_zero_correlation_student_t():
 def test_bad_family_is_refused():
     with pytest.raises(ValueError, match="family must be 'gaussian' or 't'"):
         model_check(np.zeros((10, 2)), np.zeros((10, 2)), 1, "normal")
+
+
+def test_infonce_all_pairs_is_the_torch_bound():
+    import torch
+
+    from mibound.functional.bounds import infonce, infonce_rows
+
+    scores = np.random.default_rng(8).normal(size=(40, 40)) * 3
+    bound, se = infonce_all_pairs(scores)
+    # the same float64 logsumexp in two libraries: rounding only
+    assert bound == pytest.approx(float(infonce(torch.from_numpy(scores))), abs=1e-12)
+    assert se == pytest.approx(float(infonce_rows(torch.from_numpy(scores)).std() / math.sqrt(40)), abs=1e-12)
