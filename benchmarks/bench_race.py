@@ -17,11 +17,19 @@ why. The ratio of the summed times is the headline; agreement counts tasks where
 full runs' rate. While both candidates are in the race they train as one stacked critic
 (:class:`mibound.neural.stacking.CandidateRuns`).
 
+Printed after part 1: the stacked step cost, one training step of the two candidates stacked over one
+step of one critic (the price of every step the race shares), and, where the race chose another rate
+than the full runs, how far apart the full runs' own validation values of the two rates were.
+
 Part 2: mibound's default InfoNCE (``estimate_mi(..., estimator="infonce")``, Poole et al.'s
-correlated Gaussians, d = 20, 2 nats, K = 64) against torch-mist 0.2.17's ``train_mi_estimator`` for
-the same number of steps on the same training rows, read on the same held-out rows
-(``benchmarks/bench_speed.heldout_infonce``), when torch-mist is installed (the ``bench`` extra); the two
-are alternated ``--repeats`` times after a warm-up fit and the minimum times are compared.
+correlated Gaussians, d = 20, 2 nats, K = 64) against torch-mist 0.2.17's ``train_mi_estimator`` on the
+same training rows, read on held-out rows (``benchmarks/bench_speed.heldout_infonce``), when torch-mist is
+installed (the ``bench`` extra); every fit is alternated ``--repeats`` times after a warm-up fit and the
+minimum times are compared. Three lines: at equal steps (``--mist-steps``); the ceiling, a bare PyTorch
+loop of the same critic (forward, backward, fused Adam and nothing else) whose time bounds what any trainer
+of this critic gains over torch-mist at equal steps; and each tool at its best over a ladder of budgets
+(``--mist-budgets`` and ``--mist-steps``), both read at mibound's readout K: torch-mist's best held-out
+value against mibound's cheapest budget that reaches it (the speed-up at equal or better accuracy).
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ def race_table(task_dir: str, names: list[str] | None, limit: int | None, repeat
     if names:
         files = [f for f in files if os.path.basename(f)[:-4] in names]
     rows, cpu_rows, agree, t_default, t_single, c_default, c_single = [], [], 0, 0.0, 0.0, 0.0, 0.0
+    regrets: list[float] = []
     for f in files:
         z = np.load(f, allow_pickle=True)
         if len(z["shape_x"]) != 1 or len(z["shape_y"]) != 1:  # flat views only (images: the conv critic)
@@ -76,6 +85,9 @@ def race_table(task_dir: str, names: list[str] | None, limit: int | None, repeat
         (sec, cpu), (sec_one, cpu_one) = (tuple(map(min, zip(*arms[k]))) for k in ("default", "single"))
         same = rate == full.settings["selection"]["learning_rate"]
         agree += same
+        if not same:  # what the miss cost, on the full runs' own validation values (nats)
+            vals = {c["learning_rate"]: c["validation_value"] for c in full.settings["selection"]["candidates"]}
+            regrets.append(max(vals.values()) - vals[rate])
         t_default, t_single = t_default + sec, t_single + sec_one
         c_default, c_single = c_default + cpu, c_single + cpu_one
         cpu_rows.append(cpu / cpu_one)
@@ -89,30 +101,84 @@ def race_table(task_dir: str, names: list[str] | None, limit: int | None, repeat
     if rows:
         print(f"\n{len(rows)} tasks: time ratio default / single rate: total {t_default / t_single:.2f}, median "
               f"{statistics.median(rows):.2f}, max {max(rows):.2f}; CPU time ratio: total {c_default / c_single:.2f}, "
-              f"median {statistics.median(cpu_rows):.2f}; same rate as the full runs on {agree}/{len(rows)}")
+              f"median {statistics.median(cpu_rows):.2f}; same rate as the full runs on {agree}/{len(rows)}"
+              + (f" (where not, the full runs' validation values of the two rates differ by at most {max(regrets):.3f} nats)"
+                 if regrets else ""))
+        print(f"stacked step cost (two candidates as one stacked critic / one critic, d = 20): {stacked_step_cost():.2f}")
     return 0
 
 
-def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2) -> None:
-    """Part 2: the two fits alternated ``repeats`` times (after a warm-up fit); the minimum time of each is compared."""
+def stacked_step_cost(dim: int = 20, steps: int = 100, repeats: int = 5) -> float:
+    """One training step of the default critic's two candidate rates stacked
+    (:class:`mibound.neural.stacking.CandidateRuns`) over one step of one critic: the minimum of ``repeats``
+    alternated blocks of ``steps`` steps, one thread. The race's shared phase costs this much per step."""
+    import copy
+
+    import torch
+
+    from mibound.neural.critics import make_critic
+    from mibound.neural.engine import SingleRun, _Slot
+    from mibound.neural.objectives import Loss
+    from mibound.neural.stacking import CandidateRuns
+    from mibound.registry import NEURAL_DEFAULTS
+
+    rates = tuple(NEURAL_DEFAULTS["learning_rate"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        critic, loss = make_critic("separable", dim, dim), Loss("infonce", dim)
+        one = _Slot(SingleRun(copy.deepcopy(critic), copy.deepcopy(loss)), torch.arange(1), rates[0], "cosine", 2000)
+        stacked = _Slot(CandidateRuns([SingleRun(copy.deepcopy(critic), copy.deepcopy(loss)) for _ in rates]),
+                        torch.arange(len(rates)), rates, "cosine", 2000)
+        x, y = torch.randn(NEURAL_DEFAULTS["batch_size"], dim), torch.randn(NEURAL_DEFAULTS["batch_size"], dim)
+    times: dict[str, list[float]] = {"one": [], "stacked": []}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(repeats):
+            for name, slot in (("one", one), ("stacked", stacked)):
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    slot.step(x, y)
+                times[name].append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    return min(times["stacked"]) / min(times["one"])
+
+
+def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2, budgets: tuple[int, ...] = (500, 1000)) -> None:
+    """Part 2: mibound's default InfoNCE against torch-mist, and what bounds the comparison.
+
+    Every fit is alternated ``repeats`` times (after a warm-up fit) and the minimum time of each is kept.
+    Printed:
+
+    * **equal steps** (``steps``): both fits' times and held-out values;
+    * **the ceiling of any loop of this critic**: a bare PyTorch loop of the same architecture on the same
+      rows (forward, backward and fused Adam, nothing else: no validation, schedule or readout) for
+      ``steps`` steps; torch-mist's time over it is the most any trainer of this critic can gain at equal
+      steps on this machine;
+    * **each at its best**: both tools at every budget of ``budgets`` and ``steps``, torch-mist's critic read
+      on its held-out rows at mibound's readout batch size (both read at the same K). torch-mist's best
+      value and the time of the budget that reached it, against the time of mibound's cheapest budget
+      whose estimate is at least that value: the speed-up at equal or better accuracy.
+    """
     import torch
 
     import mibound
     sys.path.insert(0, os.path.dirname(__file__))
-    from bench_speed import _seeded, _torch_mist_available, heldout_infonce
+    from bench_speed import _poole_mlp, _seeded, _torch_mist_available, heldout_infonce
 
     ok, why = _torch_mist_available()
     x, y = mibound.CorrelatedGaussian.from_mi(2.0, dim=20).sample(n, seed=seed)
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     mibound.estimate_mi(x[:1000], y[:1000], estimator="infonce", steps=20, progress=False, num_threads=1)  # warm-up
 
-    def ours():
+    def ours(budget):
         t0 = time.perf_counter()
-        res = mibound.estimate_mi(x, y, estimator="infonce", steps=steps, progress=False, num_threads=1)
+        res = mibound.estimate_mi(x, y, estimator="infonce", steps=budget, progress=False, num_threads=1)
         return res, time.perf_counter() - t0
 
     if not ok:
-        res, t_mib = ours()
+        res, t_mib = ours(steps)
         print(f"mibound default infonce: {t_mib:.1f} s, estimate {res.estimate:.3f}")
         print(f"torch-mist not installed ({why}); pip install --no-deps torch-mist==0.2.17 pyro-ppl pyro-api opt_einsum")
         return
@@ -120,34 +186,74 @@ def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2) -> None:
     from torch_mist.utils.train import train_mi_estimator
 
     n_train = int(0.7 * n)
+    xtr, ytr = torch.from_numpy(x[:n_train]), torch.from_numpy(y[:n_train])
+    xt, yt = torch.from_numpy(x[n_train:]), torch.from_numpy(y[n_train:])
 
-    def theirs():
+    def read(score, k):
+        with torch.no_grad():
+            return heldout_infonce(score, [(xt[i:i + k], yt[i:i + k]) for i in range(0, len(xt) - k + 1, k)])
+
+    def theirs(budget):
         est = _seeded(seed, lambda: mist_infonce(x_dim=20, y_dim=20, hidden_dims=[256, 256], critic_type="separable",
                                                  k_dim=32))
         torch.set_num_threads(1)
         t0 = time.perf_counter()
-        train_mi_estimator(est, train_data=(torch.from_numpy(x[:n_train]), torch.from_numpy(y[:n_train])),
-                           batch_size=64, max_iterations=steps, valid_percentage=0, optimizer_params={"lr": 5e-4},
-                           verbose=False, logger=False)
+        train_mi_estimator(est, train_data=(xtr, ytr), batch_size=64, max_iterations=budget, valid_percentage=0,
+                           optimizer_params={"lr": 5e-4}, verbose=False, logger=False)
         sec = time.perf_counter() - t0
-        xt, yt = torch.from_numpy(x[n_train:]), torch.from_numpy(y[n_train:])
-        batches = [(xt[i:i + 64], yt[i:i + 64]) for i in range(0, len(xt) - 63, 64)]
-        crit = est.critic
-        with torch.no_grad():
-            return heldout_infonce(lambda a, b: crit.f_x(a) @ crit.f_y(b).T, batches), sec
+        return (lambda a, b: est.critic.f_x(a) @ est.critic.f_y(b).T), sec
 
-    t_mib, t_mist = [], []
-    for _ in range(repeats):  # alternated: a load change hits both arms
-        res, sec = ours()
-        t_mib.append(sec)
-        mist, sec = theirs()
-        t_mist.append(sec)
-    print(f"mibound default infonce: {min(t_mib):.1f} s (min of {repeats}: {', '.join(f'{t:.1f}' for t in t_mib)}), "
-          f"estimate {res.estimate:.3f} (true 2.0; readout K {res.settings['eval_batch_size']}, "
-          f"rate {res.settings['selection']['learning_rate']:g})")
-    print(f"torch-mist 0.2.17: {min(t_mist):.1f} s ({', '.join(f'{t:.1f}' for t in t_mist)}), held-out InfoNCE "
-          f"{mist:.3f} at K = 64 (mibound reads at a larger K; its K = 64 ceiling is {np.log(64):.3f}); mibound is "
-          f"{min(t_mist) / min(t_mib):.2f}x faster")
+    def bare(budget):  # the same critic, nothing but forward, backward and fused Adam on the training rows
+        g, h = _seeded(seed, lambda: (_poole_mlp(20, 256, 2, 32), _poole_mlp(20, 256, 2, 32)))
+        params = list(g.parameters()) + list(h.parameters())
+        opt = torch.optim.Adam(params, lr=5e-4, fused=True)
+        gen = torch.Generator().manual_seed(seed)
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        for _ in range(budget):
+            i = torch.randint(0, n_train, (64,), generator=gen)
+            scores = g(xtr[i]) @ h(ytr[i]).T
+            loss = -(scores.diagonal() - torch.logsumexp(scores, dim=1)).mean()
+            for p in params:
+                p.grad = None
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+    ladder = sorted(set(budgets) | {steps})
+    t_mib, t_mist, t_bare, est_mib, score_mist = {}, {}, [], {}, {}
+    for _ in range(repeats):  # alternated: a load change hits every arm
+        for b in ladder:
+            res, sec = ours(b)
+            t_mib.setdefault(b, []).append(sec)
+            est_mib[b] = res
+            score, sec = theirs(b)
+            t_mist.setdefault(b, []).append(sec)
+            score_mist[b] = score
+        t_bare.append(bare(steps))
+    k = int(est_mib[steps].settings["eval_batch_size"])
+    mist_k = {b: read(score_mist[b], k) for b in ladder}
+    mib, mist, floor = min(t_mib[steps]), min(t_mist[steps]), min(t_bare)
+    print(f"equal steps ({steps}): mibound default infonce {mib:.1f} s (min of {repeats}: "
+          f"{', '.join(f'{t:.1f}' for t in t_mib[steps])}), estimate {est_mib[steps].estimate:.3f} (true 2.0; readout K "
+          f"{k}, rate {est_mib[steps].settings['selection']['learning_rate']:g}); torch-mist 0.2.17 {mist:.1f} s "
+          f"({', '.join(f'{t:.1f}' for t in t_mist[steps])}), held-out InfoNCE {read(score_mist[steps], 64):.3f} at K = 64, "
+          f"{mist_k[steps]:.3f} at K = {k}: mibound is {mist / mib:.2f}x faster")
+    print(f"ceiling: a bare loop of the same critic (forward, backward, fused Adam; no validation, schedule or "
+          f"readout), {steps} steps: {floor:.1f} s; no trainer of this critic is more than {mist / floor:.2f}x faster "
+          f"than torch-mist at equal steps on this machine")
+    for b in ladder:
+        print(f"  budget {b:5d} steps: mibound {min(t_mib[b]):5.1f} s, estimate {est_mib[b].estimate:.3f}; "
+              f"torch-mist {min(t_mist[b]):5.1f} s, held-out {mist_k[b]:.3f} at K = {k}")
+    best = max(ladder, key=lambda b: mist_k[b])
+    reach = [b for b in ladder if est_mib[b].estimate >= mist_k[best]]
+    if reach:
+        b = min(reach, key=lambda b: min(t_mib[b]))
+        print(f"each at its best: torch-mist's best held-out value {mist_k[best]:.3f} (at {best} steps, "
+              f"{min(t_mist[best]):.1f} s); mibound reaches {est_mib[b].estimate:.3f} at {b} steps in {min(t_mib[b]):.1f} s: "
+              f"{min(t_mist[best]) / min(t_mib[b]):.2f}x faster at equal or better accuracy")
+    else:
+        print(f"each at its best: no mibound budget reached torch-mist's best held-out value {mist_k[best]:.3f}")
 
 
 def main(argv=None) -> int:
@@ -158,12 +264,14 @@ def main(argv=None) -> int:
     ap.add_argument("--mist-steps", type=int, default=2000, help="steps of part 2 (0: skip it)")
     ap.add_argument("--mist-n", type=int, default=20000, help="rows of part 2")
     ap.add_argument("--repeats", type=int, default=2, help="alternated repeats of the timed arms (the minimum is compared)")
+    ap.add_argument("--mist-budgets", default="500,1000", help="smaller step budgets of part 2's ladder (each at its best)")
     a = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if a.tasks:
         race_table(a.tasks, a.names.split(",") if a.names else None, a.limit, a.repeats)
     if a.mist_steps:
-        mist_table(a.mist_steps, a.mist_n, repeats=a.repeats)
+        mist_table(a.mist_steps, a.mist_n, repeats=a.repeats,
+                   budgets=tuple(int(b) for b in a.mist_budgets.split(",") if b.strip()))
     return 0
 
 

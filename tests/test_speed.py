@@ -123,3 +123,23 @@ def test_the_script_runs_from_the_command_line():
     script = BENCHMARKS / "bench_speed.py"
     r = subprocess.run([sys.executable, str(script), "--steps", "0"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "steps must be >= 1" in r.stderr, r.stderr
+
+
+def test_bench_race_prints_its_lines(tmp_path, capsys, monkeypatch):
+    """``benchmarks/bench_race.py`` on one tiny exported task and a small part 2 (torch-mist reported as
+    absent): the ratio line, the stacked step cost and mibound's line come out. No wall-time assertion."""
+    import numpy as np
+
+    race = load("bench_race")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 2)).astype(np.float32)
+    np.savez(tmp_path / "tiny.npz", x=x, y=x + 0.5 * rng.normal(size=x.shape).astype(np.float32),
+             shape_x=np.array([2]), shape_y=np.array([2]), true_mi=np.float64(1.0))
+    speed_mod = load("bench_speed")
+    monkeypatch.setattr(speed_mod, "_torch_mist_available", lambda: (False, "test"))
+    monkeypatch.setitem(sys.modules, "bench_speed", speed_mod)
+    assert race.main(["--tasks", str(tmp_path), "--repeats", "1", "--mist-steps", "30", "--mist-n", "1200"]) == 0
+    out = capsys.readouterr().out
+    assert "1 tasks: time ratio default / single rate" in out and "same rate as the full runs on" in out
+    assert "stacked step cost" in out and "torch-mist not installed (test)" in out
+    assert 0.5 < race.stacked_step_cost(dim=2, steps=3, repeats=1) < 20
