@@ -29,7 +29,8 @@ minimum times are compared. Three lines: at equal steps (``--mist-steps``); the 
 loop of the same critic (forward, backward, fused Adam and nothing else) whose time bounds what any trainer
 of this critic gains over torch-mist at equal steps; and each tool at its best over a ladder of budgets
 (``--mist-budgets`` and ``--mist-steps``), both read at mibound's readout K: torch-mist's best held-out
-value against mibound's cheapest budget that reaches it (the speed-up at equal or better accuracy).
+value (its cheapest budget within ``TIE`` nats of it) against mibound's cheapest budget that reaches
+it (the speed-up at equal or better accuracy).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ import sys
 import time
 
 import numpy as np
+
+
+#: part 2: held-out values of torch-mist's budgets this close (nats) count as the same accuracy. The held-out
+#: mean over 6 batches of K = 1000 moves by about this much between torch-mist runs that differ only in the
+#: order of their batches (1.705 / 1.721 / 1.706 / 1.708 measured at 500 and 1000 steps).
+TIE = 0.02
 
 
 def _fit(x, y, **opts):
@@ -197,10 +204,12 @@ def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2, budgets: tup
         est = _seeded(seed, lambda: mist_infonce(x_dim=20, y_dim=20, hidden_dims=[256, 256], critic_type="separable",
                                                  k_dim=32))
         torch.set_num_threads(1)
-        t0 = time.perf_counter()
-        train_mi_estimator(est, train_data=(xtr, ytr), batch_size=64, max_iterations=budget, valid_percentage=0,
-                           optimizer_params={"lr": 5e-4}, verbose=False, logger=False)
-        sec = time.perf_counter() - t0
+        with torch.random.fork_rng(devices=[]):  # torch-mist shuffles with the global RNG: seeded, repeatable
+            torch.manual_seed(seed)
+            t0 = time.perf_counter()
+            train_mi_estimator(est, train_data=(xtr, ytr), batch_size=64, max_iterations=budget, valid_percentage=0,
+                               optimizer_params={"lr": 5e-4}, verbose=False, logger=False)
+            sec = time.perf_counter() - t0
         return (lambda a, b: est.critic.f_x(a) @ est.critic.f_y(b).T), sec
 
     def bare(budget):  # the same critic, nothing but forward, backward and fused Adam on the training rows
@@ -245,15 +254,18 @@ def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2, budgets: tup
     for b in ladder:
         print(f"  budget {b:5d} steps: mibound {min(t_mib[b]):5.1f} s, estimate {est_mib[b].estimate:.3f}; "
               f"torch-mist {min(t_mist[b]):5.1f} s, held-out {mist_k[b]:.3f} at K = {k}")
-    best = max(ladder, key=lambda b: mist_k[b])
-    reach = [b for b in ladder if est_mib[b].estimate >= mist_k[best]]
+    top = max(mist_k.values())
+    # torch-mist's time to its best: its cheapest budget within TIE nats of its best value (budgets that read
+    # the same up to the held-out rows' noise are the same accuracy; the cheaper one is fair to torch-mist)
+    best = min((b for b in ladder if mist_k[b] >= top - TIE), key=lambda b: min(t_mist[b]))
+    reach = [b for b in ladder if est_mib[b].estimate >= top]
     if reach:
         b = min(reach, key=lambda b: min(t_mib[b]))
-        print(f"each at its best: torch-mist's best held-out value {mist_k[best]:.3f} (at {best} steps, "
-              f"{min(t_mist[best]):.1f} s); mibound reaches {est_mib[b].estimate:.3f} at {b} steps in {min(t_mib[b]):.1f} s: "
-              f"{min(t_mist[best]) / min(t_mib[b]):.2f}x faster at equal or better accuracy")
+        print(f"each at its best: torch-mist's best held-out value {top:.3f}, reached within {TIE} nats at {best} steps "
+              f"in {min(t_mist[best]):.1f} s; mibound reaches {est_mib[b].estimate:.3f} at {b} steps in "
+              f"{min(t_mib[b]):.1f} s: {min(t_mist[best]) / min(t_mib[b]):.2f}x faster at equal or better accuracy")
     else:
-        print(f"each at its best: no mibound budget reached torch-mist's best held-out value {mist_k[best]:.3f}")
+        print(f"each at its best: no mibound budget reached torch-mist's best held-out value {top:.3f}")
 
 
 def main(argv=None) -> int:

@@ -20,11 +20,15 @@ Overhead
 Per-step values stay on the device in preallocated tensors; the loop synchronises with the host
 only every ``log_every`` steps (progress bar, divergence check), so a step costs what its
 arithmetic costs. Several :class:`Runs` (the shards of an ensemble) are stepped concurrently by
-worker threads (torch releases the GIL in its kernels), each with its own optimiser.
+worker threads (torch releases the GIL in its kernels), each with its own optimiser. The optimiser
+is the engine's own :class:`Adam` over torch's functional fused kernel (``torch.optim``'s classes import
+``torch._dynamo`` on first use, about 1.3 s), and training flushes denormal floats to zero
+(:func:`flush_denormals`), where Adam's decaying second moments otherwise slow its kernel severalfold.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import numbers
@@ -39,8 +43,8 @@ from mibound.neural.objectives import Loss
 from mibound.registry import NEURAL_DEFAULTS
 from mibound.results import TrainingDiverged
 
-__all__ = ["DistContext", "Runs", "SingleRun", "train", "evaluate", "make_optimizer", "make_scheduler", "LR_SCHEDULES",
-           "ON_DIVERGE", "torch_threads", "logged_steps"]
+__all__ = ["DistContext", "Runs", "SingleRun", "train", "evaluate", "Adam", "Schedule", "make_optimizer", "make_scheduler",
+           "LR_SCHEDULES", "ON_DIVERGE", "torch_threads", "flush_denormals", "logged_steps"]
 
 #: learning-rate schedules: constant, or a cosine decay to 2% of the rate
 LR_SCHEDULES = ("constant", "cosine")
@@ -186,24 +190,140 @@ class SingleRun(Runs):
 # ---------------------------------------------------------------------------------------------
 # optimiser and schedule
 # ---------------------------------------------------------------------------------------------
-def make_optimizer(params, learning_rate: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Adam (AdamW's decoupled weight decay when ``weight_decay > 0``), fused where this torch supports it.
+class Adam:
+    """Adam (AdamW's decoupled weight decay when ``weight_decay > 0``) through torch's functional kernels.
 
-    The fused kernel applies the same element-wise Adam update to every parameter in one call
-    instead of a dozen small operations per parameter tensor; on a small critic that is about a
-    third of a CPU step. Parameters stacked along a leading run axis (:mod:`mibound.neural.stacking`)
-    get exactly the per-run update, since Adam has no reduction across elements.
+    The update is ``torch.optim.Adam``'s (``AdamW``'s) to the bit: the same public functional
+    :func:`torch.optim.adam.adam` (:func:`torch.optim.adamw.adamw`), on the fused kernel where this torch
+    supports it, with the same state (``state[p]``: ``"step"``, ``"exp_avg"``, ``"exp_avg_sq"``, made at a
+    parameter's first step) and the same ``param_groups`` (``"params"``, ``"lr"``). The fused kernel applies
+    the element-wise update to every parameter in one call instead of a dozen small operations per
+    tensor; Adam has no reduction across elements, so parameters stacked along a run axis
+    (:mod:`mibound.neural.stacking`) get exactly the per-run update.
+
+    Why not ``torch.optim.Adam`` itself: constructing any ``torch.optim.Optimizer`` imports
+    ``torch._dynamo`` (about 1.3 s, once a process: a third of a small ``auto`` fit started from the
+    command line), and its ``step`` spends about 0.1 ms a step in Python around the kernel (7% of a
+    default critic's step). ``tests/neural/test_training_overhead.py`` holds the two equal.
+
+    Parameters
+    ----------
+    groups : list of dict
+        ``{"params": [tensor, ...], "lr": float}`` each; or a flat iterable of tensors (one group at
+        ``learning_rate``).
+    learning_rate : float
+        The rate of a flat iterable (and of a group without ``"lr"``).
+    weight_decay : float, default 0.0
+    betas : (float, float), default (0.9, 0.999)
+    eps : float, default 1e-8
     """
-    params = list(params)
-    cls, opts = (torch.optim.AdamW, {"weight_decay": weight_decay}) if weight_decay else (torch.optim.Adam, {})
-    try:
-        return cls(params, lr=learning_rate, fused=True, **opts)
-    except (RuntimeError, TypeError, ValueError):  # torch < 2.4 on CPU, or an unsupported dtype/device
-        return cls(params, lr=learning_rate, **opts)
+
+    def __init__(self, groups, learning_rate: float, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        groups = list(groups)
+        if not groups or not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.param_groups = [{"params": list(g["params"]), "lr": float(g.get("lr", learning_rate))} for g in groups]
+        self.weight_decay, self.betas, self.eps = float(weight_decay), betas, float(eps)
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = collections.defaultdict(dict)
+        if self.weight_decay:
+            from torch.optim.adamw import adamw as update
+        else:
+            from torch.optim.adam import adam as update
+        self._update = update
+        first = next((p for g in self.param_groups for p in g["params"]), None)
+        self.fused = first is not None and _fused_adam_works(first)
+
+    def _slot_state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        st = self.state[p]
+        if "step" not in st:  # as torch.optim.Adam makes it (a float32 scalar for the fused kernel)
+            st["step"] = torch.zeros((), dtype=torch.float32 if self.fused else _scalar_dtype(), device=p.device)
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return st
+
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient (``set_to_none``)."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam step of every parameter that has a gradient, each group at its ``"lr"``."""
+        for g in self.param_groups:
+            params = [p for p in g["params"] if p.grad is not None]
+            if not params:
+                continue
+            states = [self._slot_state(p) for p in params]
+            self._update(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                         [s["exp_avg_sq"] for s in states], [], [s["step"] for s in states],
+                         **({"fused": True} if self.fused else {}), amsgrad=False, beta1=self.betas[0],
+                         beta2=self.betas[1], lr=g["lr"], weight_decay=self.weight_decay, eps=self.eps,
+                         maximize=False)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, schedule: str, steps: int):
-    """A per-step scheduler for ``schedule`` (``None`` for ``"constant"``).
+def _scalar_dtype() -> torch.dtype:
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+_FUSED: dict[tuple[str, torch.dtype], bool] = {}
+
+
+def _fused_adam_works(p: torch.Tensor) -> bool:
+    """Whether the fused Adam kernel runs for ``p``'s device and dtype here (torch >= 2.4 on CPU)."""
+    key = (p.device.type, p.dtype)
+    if key not in _FUSED:
+        from torch.optim.adam import adam
+
+        t = torch.zeros(2, dtype=p.dtype, device=p.device)
+        try:
+            adam([t], [torch.ones_like(t)], [torch.zeros_like(t)], [torch.zeros_like(t)], [],
+                 [torch.zeros((), dtype=torch.float32, device=p.device)], fused=True, amsgrad=False, beta1=0.9,
+                 beta2=0.999, lr=1e-3, weight_decay=0.0, eps=1e-8, maximize=False)
+            _FUSED[key] = True
+        except (RuntimeError, TypeError, ValueError):  # torch < 2.4 on CPU, or an unsupported dtype/device
+            _FUSED[key] = False
+    return _FUSED[key]
+
+
+def make_optimizer(params, learning_rate: float, weight_decay: float = 0.0) -> Adam:
+    """The optimiser of every fit: :class:`Adam` over ``params`` (tensors, or groups with their own ``"lr"``)."""
+    return Adam(params, learning_rate, weight_decay)
+
+
+class Schedule:
+    """The learning rate of each group at step ``last_epoch``: ``base * factor(last_epoch)``.
+
+    ``torch.optim.lr_scheduler.LambdaLR``'s rule (the rate of step ``t``, 0-based, is ``base * factor(t)``;
+    :meth:`step` moves to the next step), for :class:`Adam`.
+
+    Attributes
+    ----------
+    last_epoch : int
+        The step whose rate the groups hold.
+    base_lrs : list of float
+        Each group's rate at construction.
+    """
+
+    def __init__(self, opt: Adam, factor: Callable[[int], float]):
+        self.opt, self.factor, self.last_epoch = opt, factor, 0
+        self.base_lrs = [g["lr"] for g in opt.param_groups]
+        self.at(0)
+
+    def at(self, epoch: int) -> None:
+        """Put every group at step ``epoch``'s rate."""
+        self.last_epoch = int(epoch)
+        f = self.factor(self.last_epoch)
+        for g, base in zip(self.opt.param_groups, self.base_lrs):
+            g["lr"] = base * f
+
+    def step(self) -> None:
+        self.at(self.last_epoch + 1)
+
+
+def make_scheduler(opt: Adam, schedule: str, steps: int) -> Schedule | None:
+    """A per-step :class:`Schedule` for ``schedule`` (``None`` for ``"constant"``).
 
     ``"cosine"`` decays the rate from its initial value to 2% of it over ``steps`` steps. On a
     stationary task the last, small steps remove most of Adam's parameter noise: with the Poole
@@ -214,9 +334,34 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str, steps: int):
     if schedule == "constant":
         return None
     if schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
+        return Schedule(opt, lambda s: 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
     raise ValueError(f"unknown lr_schedule {schedule!r}; valid: {', '.join(LR_SCHEDULES)}")
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Flush denormal floats to zero on this thread while the block runs, then put the flag back.
+
+    Adam's second moment of a parameter whose gradients are tiny decays into the denormal range
+    (below 1.2e-38 in float32), where CPU arithmetic runs tens of times slower. Measured on a default
+    fit (``mixture-x-corr0.9`` of the 110-task suite, one thread): the fused Adam kernel took 1.36 s
+    of 4.7 s, and 0.31 s with denormals flushed, with the same estimate to the bit. TensorFlow's CPU
+    executor flushes them by default. The flag (``torch.set_flush_denormal``; x86 with SSE3, AArch64) is
+    per thread: :func:`train` sets it on its own thread and its worker threads; torch's intra-op
+    threads keep theirs. Yields whether it could be set.
+    """
+    was = _denormals_flushed()
+    ok = torch.set_flush_denormal(True)
+    try:
+        yield ok
+    finally:
+        if ok and not was:
+            torch.set_flush_denormal(False)
+
+
+def _denormals_flushed() -> bool:
+    """Whether this thread flushes denormals now: a float32 denormal survives a product only when it does not."""
+    return bool(torch.tensor(1e-39, dtype=torch.float32) * 2.0 == 0)
 
 
 @contextlib.contextmanager
@@ -346,10 +491,7 @@ class _Slot:
                         go_on.opt.state[views[k]][key] = (value.clone() if count is not None else
                                                           value[r].clone(memory_format=torch.contiguous_format))
             if go_on.sched is not None and self.sched is not None:
-                go_on.sched.last_epoch = self.sched.last_epoch
-                for g, base, lam in zip(go_on.opt.param_groups, go_on.sched.base_lrs, go_on.sched.lr_lambdas):
-                    g["lr"] = base * lam(self.sched.last_epoch)
-                go_on.sched._last_lr = [g["lr"] for g in go_on.opt.param_groups]
+                go_on.sched.at(self.sched.last_epoch)
         go_on.last = None if self.last is None else tuple(t[keep] for t in self.last)
         out.append(go_on)
         for i, (single, take_one) in zip([i for i in range(self.runs.runs) if bool(stop[i])], pieces[1:]):
@@ -477,7 +619,8 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
     labels = [lab for p in parts for lab in p.labels]
     total = offsets[-1]
     values = losses = torch.empty(0, total)  # allocated on the device of the first step's values
-    pool = ThreadPoolExecutor(len(slots)) if len(slots) > 1 and all(p.concurrent for p in parts) else None
+    pool = (ThreadPoolExecutor(len(slots), initializer=torch.set_flush_denormal, initargs=(True,))
+            if len(slots) > 1 and all(p.concurrent for p in parts) else None)  # workers flush denormals too
     if validate is not None and validation is not None:
         raise ValueError("give validate or validation, not both")
     if validation is not None:
@@ -488,7 +631,7 @@ def train(runs: Runs | Sequence[Runs], next_batch: Batch, steps: int, *,
                mininterval=0.5, leave=False, unit="step")
     start = 0
     try:
-        with torch_threads(num_threads):
+        with torch_threads(num_threads), flush_denormals():
             for step in range(steps):
                 x, y = next_batch(step)
                 if pool is None or sum(not s.stopped for s in slots) < 2:

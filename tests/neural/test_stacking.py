@@ -437,7 +437,7 @@ def test_split_carries_adam_moments_and_step():
     go_on, done = slot.split(torch.tensor([True, False]), 6, "race")
     assert go_on.runs is singles[1] and done.stopped and done.stop_reason == "race" and done.stopped_step == 7
     assert go_on.sched.last_epoch == slot.sched.last_epoch == 7
-    assert go_on.opt.param_groups[0]["lr"] == pytest.approx(RATES[1] * slot.sched.lr_lambdas[0](7), rel=1e-12)
+    assert go_on.opt.param_groups[0]["lr"] == pytest.approx(RATES[1] * slot.sched.factor(7), rel=1e-12)
     for name, p in singles[1].critic.named_parameters():
         st, src = go_on.opt.state[p], stacked[id(names[name])]
         slice_t = (lambda t: t.T) if p.ndim == 2 else (lambda t: t)  # noqa: E731
