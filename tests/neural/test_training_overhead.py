@@ -30,6 +30,7 @@ def test_train_fewer_steps_than_log_every():
     assert hist["step"].tolist() == [4] and torch.isfinite(hist["value"]).all()
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 def test_make_optimizer_matches_torch_adam(weight_decay):
     """engine.Adam is torch.optim.Adam / AdamW (fused where it can be) through the same functional kernel:
