@@ -43,8 +43,8 @@ from mibound.neural.objectives import Loss
 from mibound.registry import NEURAL_DEFAULTS
 from mibound.results import TrainingDiverged
 
-__all__ = ["DistContext", "Runs", "SingleRun", "train", "evaluate", "Adam", "Schedule", "make_optimizer", "make_scheduler",
-           "LR_SCHEDULES", "ON_DIVERGE", "torch_threads", "flush_denormals", "logged_steps"]
+__all__ = ["DistContext", "Runs", "SingleRun", "train", "evaluate", "Adam", "Schedule", "make_optimizer",
+           "make_scheduler", "LR_SCHEDULES", "ON_DIVERGE", "torch_threads", "flush_denormals", "logged_steps"]
 
 #: learning-rate schedules: constant, or a cosine decay to 2% of the rate
 LR_SCHEDULES = ("constant", "cosine")
@@ -236,8 +236,9 @@ class Adam:
 
     def _slot_state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         st = self.state[p]
-        if "step" not in st:  # as torch.optim.Adam makes it (a float32 scalar for the fused kernel)
-            st["step"] = torch.zeros((), dtype=torch.float32 if self.fused else _scalar_dtype(), device=p.device)
+        if "step" not in st:  # as torch.optim.Adam makes it: float32 on the device (fused), else on the CPU
+            st["step"] = (torch.zeros((), dtype=torch.float32, device=p.device) if self.fused
+                          else torch.tensor(0.0, dtype=_scalar_dtype()))
             st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return st
