@@ -25,9 +25,9 @@ Part 2: mibound's default InfoNCE (``estimate_mi(..., estimator="infonce")``, Po
 correlated Gaussians, d = 20, 2 nats, K = 64) against torch-mist 0.2.17's ``train_mi_estimator`` on the
 same training rows, read on held-out rows (``benchmarks/bench_speed.heldout_infonce``), when torch-mist is
 installed (the ``bench`` extra); every fit is alternated ``--repeats`` times after a warm-up fit and the
-minimum times are compared. Three lines: at equal steps (``--mist-steps``); the ceiling, a bare PyTorch
-loop of the same critic (forward, backward, fused Adam and nothing else) whose time bounds what any trainer
-of this critic gains over torch-mist at equal steps; and each tool at its best over a ladder of budgets
+minimum times are compared. Three lines: at equal steps (``--mist-steps``); the ceiling, ``bench_speed``'s
+hand-written loop of the same critic (forward, backward, fused Adam and nothing else), whose time is about the
+most any trainer of this critic gains over torch-mist at equal steps; and each tool at its best over a ladder of budgets
 (``--mist-budgets`` and ``--mist-steps``), both read at mibound's readout K: torch-mist's best held-out
 value (its cheapest budget within ``TIE`` nats of it) against mibound's cheapest budget that reaches
 it (the speed-up at equal or better accuracy).
@@ -159,10 +159,10 @@ def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2, budgets: tup
     Printed:
 
     * **equal steps** (``steps``): both fits' times and held-out values;
-    * **the ceiling of any loop of this critic**: a bare PyTorch loop of the same architecture on the same
-      rows (forward, backward and fused Adam, nothing else: no validation, schedule or readout) for
-      ``steps`` steps; torch-mist's time over it is the most any trainer of this critic can gain at equal
-      steps on this machine;
+    * **the ceiling of any loop of this critic**: ``bench_speed``'s hand-written loop of the same architecture
+      on the same distribution (forward, backward and fused Adam, nothing else: no validation, schedule or
+      readout) for ``steps`` steps; torch-mist's time over it is about the most a trainer of this critic can gain at
+      equal steps on this machine;
     * **each at its best**: both tools at every budget of ``budgets`` and ``steps``, torch-mist's critic read
       on its held-out rows at mibound's readout batch size (both read at the same K). torch-mist's best
       value and the time of the budget that reached it, against the time of mibound's cheapest budget
@@ -172,12 +172,11 @@ def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2, budgets: tup
 
     import mibound
     sys.path.insert(0, os.path.dirname(__file__))
-    from bench_speed import _poole_mlp, _seeded, _torch_mist_available, heldout_infonce
-
-    from mibound.neural.engine import make_optimizer
+    from bench_speed import POOLE, _Minimal, _seeded, _torch_mist_available, heldout_infonce
 
     ok, why = _torch_mist_available()
-    x, y = mibound.CorrelatedGaussian.from_mi(2.0, dim=20).sample(n, seed=seed)
+    sampler = mibound.CorrelatedGaussian.from_mi(2.0, dim=20)
+    x, y = sampler.sample(n, seed=seed)
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     mibound.estimate_mi(x[:1000], y[:1000], estimator="infonce", steps=20, progress=False, num_threads=1)  # warm-up
 
@@ -214,21 +213,11 @@ def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2, budgets: tup
             sec = time.perf_counter() - t0
         return (lambda a, b: est.critic.f_x(a) @ est.critic.f_y(b).T), sec
 
-    def bare(budget):  # the same critic, nothing but forward, backward and fused Adam on the training rows
-        g, h = _seeded(seed, lambda: (_poole_mlp(20, 256, 2, 32), _poole_mlp(20, 256, 2, 32)))
-        params = list(g.parameters()) + list(h.parameters())
-        opt = make_optimizer(params, 5e-4)  # the leanest Adam step here: torch's functional fused kernel
-        gen = torch.Generator().manual_seed(seed)
+    def bare(budget):  # bench_speed's hand-written loop of the same critic: forward, backward, fused Adam, nothing else
+        loop = _Minimal(sampler, POOLE, seed, fused=True)
         torch.set_num_threads(1)
         t0 = time.perf_counter()
-        for _ in range(budget):
-            i = torch.randint(0, n_train, (64,), generator=gen)
-            scores = g(xtr[i]) @ h(ytr[i]).T
-            loss = -(scores.diagonal() - torch.logsumexp(scores, dim=1)).mean()
-            for p in params:
-                p.grad = None
-            loss.backward()
-            opt.step()
+        loop.block(budget)
         return time.perf_counter() - t0
 
     ladder = sorted(set(budgets) | {steps})
@@ -250,9 +239,9 @@ def mist_table(steps: int, n: int, seed: int = 0, repeats: int = 2, budgets: tup
           f"{k}, rate {est_mib[steps].settings['selection']['learning_rate']:g}); torch-mist 0.2.17 {mist:.1f} s "
           f"({', '.join(f'{t:.1f}' for t in t_mist[steps])}), held-out InfoNCE {read(score_mist[steps], 64):.3f} at K = 64, "
           f"{mist_k[steps]:.3f} at K = {k}: mibound is {mist / mib:.2f}x faster")
-    print(f"ceiling: a bare loop of the same critic (forward, backward, fused Adam; no validation, schedule or "
-          f"readout), {steps} steps: {floor:.1f} s; no PyTorch loop of this critic is more than {mist / floor:.2f}x "
-          f"faster than torch-mist at equal steps on this machine")
+    print(f"ceiling: bench_speed's hand-written loop of the same critic (forward, backward, fused Adam; no validation, "
+          f"schedule or readout), {steps} steps: {floor:.1f} s, only {mist / floor:.2f}x faster than torch-mist at "
+          f"equal steps on this machine")
     for b in ladder:
         print(f"  budget {b:5d} steps: mibound {min(t_mib[b]):5.1f} s, estimate {est_mib[b].estimate:.3f}; "
               f"torch-mist {min(t_mist[b]):5.1f} s, held-out {mist_k[b]:.3f} at K = {k}")
